@@ -1,0 +1,187 @@
+"""Gradient checking: is a backward pass right? Compare it with central finite differences.
+
+    numeric  df/dx_i ~ (f(x + eps e_i) - f(x - eps e_i)) / (2 eps)         error O(eps^2)
+    relative error   |a - n| / max(floor, |a| + |n|)                        (CS231n's measure)
+
+Checks run in float64: with eps = 1e-5 rounding costs about 1e-16 / 1e-5 = 1e-11 relative and
+truncation about eps^2 = 1e-10, so a right backward lands near 1e-8 or below, while a wrong one is
+off by 1e-2 or more. The floor keeps entries where both gradients are (near) zero from dividing
+by zero.
+
+    report = check_layer(Conv2d(3, 4, 3).astype(np.float64), x)       # x float64
+    print(report)            # one line per tensor: worst relative error, where, both values
+    assert report.passed
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .layers.softmax import softmax_cross_entropy
+
+LAYER_TOL = 1e-6      # a single layer, float64, eps 1e-5 (observed: 1e-11 .. 1e-7)
+MODEL_TOL = 1e-5      # a whole network with its loss: ReLU and max-pool kinks add noise
+
+
+def relative_error(analytic, numeric, floor=1e-8):
+    """Elementwise |a - n| / max(floor, |a| + |n|); 0 where both are 0."""
+    analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
+    return np.abs(analytic - numeric) / np.maximum(floor, np.abs(analytic) + np.abs(numeric))
+
+
+def numerical_gradient(f, x, eps=1e-5, indices=None):
+    """Central-difference gradient of the scalar function ``f()`` with respect to the array ``x``.
+
+    ``f`` takes no argument: it reads ``x``, which is changed in place one entry at a time and
+    restored. ``indices`` (flat indices) limits the entries computed; the others are left NaN.
+    """
+    grad = np.full(x.shape, np.nan)
+    flat = x.reshape(-1)                          # a view: writing it writes x
+    if not np.shares_memory(flat, x):
+        raise ValueError("numerical_gradient needs a contiguous array it can modify in place")
+    for i in range(x.size) if indices is None else indices:
+        original = flat[i]
+        flat[i] = original + eps
+        plus = f()
+        flat[i] = original - eps
+        minus = f()
+        flat[i] = original
+        grad.reshape(-1)[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+@dataclass
+class TensorCheck:
+    """The comparison for one tensor (the input ``x`` or a parameter such as ``conv1_1.weight``)."""
+    name: str
+    worst_error: float
+    worst_index: tuple
+    analytic: float            # both gradients at the worst index
+    numeric: float
+    checked: int               # entries compared (all of them unless max_entries sampled)
+    size: int
+
+
+@dataclass
+class GradCheckReport:
+    checks: list = field(default_factory=list)
+    tol: float = LAYER_TOL
+
+    @property
+    def passed(self):
+        return all(c.worst_error <= self.tol for c in self.checks)
+
+    @property
+    def worst(self):
+        """The TensorCheck with the largest relative error."""
+        return max(self.checks, key=lambda c: c.worst_error)
+
+    def __getitem__(self, name):
+        return next(c for c in self.checks if c.name == name)
+
+    def __str__(self):
+        lines = [f"{'tensor':<22}{'rel. error':>11}  {'at':<16}{'analytic':>13}{'numeric':>13}"
+                 f"{'checked':>12}"]
+        for c in self.checks:
+            flag = "" if c.worst_error <= self.tol else "   <-- FAILED"
+            lines.append(f"{c.name:<22}{c.worst_error:>11.2e}  {str(c.worst_index):<16}"
+                         f"{c.analytic:>13.5g}{c.numeric:>13.5g}{c.checked:>6}/{c.size:<6}{flag}")
+        verdict = "passed" if self.passed else "FAILED"
+        lines.append(f"{verdict}: worst relative error {self.worst.worst_error:.2e} "
+                     f"({self.worst.name}), bound {self.tol:.0e}")
+        return "\n".join(lines)
+
+
+def _check_float64(name, array):
+    if not isinstance(array, np.ndarray) or array.dtype != np.float64:
+        dtype = getattr(array, "dtype", type(array).__name__)
+        raise TypeError(f"gradient checks need float64 ({name} is {dtype}): finite differences "
+                        f"in float32 are too coarse; use .astype(np.float64)")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"gradient check input {name} contains NaN or infinity")
+
+
+def _layers(target):
+    return list(target.layers.values()) if hasattr(target, "layers") else [target]
+
+
+def _freeze_randomness(target):
+    """Return a function that rewinds every layer's random generator (dropout masks) to now,
+    so every evaluation of f sees the same mask as the analytic backward pass did."""
+    generators = [layer.rng for layer in _layers(target)
+                  if isinstance(getattr(layer, "rng", None), np.random.Generator)]
+    states = [g.bit_generator.state for g in generators]
+
+    def rewind():
+        for g, state in zip(generators, states):
+            g.bit_generator.state = state
+    return rewind
+
+
+def _compare(f, arrays, analytic, tol, eps, max_entries, rng):
+    report = GradCheckReport(tol=tol)
+    for name, array in arrays.items():
+        indices = None
+        if max_entries is not None and array.size > max_entries:
+            indices = rng.choice(array.size, size=max_entries, replace=False)
+        numeric = numerical_gradient(f, array, eps, indices)
+        picked = slice(None) if indices is None else indices
+        errors = relative_error(analytic[name].reshape(-1)[picked], numeric.reshape(-1)[picked])
+        k = int(np.argmax(errors))
+        flat = k if indices is None else int(indices[k])
+        report.checks.append(TensorCheck(
+            name=name, worst_error=float(errors[k]),
+            worst_index=tuple(int(i) for i in np.unravel_index(flat, array.shape)),
+            analytic=float(analytic[name].reshape(-1)[flat]), numeric=float(numeric.reshape(-1)[flat]),
+            checked=errors.size, size=array.size))
+    return report
+
+
+def check_layer(layer, x, *, tol=LAYER_TOL, eps=1e-5, max_entries=None, seed=0):
+    """Check ``layer.backward`` for the input and every parameter against finite differences.
+
+    The scalar checked is f(x) = sum(layer.forward(x) * g) with a fixed random g, so
+    df/dx = layer.backward(g). x and the parameters must be float64. ``max_entries`` samples that
+    many entries per tensor (all when None). Returns a GradCheckReport.
+    """
+    _check_float64("x", x)
+    for name, value in layer.params.items():
+        _check_float64(name, value)
+    x = x.copy()
+    rng = np.random.default_rng(seed)
+    rewind = _freeze_randomness(layer)
+    g = rng.standard_normal(layer.forward(x).shape)
+    rewind()
+    layer.forward(x)
+    analytic = {"x": layer.backward(g).copy()}
+    analytic.update({name: grad.copy() for name, grad in layer.grads.items()})
+
+    def f():
+        rewind()
+        return float(np.sum(layer.forward(x) * g))
+    return _compare(f, {"x": x, **layer.params}, analytic, tol, eps, max_entries, rng)
+
+
+def check_model(model, x, labels, *, tol=MODEL_TOL, eps=1e-5, max_entries=20, seed=0,
+                include_input=True):
+    """Check a whole network end to end, loss included: f = softmax_cross_entropy(model(x), labels).
+
+    ``model`` needs forward, backward and ``params`` / ``grads`` dicts (a minivgg Sequential).
+    ``max_entries`` entries are sampled per tensor (None: all). Returns a GradCheckReport.
+    """
+    _check_float64("x", x)
+    for name, value in model.params.items():
+        _check_float64(name, value)
+    x = x.copy()
+    rng = np.random.default_rng(seed)
+    rewind = _freeze_randomness(model)
+    _, dlogits = softmax_cross_entropy(model.forward(x), labels)
+    analytic = {"x": model.backward(dlogits).copy()}
+    analytic.update({name: grad.copy() for name, grad in model.grads.items()})
+
+    def f():
+        rewind()
+        return softmax_cross_entropy(model.forward(x), labels)[0]
+    arrays = {"x": x} if include_input else {}
+    arrays.update(model.params)
+    return _compare(f, arrays, analytic, tol, eps, max_entries, rng)

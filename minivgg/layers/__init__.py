@@ -1,0 +1,13 @@
+"""The layers VGG is made of, one small file each, forward beside backward."""
+
+from .activation import ReLU
+from .base import Layer
+from .conv import Conv2d
+from .dropout import Dropout
+from .linear import Flatten, Linear
+from .lrn import LocalResponseNorm
+from .pool import MaxPool2d
+from .softmax import Softmax, log_softmax, softmax, softmax_cross_entropy
+
+__all__ = ["Layer", "Conv2d", "MaxPool2d", "ReLU", "Linear", "Flatten", "LocalResponseNorm",
+           "Dropout", "Softmax", "softmax", "log_softmax", "softmax_cross_entropy"]

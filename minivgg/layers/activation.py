@@ -1,0 +1,26 @@
+"""ReLU, the non-linearity after every hidden layer of VGG."""
+
+import numpy as np
+
+from .base import Layer, check_gradient, check_input, require_forward
+
+
+class ReLU(Layer):
+    """y = max(0, x), elementwise; any shape (N, ...).
+
+    Backward: dy/dx is 1 where x > 0 and 0 elsewhere (at x = 0 we take 0, a subgradient).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._y = None
+
+    def forward(self, x):
+        check_input(self, x, ndim=None)
+        self._y = np.maximum(x, 0)
+        return self._y
+
+    def backward(self, dout):
+        y = require_forward(self, self._y)
+        check_gradient(self, dout, y.shape)
+        return np.where(y > 0, dout, 0).astype(dout.dtype, copy=False)
