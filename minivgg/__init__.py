@@ -12,7 +12,9 @@ import os
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("GOMP_SPINCOUNT", "30000")
 
+from . import gradcheck  # noqa: E402
 from .backend import BACKENDS, get_backend, set_backend, use_backend  # noqa: E402
+from .gradcheck import check_layer, check_model  # noqa: E402
 from .layers import (  # noqa: E402
     Conv2d,
     Dropout,

@@ -1,0 +1,82 @@
+"""The checker itself: it must catch wrong gradients, and reject inputs it cannot judge."""
+
+import numpy as np
+import pytest
+
+import minivgg as mv
+from minivgg.gradcheck import check_layer, numerical_gradient, relative_error
+from minivgg.kernels import naive
+
+
+def test_numerical_gradient_of_a_known_function():
+    x = np.array([1.0, -2.0, 3.0])
+    grad = numerical_gradient(lambda: float(np.sum(x ** 3)), x)
+    np.testing.assert_allclose(grad, 3 * np.array([1.0, 4.0, 9.0]), rtol=1e-9)
+    assert np.array_equal(x, [1.0, -2.0, 3.0]), "x must be restored"
+
+
+def test_relative_error_handles_zeros():
+    assert relative_error(0.0, 0.0) == 0.0
+    assert relative_error(1.0, -1.0) == 1.0
+    assert relative_error(1e-12, 0.0) == pytest.approx(1e-4)     # floor 1e-8, not 1e-12
+
+
+class ConvWithTransposedKernel(mv.Conv2d):
+    """A classic bug: backward uses the weight flipped in space (convolution vs correlation)."""
+
+    def backward(self, dout):
+        weight = self.params["weight"]
+        self.params["weight"] = weight[:, :, ::-1, ::-1].copy()
+        try:
+            return super().backward(dout)
+        finally:
+            self.params["weight"] = weight
+
+
+def nonoverlapping_maxpool_backward(dout, argmax, x_shape):
+    """Assigns instead of adding: right only when no two windows share an arg-max."""
+    N, C, H, W = x_shape
+    dx = np.zeros(x_shape, dtype=dout.dtype).reshape(N, C, H * W)
+    n, c = np.indices(argmax.shape[:2])
+    dx[n[..., None], c[..., None], argmax.reshape(N, C, -1)] = dout.reshape(N, C, -1)
+    return dx.reshape(x_shape)
+
+
+def test_a_wrong_conv_backward_is_caught(rng):
+    layer = ConvWithTransposedKernel(2, 3, 3, padding=1, dtype=np.float64, rng=0)
+    report = check_layer(layer, rng.standard_normal((1, 2, 5, 5)))
+    assert not report.passed
+    assert report.worst.name == "x" and report.worst.worst_error > 1e-2
+    assert report["weight"].worst_error < 1e-6          # only the input gradient is wrong
+    assert "FAILED" in str(report)
+
+
+def test_nonoverlapping_only_maxpool_backward_is_caught(rng, monkeypatch):
+    x = rng.standard_normal((2, 2, 7, 7))
+    pool = mv.MaxPool2d(2, 2, backend="naive")
+    monkeypatch.setattr(naive, "maxpool_backward", nonoverlapping_maxpool_backward)
+    assert check_layer(pool, x).passed, "on non-overlapping windows the shortcut is right"
+    report = check_layer(mv.MaxPool2d(3, 1, backend="naive"), x)
+    assert not report.passed and report.worst.worst_error > 1e-2
+
+
+def test_rejects_float32_and_nan(rng):
+    with pytest.raises(TypeError, match="float64"):
+        check_layer(mv.ReLU(), rng.standard_normal((2, 3)).astype(np.float32))
+    with pytest.raises(TypeError, match="weight is float32"):
+        check_layer(mv.Linear(3, 2), rng.standard_normal((2, 3)))
+    x = rng.standard_normal((2, 3))
+    x[0, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        check_layer(mv.ReLU(), x)
+
+
+def test_report_names_the_worst_entry(rng):
+    report = check_layer(mv.Linear(4, 3, dtype=np.float64, rng=0), rng.standard_normal((2, 4)))
+    assert report.passed
+    assert [c.name for c in report.checks] == ["x", "weight", "bias"]
+    assert report["weight"].checked == 12 and report["weight"].size == 12
+    assert len(report["weight"].worst_index) == 2
+    sampled = check_layer(mv.Linear(4, 3, dtype=np.float64, rng=0), rng.standard_normal((2, 4)),
+                          max_entries=5)
+    assert sampled["weight"].checked == 5

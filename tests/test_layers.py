@@ -1,0 +1,97 @@
+"""Every layer's backward against central finite differences (float64), on every backend."""
+
+import numpy as np
+import pytest
+
+import minivgg as mv
+from minivgg.gradcheck import LAYER_TOL, check_layer
+from minivgg.kernels import naive
+
+F64 = np.float64
+
+CONV_CASES = [  # (x shape, out channels, kernel, stride, padding)
+    ((2, 3, 7, 7), 4, 3, 1, 1),           # the paper's conv3, odd size, batch > 1
+    ((1, 2, 6, 5), 3, 3, 1, 0),           # padding 0, non-square input
+    ((2, 3, 9, 8), 2, 3, 2, 1),           # stride 2
+    ((2, 4, 5, 5), 3, 1, 1, 0),           # config C's 1x1
+    ((1, 2, 7, 6), 3, (3, 2), (2, 1), (1, 0)),  # non-square kernel, stride and padding
+    ((3, 1, 5, 5), 2, 5, 1, 2),           # one 5x5 (the stacking argument's comparison)
+]
+
+
+@pytest.mark.parametrize("shape, out_channels, kernel, stride, padding", CONV_CASES)
+def test_conv_gradients(backend, rng, shape, out_channels, kernel, stride, padding):
+    layer = mv.Conv2d(shape[1], out_channels, kernel, stride, padding, dtype=F64, rng=1)
+    layer.params["bias"][...] = rng.standard_normal(out_channels)
+    report = check_layer(layer, rng.standard_normal(shape))
+    assert report.passed, str(report)
+    assert {c.name for c in report.checks} == {"x", "weight", "bias"}
+
+
+@pytest.mark.parametrize("shape, kernel, stride", [
+    ((2, 3, 8, 8), 2, 2),       # the paper's 2x2 / 2
+    ((2, 2, 7, 9), 3, 2),       # overlapping windows (AlexNet's 3x3 / 2), odd sizes
+    ((1, 2, 6, 6), (3, 2), 1),  # overlapping, non-square, stride 1
+    ((1, 1, 7, 7), 2, 2),       # floor rounding drops the last row and column
+])
+def test_maxpool_gradients(backend, rng, shape, kernel, stride):
+    report = check_layer(mv.MaxPool2d(kernel, stride), rng.standard_normal(shape))
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("layer", [
+    mv.LocalResponseNorm(),                                             # Krizhevsky, k=2
+    mv.LocalResponseNorm(3, alpha=0.5, beta=0.75, k=1.0, convention="pytorch"),
+    mv.LocalResponseNorm(4, alpha=0.3, beta=0.6, k=1.5),                # even window
+], ids=["krizhevsky", "pytorch", "even"])
+def test_lrn_gradients(backend, rng, layer):
+    # inputs of scale 3 so the normalisation is far from the identity at these alphas
+    report = check_layer(layer, 3 * rng.standard_normal((2, 7, 3, 4)))
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (mv.ReLU(), (2, 3, 4, 5)),
+    (mv.ReLU(), (4, 7)),
+    (mv.Linear(7, 5, dtype=F64, rng=0), (3, 7)),
+    (mv.Flatten(), (2, 3, 2, 2)),
+    (mv.Softmax(), (4, 6)),
+    (mv.Dropout(0.5, rng=3), (5, 8)),
+    (mv.Dropout(0.2, rng=3), (2, 3, 4, 4)),
+], ids=lambda v: type(v).__name__ if not isinstance(v, tuple) else str(v))
+def test_other_layer_gradients(rng, layer, shape):
+    report = check_layer(layer, rng.standard_normal(shape))
+    assert report.passed, str(report)
+
+
+def test_softmax_cross_entropy_gradient(rng):
+    logits, labels = rng.standard_normal((5, 4)), rng.integers(0, 4, 5)
+    _, dlogits = mv.softmax_cross_entropy(logits, labels)
+    numeric = mv.gradcheck.numerical_gradient(
+        lambda: mv.softmax_cross_entropy(logits, labels)[0], logits)
+    assert mv.gradcheck.relative_error(dlogits, numeric).max() < LAYER_TOL
+
+
+def test_backend_argument_overrides_global(rng):
+    x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    with mv.use_backend("numba"):
+        y_naive = mv.MaxPool2d(2, backend="naive")(x)
+    assert np.array_equal(y_naive, mv.MaxPool2d(2, backend="numpy")(x))
+
+
+def test_float32_in_float32_out(rng):
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    for layer in [mv.Conv2d(3, 4, 3, padding=1), mv.MaxPool2d(), mv.ReLU(), mv.LocalResponseNorm(),
+                  mv.Dropout()]:
+        y = layer(x if not isinstance(layer, mv.MaxPool2d) else x)
+        assert y.dtype == np.float32, layer
+        assert layer.backward(np.ones_like(y)).dtype == np.float32, layer
+
+
+def test_conv_matches_direct_definition(backend, rng):
+    layer = mv.Conv2d(3, 5, (3, 2), stride=(2, 1), padding=1, dtype=F64, rng=2)
+    layer.params["bias"][...] = rng.standard_normal(5)
+    x = rng.standard_normal((2, 3, 7, 6))
+    expected = naive.conv2d_direct(x, layer.params["weight"], layer.params["bias"],
+                                              (2, 1), (1, 1))
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-12, atol=1e-12)
