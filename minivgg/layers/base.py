@@ -136,3 +136,12 @@ class Workspace:
 def resolve_rng(rng):
     """A ``np.random.Generator`` from a Generator, an int seed, or None (a fresh, unseeded one)."""
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def random_weight(shape, std, dtype, rng):
+    """Weights ~ N(0, std^2) of ``shape`` (out, in, ...); std None means He et al. (2015):
+    sqrt(2 / fan_in), which keeps activations' variance constant through ReLU layers."""
+    dtype = check_float_dtype(dtype, "dtype")
+    if std is None:
+        std = np.sqrt(2.0 / np.prod(shape[1:]))
+    return resolve_rng(rng).standard_normal(shape, dtype=dtype) * dtype.type(std)

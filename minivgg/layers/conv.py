@@ -4,7 +4,7 @@ import numpy as np
 
 from ..backend import kernels
 from ..shapes import output_size, pair
-from .base import Layer, Workspace, check_gradient, check_input, require_forward, resolve_rng
+from .base import Layer, Workspace, check_gradient, check_input, random_weight, require_forward
 
 # Shared by every Conv2d: backward's temporaries are dead once backward returns.
 _scratch = Workspace()
@@ -14,7 +14,7 @@ class Conv2d(Layer):
     """y[n, f] = bias[f] + sum_c weight[f, c] (*) x_pad[n, c]   (cross-correlation, as in every CNN)
 
     x: (N, C, H, W) -> y: (N, F, Ho, Wo),  Ho = (H + 2*ph - kh) // sh + 1  (likewise Wo)
-    params: weight (F, C, kh, kw), bias (F,)
+    params: weight (F, C, kh, kw) ~ N(0, weight_std^2) (default He: sqrt(2 / (C*kh*kw))), bias 0
 
     Forward unrolls every receptive field into a column (im2col, cols: (N, C*kh*kw, Ho*Wo)) so the
     whole convolution is one matrix product per image: y[n] = weight.reshape(F, -1) @ cols[n].
@@ -24,7 +24,7 @@ class Conv2d(Layer):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=0, *,
-                 dtype=np.float32, backend=None, rng=None):
+                 weight_std=None, dtype=np.float32, backend=None, rng=None):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = pair(kernel_size, "kernel_size")
@@ -34,10 +34,9 @@ class Conv2d(Layer):
             raise ValueError(f"Conv2d: kernel_size and stride must be >= 1 and padding >= 0; got "
                              f"{self.kernel_size}, {self.stride}, {self.padding}")
         self.backend = backend
-        fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
-        weight = resolve_rng(rng).normal(0.0, np.sqrt(2.0 / fan_in),   # He et al.; see vgg.py
-                                         (out_channels, in_channels, *self.kernel_size))
-        self.params = {"weight": weight.astype(dtype), "bias": np.zeros(out_channels, dtype)}
+        shape = (out_channels, in_channels, *self.kernel_size)
+        self.params = {"weight": random_weight(shape, weight_std, dtype, rng),
+                       "bias": np.zeros(out_channels, dtype)}
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self._buffers = Workspace()
         self._x_shape = None

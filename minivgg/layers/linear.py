@@ -2,21 +2,22 @@
 
 import numpy as np
 
-from .base import Layer, check_gradient, check_input, require_forward, resolve_rng
+from .base import Layer, check_gradient, check_input, random_weight, require_forward
 
 
 class Linear(Layer):
     """y = x @ weight.T + bias
 
     x: (N, D_in) -> y: (N, D_out);  params: weight (D_out, D_in) (torchvision's layout), bias (D_out,)
+    weight ~ N(0, weight_std^2), by default He's sqrt(2 / D_in); bias 0.
     Backward:  dx = dy @ weight,  dweight = dy.T @ x,  dbias = sum_n dy[n].
     """
 
-    def __init__(self, in_features, out_features, *, dtype=np.float32, rng=None):
+    def __init__(self, in_features, out_features, *, weight_std=None, dtype=np.float32, rng=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        weight = resolve_rng(rng).normal(0.0, np.sqrt(2.0 / in_features), (out_features, in_features))
-        self.params = {"weight": weight.astype(dtype), "bias": np.zeros(out_features, dtype)}
+        self.params = {"weight": random_weight((out_features, in_features), weight_std, dtype, rng),
+                       "bias": np.zeros(out_features, dtype)}
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self._x = None
 
