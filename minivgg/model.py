@@ -1,0 +1,110 @@
+"""A network as an ordered list of named layers: forward front to back, backward back to front."""
+
+import numpy as np
+
+from .layers.base import check_float_dtype
+from .layers.softmax import softmax_cross_entropy
+
+
+class Sequential:
+    """Named layers applied in order. Parameters are reachable by layer and parameter name:
+
+        model.params["conv3_2.weight"], model.grads["fc6.bias"], model["conv3_2"]
+
+    ``params`` and ``grads`` are fresh dicts whose values are the layers' own arrays (views, not
+    copies): writing ``model.params[name][...] = w`` changes the layer.
+    """
+
+    def __init__(self, layers, input_shape=None):
+        self.layers = dict(layers)
+        self.input_shape = None if input_shape is None else tuple(input_shape)   # (C, H, W)
+        self.training = True
+
+    def forward(self, x):
+        """x: (N, C, H, W) -> the last layer's output (logits (N, classes) for a VGG)."""
+        for layer in self.layers.values():
+            x = layer.forward(x)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dout):
+        """The chain rule, layer by layer in reverse; fills every layer's ``grads``; returns dL/dx."""
+        for layer in reversed(self.layers.values()):
+            dout = layer.backward(dout)
+        return dout
+
+    def loss(self, x, labels):
+        """One training pass: forward, soft-max cross-entropy, backward. Returns (loss, logits);
+        the gradients are then in ``self.grads``."""
+        logits = self.forward(x)
+        loss, dlogits = softmax_cross_entropy(logits, labels)
+        self.backward(dlogits)
+        return loss, logits
+
+    @property
+    def params(self):
+        return {f"{name}.{key}": value for name, layer in self.layers.items()
+                for key, value in layer.params.items()}
+
+    @property
+    def grads(self):
+        return {f"{name}.{key}": value for name, layer in self.layers.items()
+                for key, value in layer.grads.items()}
+
+    def set_params(self, arrays):
+        """Copy ``arrays`` ({"conv1_1.weight": ..., ...}) into the model, checking that the names
+        are exactly the model's and each shape matches; raises ValueError naming the culprit."""
+        params = self.params
+        missing, unexpected = sorted(set(params) - set(arrays)), sorted(set(arrays) - set(params))
+        if missing or unexpected:
+            raise ValueError(f"parameters do not match the model: missing {missing or 'none'}, "
+                             f"unexpected {unexpected or 'none'}")
+        for name, value in arrays.items():
+            if np.shape(value) != params[name].shape:
+                raise ValueError(f"{name}: shape {np.shape(value)} does not match the model's "
+                                 f"{params[name].shape}")
+        for name, value in arrays.items():
+            params[name][...] = value
+
+    def num_params(self):
+        return sum(p.size for p in self.params.values())
+
+    def train(self, mode=True):
+        self.training = bool(mode)
+        for layer in self.layers.values():
+            layer.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def astype(self, dtype):
+        """Cast every layer's parameters (float32 or float64) in place; returns self."""
+        check_float_dtype(dtype, "dtype")
+        for layer in self.layers.values():
+            layer.astype(dtype)
+        return self
+
+    @property
+    def dtype(self):
+        return next((layer.dtype for layer in self.layers.values() if layer.dtype is not None), None)
+
+    def output_shapes(self, input_shape=None):
+        """[(name, output shape of one sample)] for each layer, without running the network."""
+        shape = tuple(input_shape or self.input_shape)
+        shapes = []
+        for name, layer in self.layers.items():
+            shape = layer.output_shape(shape)
+            shapes.append((name, shape))
+        return shapes
+
+    def __getitem__(self, name):
+        return self.layers[name]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __repr__(self):
+        lines = [f"  ({name}): {layer!r}" for name, layer in self.layers.items()]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"

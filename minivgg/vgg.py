@@ -1,0 +1,149 @@
+"""The VGG family: one builder turns a row of Table 1 (minivgg/configs.py) into a network.
+
+    model = build_vgg("D")                                   # VGG-16 as in the paper, 138M params
+    small = build_vgg("A", num_classes=10, input_size=32, width=1/8, fc_width=128)
+
+Layer names follow the paper and the literature: conv<stage>_<index> (conv3_2 is the second
+convolution of the third stage), relu<stage>_<index>, norm1 (A-LRN), pool<stage>, then fc6, fc7,
+fc8 with relu6/drop6 and relu7/drop7 between them.
+"""
+
+import numpy as np
+
+from .configs import config_name, parse_config
+from .layers import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU
+from .layers.base import check_float_dtype
+from .model import Sequential
+
+INIT_SCHEMES = ("paper", "glorot", "he")
+
+
+def init_std(scheme, fan_in, fan_out, std=0.01):
+    """The standard deviation of the zero-mean normal weights of one layer (biases are zero).
+
+    "paper":  N(0, std^2) with std = 0.01 by default (Sec. 3.1 says "10^-2 variance", literally std
+              0.1; Caffe-era reimplementations, and the released models' training, used std 0.01.
+              Either trains A; deeper nets then start from a trained A: ``init_from_shallower``).
+    "glorot": variance 2 / (fan_in + fan_out) (Glorot & Bengio 2010, as a normal rather than their
+              uniform of the same variance), which the authors later found trains D and E directly.
+    "he":     variance 2 / fan_in (He et al. 2015), made for ReLU networks.
+    """
+    if scheme == "paper":
+        return std
+    if scheme == "glorot":
+        return np.sqrt(2.0 / (fan_in + fan_out))
+    if scheme == "he":
+        return np.sqrt(2.0 / fan_in)
+    raise ValueError(f"init must be one of {INIT_SCHEMES}; got {scheme!r}")
+
+
+class VGG(Sequential):
+    """A Sequential that remembers how it was built (``self.config``), so it can be saved, rebuilt,
+    summarised and converted to its fully-convolutional form."""
+
+    def __init__(self, layers, config):
+        super().__init__(layers, input_shape=(config["in_channels"], config["input_size"],
+                                              config["input_size"]))
+        self.config = config
+
+
+def _positive(value, name, kind=int):
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        raise ValueError(f"{name} must be a positive {kind.__name__}; got {value!r}")
+    return value
+
+
+def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, width=1.0,
+              fc_width=4096, dropout=0.5, init="glorot", std=0.01, lrn_convention="krizhevsky",
+              dtype=np.float32, seed=0, backend=None):
+    """Build a VGG from a configuration name ("A", "A-LRN", "B", "C", "D", "E", "vgg16", ...) or a
+    row in the same notation.
+
+    width scales every convolution's channels (64 -> round(64 * width), at least 1); fc_width is
+    the size of fc6 and fc7 (4096 in the paper); dropout the drop probability of drop6 and drop7.
+    input_size must survive the max-pools exactly: each 2x2/2 pool halves it, so 224 -> 7 after
+    five; a size that is too small or not divisible is a ValueError that says where it fails.
+    ``seed`` makes the weights and the dropout masks reproducible.
+    """
+    specs = parse_config(config)
+    for value, name in ((num_classes, "num_classes"), (input_size, "input_size"),
+                        (in_channels, "in_channels"), (fc_width, "fc_width")):
+        _positive(value, name)
+    _positive(float(width) if isinstance(width, (int, float)) else width, "width", float)
+    if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+        raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
+    dtype = check_float_dtype(dtype, "dtype")
+    init_std(init, 1, 1)                                  # validates the scheme name
+    rng = np.random.default_rng(seed)
+
+    def conv(c_in, c_out, k):
+        std_ = init_std(init, c_in * k * k, c_out * k * k, std)
+        return Conv2d(c_in, c_out, k, 1, k // 2, weight_std=std_, dtype=dtype, backend=backend,
+                      rng=rng)
+
+    def fc(d_in, d_out):
+        return Linear(d_in, d_out, weight_std=init_std(init, d_in, d_out, std), dtype=dtype, rng=rng)
+
+    layers, stage, index, channels, size, sizes = [], 1, 0, in_channels, input_size, [input_size]
+    for spec in specs:
+        if spec[0] == "conv":
+            index += 1
+            out = max(1, round(spec[1] * width))
+            layers += [(f"conv{stage}_{index}", conv(channels, out, spec[2])),
+                       (f"relu{stage}_{index}", ReLU())]
+            channels = out
+        elif spec[0] == "lrn":
+            layers.append((f"norm{stage}", LocalResponseNorm(convention=lrn_convention,
+                                                             backend=backend)))
+        else:
+            if size < 2 or size % 2:
+                path = " -> ".join(map(str, sizes))
+                raise ValueError(
+                    f"input_size {input_size} does not fit configuration "
+                    f"{config if isinstance(config, str) else 'given'}: its 2x2 max-pools halve the "
+                    f"size ({path}), and pool{stage} would get {size}, which is "
+                    f"{'too small' if size < 2 else 'odd'}. Use a multiple of "
+                    f"{2 ** sum(s[0] == 'pool' for s in specs)} (224 in the paper)")
+            layers.append((f"pool{stage}", MaxPool2d(2, 2, backend=backend)))
+            size //= 2
+            sizes.append(size)
+            stage, index = stage + 1, 0
+    layers += [("flatten", Flatten()),
+               ("fc6", fc(channels * size * size, fc_width)), ("relu6", ReLU()),
+               ("drop6", Dropout(dropout, rng=rng.spawn(1)[0])),
+               ("fc7", fc(fc_width, fc_width)), ("relu7", ReLU()),
+               ("drop7", Dropout(dropout, rng=rng.spawn(1)[0])),
+               ("fc8", fc(fc_width, num_classes))]
+    settings = dict(config=config_name(config) if isinstance(config, str) else list(config),
+                    num_classes=num_classes, input_size=input_size, in_channels=in_channels,
+                    width=width, fc_width=fc_width, dropout=dropout, init=init, std=std,
+                    lrn_convention=lrn_convention, dtype=dtype.name, seed=seed)
+    return VGG(layers, settings)
+
+
+def conv_layer_names(model):
+    """Names of the convolution layers, front to back."""
+    return [name for name, layer in model.layers.items() if isinstance(layer, Conv2d)]
+
+
+def init_from_shallower(model, source, num_conv=4, fc_layers=("fc6", "fc7", "fc8")):
+    """The paper's warm start (Sec. 3.1): copy the first ``num_conv`` convolution layers and the
+    three FC layers of a trained shallower net (configuration A) into ``model``; the rest stay
+    random. A's first four convolutions are conv1_1, conv2_1, conv3_1 and conv3_2, and every
+    deeper configuration has layers of those names and shapes, so layers are matched by name.
+    Raises ValueError naming a layer the two nets do not share or whose shapes differ.
+    """
+    names = conv_layer_names(source)[:num_conv] + list(fc_layers)
+    for name in names:
+        if name not in model.layers:
+            raise ValueError(f"init_from_shallower: {name} of the source has no layer of that "
+                             f"name in the target")
+        for key, value in source[name].params.items():
+            target = model[name].params[key]
+            if target.shape != value.shape:
+                raise ValueError(f"init_from_shallower: {name}.{key} has shape {value.shape} in "
+                                 f"the source but {target.shape} in the target")
+    for name in names:
+        for key, value in source[name].params.items():
+            model[name].params[key][...] = value
+    return names
