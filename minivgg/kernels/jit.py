@@ -1,56 +1,113 @@
-"""The kernels compiled by Numba: the loops of naive.py, typed and parallel over images x channels.
+"""The kernels compiled by Numba: the loops of naive.py, typed, parallel, and arranged for speed.
+
+Same results as naive.py (see the conventions in kernels/__init__.py); what changes is the order of
+the loops. Every speed trick below says why it is there, and each was measured by
+benchmarks/bench_layers.py on a 2-core machine:
+
+* Inner loops run along the last (contiguous) axis with no branch inside, so LLVM turns them into
+  SIMD loads and stores. Padding is handled by zero-filling the edge ranges *before* the loop, not
+  by an ``if`` per element.
+* ``prange`` splits work into independent pieces (rows of cols, planes of dx) so two threads never
+  write to the same element.
+* Outputs are written into arrays the caller passes (``out=``) when the caller can reuse them:
+  freshly allocated memory costs a page fault per 4 KiB the first time it is touched, which on the
+  test VMs is as slow as the arithmetic of a cheap kernel.
 
 ``cache=True`` keeps the machine code on disk beside this file, so only the first import on a
 machine pays the compile time. No ``fastmath``: gradient checks cover these kernels and need
-IEEE arithmetic.
+IEEE arithmetic. Under ``NUMBA_DISABLE_JIT=1`` every function here is plain Python (slow, but it
+runs: nothing below relies on ``.py_func`` or other attributes of a compiled function).
 """
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 from ..shapes import output_size
 
 
+def set_num_threads(n):
+    """Use ``n`` threads in the parallel kernels, clamped to [1, the machine's count]; returns it.
+
+    ``numba.set_num_threads`` raises above ``numba.config.NUMBA_NUM_THREADS``; a script written on
+    a 16-core workstation should still run on a 2-core laptop, so we clamp instead.
+    """
+    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    return n
+
+
+def _valid_range(size, k_offset, stride, pad, out_size):
+    """The output positions o in [lo, hi) whose input o*stride + k_offset - pad lies in [0, size)."""
+    lo = max(0, (pad - k_offset + stride - 1) // stride)
+    hi = min(out_size, (size - 1 + pad - k_offset) // stride + 1)
+    return lo, max(lo, hi)
+
+
+_valid_range_jit = njit(cache=True)(_valid_range)
+
+
+# ------------------------------------------------------------------------------------------------
+# im2col / col2im
+# ------------------------------------------------------------------------------------------------
+
 @njit(parallel=True, cache=True)
 def _im2col(x, kh, kw, sh, sw, ph, pw, cols):
     N, C, H, W = x.shape
-    Wo = (W + 2 * pw - kw) // sw + 1
     Ho = (H + 2 * ph - kh) // sh + 1
-    for r in prange(N * C * kh * kw):          # one (n, row) of cols per task
-        n, row = r // (C * kh * kw), r % (C * kh * kw)
+    Wo = (W + 2 * pw - kw) // sw + 1
+    K = C * kh * kw
+    for r in prange(N * K):                    # one (n, row) of cols per task: a contiguous row
+        n, row = r // K, r % K
         c, ij = row // (kh * kw), row % (kh * kw)
         i, j = ij // kw, ij % kw
+        lo, hi = _valid_range_jit(W, j, sw, pw, Wo)    # columns that fall inside x, not padding
         for oh in range(Ho):
             h = oh * sh + i - ph
-            base = oh * Wo
+            dst = cols[n, row, oh * Wo:(oh + 1) * Wo]
             if h < 0 or h >= H:
-                for ow in range(Wo):
-                    cols[n, row, base + ow] = 0
+                dst[:] = 0
                 continue
-            for ow in range(Wo):
-                w = ow * sw + j - pw
-                cols[n, row, base + ow] = x[n, c, h, w] if 0 <= w < W else 0
+            src = x[n, c, h]
+            for ow in range(lo):
+                dst[ow] = 0
+            if sw == 1:                         # the common case: a straight (SIMD) copy
+                shift = j - pw
+                for ow in range(lo, hi):
+                    dst[ow] = src[ow + shift]
+            else:
+                for ow in range(lo, hi):
+                    dst[ow] = src[ow * sw + j - pw]
+            for ow in range(hi, Wo):
+                dst[ow] = 0
 
 
 @njit(parallel=True, cache=True)
 def _col2im(cols, kh, kw, sh, sw, ph, pw, dx):
     N, C, H, W = dx.shape
-    Wo = (W + 2 * pw - kw) // sw + 1
     Ho = (H + 2 * ph - kh) // sh + 1
+    Wo = (W + 2 * pw - kw) // sw + 1
     for p in prange(N * C):                    # each task owns one (n, c) plane: no write races
         n, c = p // C, p % C
-        dx[n, c] = 0
+        plane = dx[n, c]
+        plane[:] = 0
         for i in range(kh):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
+                lo, hi = _valid_range_jit(W, j, sw, pw, Wo)
                 for oh in range(Ho):
                     h = oh * sh + i - ph
                     if h < 0 or h >= H:
                         continue
-                    for ow in range(Wo):
-                        w = ow * sw + j - pw
-                        if 0 <= w < W:
-                            dx[n, c, h, w] += cols[n, row, oh * Wo + ow]
+                    src = cols[n, row, oh * Wo:(oh + 1) * Wo]
+                    dst = plane[h]
+                    if sw == 1:
+                        shift = j - pw
+                        for ow in range(lo, hi):
+                            dst[ow + shift] += src[ow]
+                    else:
+                        for ow in range(lo, hi):
+                            dst[ow * sw + j - pw] += src[ow]
 
 
 def im2col(x, kernel, stride, padding, out=None):
@@ -71,68 +128,121 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
     return out
 
 
+# ------------------------------------------------------------------------------------------------
+# max-pooling
+# ------------------------------------------------------------------------------------------------
+
 @njit(parallel=True, cache=True)
 def _maxpool_forward(x, kh, kw, sh, sw, y, argmax):
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
-    for p in prange(N * C):
-        n, c = p // C, p % C
-        for oh in range(Ho):
+    for p in prange(N * C * Ho):               # one output row per task (enough tasks for 2+ cores)
+        n, c, oh = p // (C * Ho), (p // Ho) % C, p % Ho
+        yrow, arow = y[n, c, oh], argmax[n, c, oh]
+        h0 = oh * sh
+        if kh == 2 and kw == 2 and sw == 2:
+            # VGG's 2x2/2 fast path: four loads per output, fixed order keeps the tie rule
+            top, bottom = x[n, c, h0], x[n, c, h0 + 1]
             for ow in range(Wo):
-                h0, w0 = oh * sh, ow * sw
+                w0 = 2 * ow
+                best, where = top[w0], h0 * W + w0
+                if top[w0 + 1] > best:
+                    best, where = top[w0 + 1], h0 * W + w0 + 1
+                if bottom[w0] > best:
+                    best, where = bottom[w0], (h0 + 1) * W + w0
+                if bottom[w0 + 1] > best:
+                    best, where = bottom[w0 + 1], (h0 + 1) * W + w0 + 1
+                yrow[ow] = best
+                arow[ow] = where
+        else:
+            for ow in range(Wo):
+                w0 = ow * sw
                 best, where = x[n, c, h0, w0], h0 * W + w0
                 for i in range(kh):
+                    xrow = x[n, c, h0 + i]
                     for j in range(kw):
-                        v = x[n, c, h0 + i, w0 + j]
+                        v = xrow[w0 + j]
                         if v > best:                   # strict: the first maximum wins ties
                             best, where = v, (h0 + i) * W + w0 + j
-                y[n, c, oh, ow] = best
-                argmax[n, c, oh, ow] = where
+                yrow[ow] = best
+                arow[ow] = where
 
 
 @njit(parallel=True, cache=True)
 def _maxpool_backward(dout, argmax, dx):
     N, C, Ho, Wo = dout.shape
-    W = dx.shape[3]
-    for p in prange(N * C):
+    H, W = dx.shape[2], dx.shape[3]
+    for p in prange(N * C):                    # a plane per task: overlapping windows add safely
         n, c = p // C, p % C
-        dx[n, c] = 0
+        plane = dx[n, c].reshape(H * W)
+        plane[:] = 0
+        d, a = dout[n, c], argmax[n, c]
         for oh in range(Ho):
             for ow in range(Wo):
-                a = argmax[n, c, oh, ow]
-                dx[n, c, a // W, a % W] += dout[n, c, oh, ow]
+                plane[a[oh, ow]] += d[oh, ow]
 
 
-def maxpool_forward(x, kernel, stride):
+def maxpool_forward(x, kernel, stride, out=None):
+    """``out=(y, argmax)`` reuses arrays of the right shapes and dtypes (argmax is int64)."""
     N, C, H, W = x.shape
     (kh, kw), (sh, sw) = kernel, stride
     Ho, Wo = output_size(H, kh, sh, 0), output_size(W, kw, sw, 0)
-    y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
-    argmax = np.empty((N, C, Ho, Wo), dtype=np.int64)
+    if out is None:
+        out = (np.empty((N, C, Ho, Wo), dtype=x.dtype), np.empty((N, C, Ho, Wo), dtype=np.int64))
+    y, argmax = out
     _maxpool_forward(np.ascontiguousarray(x), kh, kw, sh, sw, y, argmax)
     return y, argmax
 
 
-def maxpool_backward(dout, argmax, x_shape):
-    dx = np.empty(x_shape, dtype=dout.dtype)
-    _maxpool_backward(np.ascontiguousarray(dout), argmax, dx)
+def maxpool_backward(dout, argmax, x_shape, out=None):
+    dx = np.empty(x_shape, dtype=dout.dtype) if out is None else out
+    _maxpool_backward(np.ascontiguousarray(dout), np.ascontiguousarray(argmax), dx)
     return dx
+
+
+# ------------------------------------------------------------------------------------------------
+# local response normalisation
+# ------------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _pow_neg(s, beta):
+    """s ** -beta; beta = 0.75 (AlexNet's, the paper's) as 1 / (sqrt(s) * sqrt(sqrt(s))): two
+    square roots are SIMD instructions, a general pow is a slow scalar call. Agrees with the pow to
+    a few ulps."""
+    if beta == 0.75:
+        r = np.sqrt(s)
+        return 1.0 / (r * np.sqrt(r))
+    return s ** -beta
 
 
 @njit(parallel=True, cache=True)
 def _lrn_forward(x, size, alpha, beta, k, y, scale):
     N, C, H, W = x.shape
     before, after = size // 2, (size - 1) // 2
-    for p in prange(N * H):
+    for p in prange(N * H):                    # one image row (all channels) per task
         n, h = p // H, p % H
-        for w in range(W):
-            for c in range(C):
-                total = 0.0
-                for c2 in range(max(0, c - before), min(C, c + after + 1)):
-                    total += x[n, c2, h, w] * x[n, c2, h, w]
-                s = k + alpha * total
-                scale[n, c, h, w] = s
-                y[n, c, h, w] = x[n, c, h, w] * s ** -beta
+        # total[w] = sum of x^2 over the window of channel c, updated as c moves by one
+        # (add the channel entering, drop the one leaving): O(C) instead of O(C * size). float64
+        # keeps the running sum from drifting.
+        total = np.zeros(W, dtype=np.float64)
+        for c2 in range(0, min(C, after)):
+            xr = x[n, c2, h]
+            for w in range(W):
+                total[w] += np.float64(xr[w]) * xr[w]
+        for c in range(C):
+            enter, leave = c + after, c - before - 1
+            if enter < C:
+                xr = x[n, enter, h]
+                for w in range(W):
+                    total[w] += np.float64(xr[w]) * xr[w]
+            if leave >= 0:
+                xr = x[n, leave, h]
+                for w in range(W):
+                    total[w] -= np.float64(xr[w]) * xr[w]
+            xr, sr, yr = x[n, c, h], scale[n, c, h], y[n, c, h]
+            for w in range(W):
+                sr[w] = k + alpha * total[w]
+                yr[w] = xr[w] * _pow_neg(sr[w], beta)   # from the stored (rounded) scale, as naive
 
 
 @njit(parallel=True, cache=True)
@@ -141,13 +251,28 @@ def _lrn_backward(dout, x, scale, size, alpha, beta, dx):
     before, after = size // 2, (size - 1) // 2
     for p in prange(N * H):
         n, h = p // H, p % H
-        for w in range(W):
-            for j in range(C):
-                through_scales = 0.0
-                for c in range(max(0, j - after), min(C, j + before + 1)):
-                    through_scales += dout[n, c, h, w] * x[n, c, h, w] * scale[n, c, h, w] ** (-beta - 1)
-                dx[n, j, h, w] = (dout[n, j, h, w] * scale[n, j, h, w] ** -beta
-                                  - 2 * alpha * beta * x[n, j, h, w] * through_scales)
+        # t[c, w] = dout x scale^(-beta-1) for this row; then a running sum over the mirrored
+        # window (channel j is in the window of c exactly when c is in [j - after, j + before]).
+        t = np.empty((C, W), dtype=np.float64)
+        for c in range(C):
+            dr, xr, sr = dout[n, c, h], x[n, c, h], scale[n, c, h]
+            for w in range(W):
+                t[c, w] = dr[w] * xr[w] * (_pow_neg(sr[w], beta) / sr[w])
+        total = np.zeros(W, dtype=np.float64)
+        for c in range(0, min(C, before)):
+            for w in range(W):
+                total[w] += t[c, w]
+        for j in range(C):
+            enter, leave = j + before, j - after - 1
+            if enter < C:
+                for w in range(W):
+                    total[w] += t[enter, w]
+            if leave >= 0:
+                for w in range(W):
+                    total[w] -= t[leave, w]
+            dr, xr, sr, dxr = dout[n, j, h], x[n, j, h], scale[n, j, h], dx[n, j, h]
+            for w in range(W):
+                dxr[w] = dr[w] * _pow_neg(sr[w], beta) - 2 * alpha * beta * xr[w] * total[w]
 
 
 def lrn_forward(x, size, alpha, beta, k):
@@ -158,6 +283,64 @@ def lrn_forward(x, size, alpha, beta, k):
 
 
 def lrn_backward(dout, x, scale, size, alpha, beta):
+    x = np.ascontiguousarray(x)
     dx = np.empty_like(x)
-    _lrn_backward(np.ascontiguousarray(dout), x, scale, size, alpha, beta, dx)
+    _lrn_backward(np.ascontiguousarray(dout), x, np.ascontiguousarray(scale), size, alpha, beta,
+                  dx)
     return dx
+
+
+# ------------------------------------------------------------------------------------------------
+# ReLU and dropout (used by layers/activation.py and layers/dropout.py on the numba backend)
+# ------------------------------------------------------------------------------------------------
+# NumPy runs these on one core and makes temporaries (np.where builds a bool mask first); one
+# parallel pass over flat contiguous arrays is memory-bound and about 2x faster on 2 cores.
+
+_CHUNK = 1 << 16          # elements per task: big enough to amortise scheduling, small for balance
+
+
+@njit(parallel=True, cache=True)
+def _relu_forward(x, y):
+    n = x.size
+    for t in prange((n + _CHUNK - 1) // _CHUNK):
+        for i in range(t * _CHUNK, min(n, (t + 1) * _CHUNK)):
+            y[i] = 0 if x[i] < 0 else x[i]         # np.maximum(x, 0), NaN stays NaN
+
+
+@njit(parallel=True, cache=True)
+def _relu_backward(dout, y, dx):
+    n = y.size
+    for t in prange((n + _CHUNK - 1) // _CHUNK):
+        for i in range(t * _CHUNK, min(n, (t + 1) * _CHUNK)):
+            dx[i] = dout[i] if y[i] > 0 else 0
+
+
+@njit(parallel=True, cache=True)
+def _dropout_apply(x, u, p, scale, y):
+    n = x.size
+    for t in prange((n + _CHUNK - 1) // _CHUNK):
+        for i in range(t * _CHUNK, min(n, (t + 1) * _CHUNK)):
+            y[i] = x[i] * scale if u[i] >= p else 0
+
+
+def relu_forward(x):
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    _relu_forward(x.reshape(-1), y.reshape(-1))
+    return y
+
+
+def relu_backward(dout, y):
+    dout = np.ascontiguousarray(dout, dtype=dout.dtype)
+    dx = np.empty_like(dout)
+    _relu_backward(dout.reshape(-1), np.ascontiguousarray(y).reshape(-1), dx.reshape(-1))
+    return dx
+
+
+def dropout_apply(x, u, p, scale):
+    """y = x * scale where u >= p, else 0 (u: the uniform draws that decide the mask)."""
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    _dropout_apply(x.reshape(-1), np.ascontiguousarray(u).reshape(-1), u.dtype.type(p),
+                   x.dtype.type(scale), y.reshape(-1))
+    return y

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ..backend import get_backend
+from ..kernels import jit
 from .base import Layer, check_gradient, check_input, require_forward
 
 
@@ -9,6 +11,8 @@ class ReLU(Layer):
     """y = max(0, x), elementwise; any shape (N, ...).
 
     Backward: dy/dx is 1 where x > 0 and 0 elsewhere (at x = 0 we take 0, a subgradient).
+    On the numba backend both directions are one parallel pass (kernels/jit.py); NumPy's
+    ``np.where`` would first build a boolean mask, then a third array.
     """
 
     def __init__(self):
@@ -17,10 +21,12 @@ class ReLU(Layer):
 
     def forward(self, x):
         check_input(self, x, ndim=None)
-        self._y = np.maximum(x, 0)
+        self._y = jit.relu_forward(x) if get_backend() == "numba" else np.maximum(x, 0)
         return self._y
 
     def backward(self, dout):
         y = require_forward(self, self._y)
         check_gradient(self, dout, y.shape)
+        if get_backend() == "numba" and dout.dtype == y.dtype:
+            return jit.relu_backward(dout, y)
         return np.where(y > 0, dout, 0).astype(dout.dtype, copy=False)

@@ -1,8 +1,8 @@
 """Inverted dropout (Srivastava et al. 2014), on fc6 and fc7 of every VGG."""
 
-import numpy as np
-
-from .base import Layer, check_gradient, check_input, require_forward, resolve_rng
+from ..backend import get_backend
+from ..kernels import jit
+from .base import Layer, Workspace, check_gradient, check_input, require_forward, resolve_rng
 
 
 class Dropout(Layer):
@@ -12,6 +12,9 @@ class Dropout(Layer):
     1 - p at training time ("inverted" dropout) keeps E[y] = x, so evaluation needs no rescaling.
     The mask comes from the layer's own generator: ``Dropout(0.5, rng=0)`` drops the same units on
     every run. Backward: dx = dy * m / (1 - p), the same mask.
+
+    The mask is kept as the uniform draws u (m = [u >= p]), drawn into a reused buffer; on the
+    numba backend y and dx are then one fused parallel pass (kernels/jit.py).
     """
 
     def __init__(self, p=0.5, *, rng=None):
@@ -21,22 +24,31 @@ class Dropout(Layer):
                              f"got {p!r}")
         self.p = float(p)
         self.rng = resolve_rng(rng)
-        self._mask = None
+        self._draws = None
+        self._buffers = Workspace()
 
     def forward(self, x):
         check_input(self, x, ndim=None)
         if not self.training or self.p == 0.0:
-            self._mask = 1.0
+            self._draws = ()                                # eval: the identity
             return x
-        keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
-        self._mask = keep * x.dtype.type(1.0 / (1.0 - self.p))
-        return x * self._mask
+        draws = self._buffers.get("draws", x.shape, x.dtype)
+        self._draws = self.rng.random(dtype=x.dtype, out=draws)
+        return self._apply(x)
 
     def backward(self, dout):
-        mask = require_forward(self, self._mask)
-        if np.ndim(mask):                                   # 1.0 in eval mode
-            check_gradient(self, dout, mask.shape)
-        return dout * mask
+        draws = require_forward(self, self._draws)
+        if isinstance(draws, tuple):
+            return dout
+        check_gradient(self, dout, draws.shape)
+        return self._apply(dout)
+
+    def _apply(self, a):
+        """a * m / (1 - p), with m = [draws >= p]."""
+        scale = 1.0 / (1.0 - self.p)
+        if get_backend() == "numba" and a.dtype == self._draws.dtype:
+            return jit.dropout_apply(a, self._draws, self.p, scale)
+        return a * ((self._draws >= self.p) * a.dtype.type(scale))
 
     def extra_repr(self):
         return f"p={self.p}"

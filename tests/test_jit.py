@@ -1,0 +1,192 @@
+"""The Numba kernels' own tests: their fast paths against naive.py, buffer reuse, threads, and
+NUMBA_DISABLE_JIT. (Gradient checks and cross-backend agreement live in test_kernels.py and
+test_layers.py.)"""
+
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+import minivgg as mv
+from minivgg.kernels import jit, naive
+
+DTYPES = [np.float32, np.float64]
+
+
+def tol(dtype):
+    return dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+
+
+# (N, C, H, W, kernel, stride, padding): the fast paths (stride 1, 2x2/2 pool), the generic
+# paths (stride 2, 3), padding 0/1/2, 1x1 kernels, odd and non-square sizes, batches.
+CONV_CASES = [
+    (1, 3, 7, 7, (3, 3), (1, 1), (1, 1)),
+    (2, 4, 6, 5, (3, 3), (1, 1), (0, 0)),
+    (3, 2, 9, 8, (3, 3), (2, 2), (1, 1)),
+    (2, 5, 5, 5, (1, 1), (1, 1), (0, 0)),
+    (1, 3, 8, 11, (2, 3), (1, 2), (0, 1)),
+    (2, 2, 7, 6, (5, 3), (3, 1), (2, 1)),
+    (1, 1, 3, 3, (3, 3), (1, 1), (2, 2)),          # more padding than image on each side
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N,C,H,W,kernel,stride,padding", CONV_CASES)
+def test_im2col_col2im_equal_naive(N, C, H, W, kernel, stride, padding, dtype):
+    x = np.random.default_rng(0).standard_normal((N, C, H, W)).astype(dtype)
+    cols = jit.im2col(x, kernel, stride, padding)
+    assert cols.dtype == dtype
+    np.testing.assert_array_equal(cols, naive.im2col(x, kernel, stride, padding))
+    dcols = np.random.default_rng(1).standard_normal(cols.shape).astype(dtype)
+    np.testing.assert_allclose(jit.col2im(dcols, x.shape, kernel, stride, padding),
+                               naive.col2im(dcols, x.shape, kernel, stride, padding), **tol(dtype))
+    # out= reuses a buffer holding garbage: every element must be overwritten
+    out = np.full_like(cols, np.nan)
+    np.testing.assert_array_equal(jit.im2col(x, kernel, stride, padding, out=out), cols)
+    dx = np.full(x.shape, np.nan, dtype)
+    jit.col2im(dcols, x.shape, kernel, stride, padding, out=dx)
+    np.testing.assert_allclose(dx, naive.col2im(dcols, x.shape, kernel, stride, padding),
+                               **tol(dtype))
+
+
+POOL_CASES = [
+    (2, 3, 8, 8, (2, 2), (2, 2)),       # the fast path
+    (1, 2, 9, 7, (2, 2), (2, 2)),       # fast path, odd sizes (last row/column dropped)
+    (2, 2, 9, 9, (3, 3), (2, 2)),       # overlapping (AlexNet)
+    (1, 2, 6, 7, (2, 3), (1, 2)),
+    (1, 1, 5, 5, (2, 2), (1, 1)),       # 2x2 with stride 1: overlapping, not the fast path
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N,C,H,W,kernel,stride", POOL_CASES)
+@pytest.mark.parametrize("ties", [False, True])
+def test_maxpool_equal_naive(N, C, H, W, kernel, stride, dtype, ties):
+    x = np.random.default_rng(2).standard_normal((N, C, H, W)).astype(dtype)
+    if ties:
+        x = np.round(x).astype(dtype)               # many equal values: the first max must win
+    y, argmax = jit.maxpool_forward(x, kernel, stride)
+    y0, argmax0 = naive.maxpool_forward(x, kernel, stride)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(argmax, argmax0)
+    dout = np.random.default_rng(3).standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(jit.maxpool_backward(dout, argmax, x.shape),
+                               naive.maxpool_backward(dout, argmax0, x.shape), **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("C,size,beta", [(7, 5, 0.75), (3, 5, 0.75), (8, 4, 0.6), (6, 1, 0.75),
+                                         (5, 3, 1.0)])
+def test_lrn_equal_naive(C, size, beta, dtype):
+    rng = np.random.default_rng(4)
+    x = (3 * rng.standard_normal((2, C, 3, 5))).astype(dtype)
+    y, scale = jit.lrn_forward(x, size, 1e-2, beta, 2.0)
+    y0, scale0 = naive.lrn_forward(x, size, 1e-2, beta, 2.0)
+    np.testing.assert_allclose(scale, scale0, **tol(dtype))
+    np.testing.assert_allclose(y, y0, **tol(dtype))
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    np.testing.assert_allclose(jit.lrn_backward(dout, x, scale, size, 1e-2, beta),
+                               naive.lrn_backward(dout, x, scale0, size, 1e-2, beta), **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_and_dropout_kernels(dtype):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 70001)).astype(dtype)     # not a multiple of the chunk size
+    y = jit.relu_forward(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    np.testing.assert_array_equal(jit.relu_backward(dout, y), np.where(y > 0, dout, 0))
+    u = rng.random(x.shape, dtype=dtype)
+    scale = 1 / (1 - 0.3)
+    np.testing.assert_array_equal(jit.dropout_apply(x, u, 0.3, scale),
+                                  x * ((u >= 0.3) * dtype(scale)))
+
+
+def test_relu_nan_and_noncontiguous():
+    x = np.array([[np.nan, -1.0, 2.0, 0.0]] * 3, dtype=np.float32).T    # Fortran order
+    np.testing.assert_array_equal(jit.relu_forward(x), np.maximum(x, 0))
+
+
+def test_conv_layer_reuses_buffers_and_keeps_outputs(backend):
+    """The workspace is reused across calls, yet an output or gradient returned earlier is never
+    overwritten by a later call."""
+    conv = mv.Conv2d(3, 4, 3, padding=1, rng=0)
+    rng = np.random.default_rng(6)
+    x1, x2 = (rng.standard_normal((2, 3, 6, 6)).astype(np.float32) for _ in range(2))
+    y1 = conv(x1)
+    y1_copy = y1.copy()
+    dx1 = conv.backward(np.ones_like(y1))
+    dx1_copy = dx1.copy()
+    cols_before = conv._buffers.get("cols", (1,), np.float32).__array_interface__["data"][0]
+    y2 = conv(x2)
+    dx2 = conv.backward(np.ones_like(y2))
+    cols_after = conv._buffers.get("cols", (1,), np.float32).__array_interface__["data"][0]
+    assert cols_before == cols_after                     # same memory: no fresh allocation
+    np.testing.assert_array_equal(y1, y1_copy)
+    np.testing.assert_array_equal(dx1, dx1_copy)
+    assert not np.shares_memory(y1, y2) and not np.shares_memory(dx1, dx2)
+
+
+def test_pool_relu_dropout_outputs_not_overwritten(backend):
+    rng = np.random.default_rng(7)
+    x1, x2 = (rng.standard_normal((2, 3, 6, 6)).astype(np.float32) for _ in range(2))
+    for layer in [mv.MaxPool2d(2), mv.ReLU(), mv.Dropout(0.5, rng=0)]:
+        y1 = layer(x1)
+        y1_copy = y1.copy()
+        dx1 = layer.backward(np.ones_like(y1))
+        dx1_copy = dx1.copy()
+        y2 = layer(x2)
+        layer.backward(np.ones_like(y2))
+        np.testing.assert_array_equal(y1, y1_copy)
+        np.testing.assert_array_equal(dx1, dx1_copy)
+
+
+def test_dropout_reproducible_and_matches_numpy_mask():
+    """The mask is drawn from the layer's own generator, exactly as documented."""
+    x = np.random.default_rng(8).standard_normal((4, 1000)).astype(np.float32)
+    layer = mv.Dropout(0.3, rng=11)
+    expected = x * ((np.random.default_rng(11).random(x.shape, dtype=np.float32) >= 0.3)
+                    * np.float32(1 / 0.7))
+    np.testing.assert_array_equal(layer(x), expected)
+    second = x * ((np.random.default_rng(11).random((2, 4, 1000), dtype=np.float32)[1] >= 0.3)
+                  * np.float32(1 / 0.7))
+    np.testing.assert_array_equal(layer(x), second)
+
+
+def test_set_num_threads_clamps():
+    before = numba.get_num_threads()
+    try:
+        assert jit.set_num_threads(10_000) == numba.config.NUMBA_NUM_THREADS
+        assert jit.set_num_threads(0) == 1
+        assert numba.get_num_threads() == 1
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_runs_with_numba_disable_jit():
+    """Under NUMBA_DISABLE_JIT=1 the kernels are plain Python and the layers must still work."""
+    code = """
+import numpy as np, minivgg as mv
+from minivgg.kernels import jit, naive
+x = np.random.default_rng(0).standard_normal((1, 2, 5, 4)).astype(np.float32)
+assert np.array_equal(jit.im2col(x, (3, 3), (1, 1), (1, 1)), naive.im2col(x, (3, 3), (1, 1), (1, 1)))
+net = [mv.Conv2d(2, 3, 3, padding=1, rng=0), mv.ReLU(), mv.MaxPool2d(2), mv.LocalResponseNorm(),
+       mv.Dropout(0.5, rng=0)]
+y = x
+for layer in net:
+    y = layer(y)
+d = np.ones_like(y)
+for layer in reversed(net):
+    d = layer.backward(d)
+assert d.shape == x.shape and np.isfinite(d).all()
+print("ok")
+"""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", MINIVGG_BACKEND="numba")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
