@@ -1,0 +1,284 @@
+"""Plotting helpers: each returns a matplotlib Figure, so a notebook cell stays one line and you can
+make the same pictures of your own model.
+
+    fig = plot_filters(model["conv1_1"].params["weight"])      # the learned first-layer filters
+    fig.savefig("filters.png")
+
+matplotlib is an optional extra (``pip install minivgg[plot]``): it is imported inside each function,
+so ``import minivgg`` works without it. Images may be (H, W), (H, W, 3) or channel-first (C, H, W)
+arrays of any range; they are rescaled to [0, 1] for display only.
+"""
+
+import numpy as np
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as error:                  # pragma: no cover - depends on the install
+        raise ImportError("minivgg.viz needs matplotlib: pip install 'minivgg[plot]'") from error
+    return plt
+
+
+def to_display(image):
+    """An image as (H, W) or (H, W, 3) floats in [0, 1]: channel-first input is transposed, the range
+    min-max rescaled (a constant image becomes 0.5 grey)."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):
+        image = image.transpose(1, 2, 0)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3):
+        raise ValueError(f"an image must be (H, W), (H, W, 3) or (3, H, W); got shape {image.shape}")
+    low, high = image.min(), image.max()
+    return np.full_like(image, 0.5) if high == low else (image - low) / (high - low)
+
+
+def _grid(plt, count, cols, cell=1.3, title_space=0.9):
+    cols = max(1, min(cols, count))
+    rows = -(-count // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + 0.8, cell * rows + title_space),
+                             squeeze=False, layout="constrained")
+    for ax in axes.flat[count:]:
+        ax.remove()
+    return fig, axes.flat[:count]
+
+
+def plot_filters(weight, num=None, cols=8, title="Convolution filters"):
+    """A grid of filters from a conv weight (F, C, kh, kw), one tile per output channel.
+
+    Filters with 3 input channels (the first layer) are drawn in colour, each rescaled to [0, 1] on
+    its own, so a filter that responds to red edges looks red; others show the mean over input
+    channels in grey. ``num`` limits how many filters are drawn (default: all).
+    """
+    plt = _pyplot()
+    weight = np.asarray(weight)
+    if weight.ndim != 4:
+        raise ValueError(f"weight must be (F, C, kh, kw); got shape {weight.shape}")
+    count = weight.shape[0] if num is None else min(num, weight.shape[0])
+    fig, axes = _grid(plt, count, cols)
+    for f, ax in enumerate(axes):
+        w = weight[f] if weight.shape[1] == 3 else weight[f].mean(axis=0)
+        ax.imshow(to_display(w), cmap="gray", interpolation="nearest")
+        ax.set_title(f"filter {f}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    kh, kw = weight.shape[2:]
+    kind = "RGB, each rescaled to [0, 1]" if weight.shape[1] == 3 else "mean over input channels"
+    fig.suptitle(f"{title}\n{count} of {weight.shape[0]} filters, {kh}x{kw} ({kind})")
+    fig.supxlabel("kernel column j")
+    fig.supylabel("kernel row i")
+    return fig
+
+
+def plot_feature_maps(maps, num=16, cols=8, title="Feature maps", cmap="viridis"):
+    """A grid of the first ``num`` channels of one layer's output for one image: (C, H, W) or
+    (1, C, H, W). Each map has its own colour range (brighter = larger activation)."""
+    plt = _pyplot()
+    maps = np.asarray(maps)
+    if maps.ndim == 4 and maps.shape[0] == 1:
+        maps = maps[0]
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (C, H, W) for one image; got shape {maps.shape}")
+    count = min(num, maps.shape[0])
+    fig, axes = _grid(plt, count, cols)
+    for c, ax in enumerate(axes):
+        ax.imshow(maps[c], cmap=cmap, interpolation="nearest")
+        ax.set_title(f"channel {c}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    H, W = maps.shape[1:]
+    fig.suptitle(f"{title}\n{count} of {maps.shape[0]} channels, each {H}x{W}")
+    fig.supxlabel(f"width ({W} positions)")
+    fig.supylabel(f"height ({H} positions)")
+    return fig
+
+
+def plot_receptive_fields(image, fields, empirical=None, title="Receptive fields",
+                          heatmap=None, ax=None):
+    """Rectangles on an image, one per layer: what part of the input one unit can see.
+
+    fields: {label: (top, left, height, width)} in input pixels (the analytic field, solid lines);
+    empirical: the same for fields measured another way (e.g. where a unit's gradient with respect
+    to the input is non-zero), drawn dashed in the same colour. Boxes may hang over the image edge
+    (that part of the field sees zero padding); the view is widened to show them.
+    heatmap: optional (H, W) array drawn translucent over the image (e.g. |d unit / d input|).
+    """
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+
+    shown = to_display(image)
+    H, W = shown.shape[:2]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 6.5), layout="constrained")
+    else:
+        fig = ax.figure
+    ax.imshow(shown, cmap="gray", extent=(0, W, H, 0))
+    if heatmap is not None:
+        ax.imshow(np.asarray(heatmap), cmap="magma", alpha=0.5, extent=(0, W, H, 0))
+    colours = plt.get_cmap("tab10")
+    top, left, bottom, right = 0.0, 0.0, float(H), float(W)
+    for k, label in enumerate(fields):
+        colour = colours(k % 10)
+        for source, style, suffix in ((fields, "-", ""), (empirical or {}, "--", " (empirical)")):
+            if label not in source:
+                continue
+            t, l, h, w = source[label]
+            ax.add_patch(Rectangle((l, t), w, h, fill=False, edgecolor=colour, linestyle=style,
+                                   linewidth=2, label=f"{label}: {h}x{w}{suffix}"))
+            top, left = min(top, t), min(left, l)
+            bottom, right = max(bottom, t + h), max(right, l + w)
+    ax.set_xlim(left - 2, right + 2)
+    ax.set_ylim(bottom + 2, top - 2)
+    ax.set_title(title)
+    ax.set_xlabel("x (input pixels)")
+    ax.set_ylabel("y (input pixels)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return fig
+
+
+def plot_im2col(x, kernel=3, stride=1, padding=1, highlight=0):
+    """im2col as a picture: a tiny image (H, W) or (C, H, W) whose pixels are labelled, and the
+    matrix cols (C*kh*kw, Ho*Wo) whose entries are those labels (0 where the window saw padding).
+
+    The window of output position ``highlight`` (oh*Wo + ow) is outlined on the image, and the
+    column it became is outlined in the matrix: column k of cols is window k, flattened.
+    """
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+
+    from .kernels import vectorized
+    from .shapes import pair
+
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3:
+        raise ValueError(f"x must be (H, W) or (C, H, W); got shape {x.shape}")
+    (kh, kw), (sh, sw), (ph, pw) = pair(kernel, "kernel"), pair(stride, "stride"), pair(padding,
+                                                                                          "padding")
+    C, H, W = x.shape
+    cols = vectorized.im2col(x[None], (kh, kw), (sh, sw), (ph, pw))[0]
+    Wo = (W + 2 * pw - kw) // sw + 1
+    oh, ow = divmod(highlight, Wo)
+    padded = np.pad(x, ((0, 0), (ph, ph), (pw, pw)), constant_values=np.nan)
+    big = cols.size > 400
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5), layout="constrained",
+                                      gridspec_kw={"width_ratios": [1, max(1.5, cols.shape[1] / 8)]})
+    stacked = np.concatenate([np.pad(p, ((0, 0), (0, 1)), constant_values=np.nan) for p in padded],
+                             axis=1)[:, :-1]
+    left.imshow(stacked, cmap="Blues", vmin=np.nanmin(x) - 1, interpolation="nearest")
+    step = W + 2 * pw + 1
+    for (r, c), value in np.ndenumerate(stacked):
+        text = "pad" if np.isnan(value) and (c + 1) % step else ("" if np.isnan(value) else f"{value:g}")
+        left.text(c, r, text, ha="center", va="center", fontsize=7 if text == "pad" else 9,
+                  color="grey" if text == "pad" else "black")
+    for ch in range(C):
+        left.add_patch(Rectangle((ch * step + ow * sw - 0.5, oh * sh - 0.5), kw, kh, fill=False,
+                                 edgecolor="red", linewidth=2.5))
+    left.set_title(f"input {C}x{H}x{W}, zero-padded by {ph}\n(red: the {kh}x{kw} window of output "
+                   f"position {highlight} = (row {oh}, col {ow}))")
+    left.set_xlabel("x (pixel column, padding included" + (", channels side by side)" if C > 1
+                                                             else ")"))
+    left.set_ylabel("y (pixel row)")
+
+    right.imshow(cols, cmap="Blues", vmin=np.nanmin(x) - 1, aspect="auto", interpolation="nearest")
+    if not big:
+        for (r, c), value in np.ndenumerate(cols):
+            right.text(c, r, f"{value:g}", ha="center", va="center", fontsize=8,
+                       color="lightgrey" if value == 0 else "black")
+    right.add_patch(Rectangle((highlight - 0.5, -0.5), 1, cols.shape[0], fill=False,
+                              edgecolor="red", linewidth=2.5))
+    right.set_title(f"cols = im2col(x): {cols.shape[0]} rows (c, i, j) x {cols.shape[1]} columns "
+                    f"(output positions)\n(red: column {highlight}, the window flattened)")
+    right.set_xlabel("output position oh*Wo + ow")
+    right.set_ylabel("row (c*kh + i)*kw + j")
+    fig.suptitle("im2col: every receptive field becomes one column, so convolution is one matrix "
+                 "product")
+    return fig
+
+
+def plot_score_map(image, score_map, label="class score", title="Class score map", cmap="jet",
+                   alpha=0.45):
+    """A class score map (h, w) from the fully-convolutional net stretched over the image it came
+    from: left the image, right the image with the map on top and a colour bar.
+
+    Each cell of the map is the score of one 224x224-style window (one position of fc6-as-conv);
+    stretching it over the whole image is an approximation for display only.
+    """
+    plt = _pyplot()
+    shown = to_display(image)
+    H, W = shown.shape[:2]
+    score_map = np.asarray(score_map, dtype=np.float64)
+    if score_map.ndim != 2:
+        raise ValueError(f"score_map must be (h, w) for one class; got shape {score_map.shape}")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained")
+    for ax in (left, right):
+        ax.imshow(shown, cmap="gray", extent=(0, W, H, 0))
+        ax.set_xlabel("x (input pixels)")
+        ax.set_ylabel("y (input pixels)")
+    left.set_title(f"input image ({H}x{W})")
+    overlay = right.imshow(score_map, cmap=cmap, alpha=alpha, extent=(0, W, H, 0),
+                           interpolation="nearest")
+    h, w = score_map.shape
+    right.set_title(f"{title}: {h}x{w} positions")
+    fig.colorbar(overlay, ax=right, label=label)
+    return fig
+
+
+def plot_layer_costs(names, params, memory, title="Where VGG's parameters and memory live",
+                     memory_unit="MB per image (float32)"):
+    """Two bar charts over the layers: parameters (millions) above, activation memory below.
+
+    names: layer names; params: parameter count per layer; memory: activation memory per layer,
+    already in ``memory_unit`` (e.g. output values * 4 bytes / 2**20). The largest bar of each is
+    labelled with its value.
+    """
+    plt = _pyplot()
+    names = list(names)
+    params = np.asarray(params, dtype=np.float64) / 1e6
+    memory = np.asarray(memory, dtype=np.float64)
+    if not len(names) == len(params) == len(memory):
+        raise ValueError(f"names, params and memory must have one entry per layer; got "
+                         f"{len(names)}, {len(params)}, {len(memory)}")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, 0.42 * len(names) + 2), 7),
+                                      sharex=True, layout="constrained")
+    x = np.arange(len(names))
+    for ax, values, colour, ylabel in ((top, params, "tab:blue", "parameters (millions)"),
+                                       (bottom, memory, "tab:orange", f"activations ({memory_unit})")):
+        ax.bar(x, values, color=colour)
+        k = int(np.argmax(values))
+        ax.annotate(f"{values[k]:.3g}", (x[k], values[k]), ha="center", va="bottom", fontsize=9)
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(0, values.max() * 1.15 if values.max() > 0 else 1)
+        ax.grid(axis="y", alpha=0.3)
+    top.set_title(f"parameters: {params.sum():.1f}M in total")
+    bottom.set_title(f"activation memory: {memory.sum():.1f} {memory_unit.split()[0]} in total "
+                     f"(forward pass)")
+    bottom.set_xticks(x, names, rotation=70, fontsize=8)
+    bottom.set_xlabel("layer")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_timings(seconds, title="Time per call", unit="ms"):
+    """A horizontal bar chart of run times {label: seconds}, on a log axis so a 1000x gap fits, with
+    each bar labelled by its time and its speed-up over the slowest."""
+    plt = _pyplot()
+    scale = {"s": 1.0, "ms": 1e3, "us": 1e6}[unit]
+    labels = list(seconds)
+    values = np.array([seconds[k] for k in labels], dtype=np.float64) * scale
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(labels) + 1.5), layout="constrained")
+    y = np.arange(len(labels))
+    ax.barh(y, values, color="tab:green")
+    ax.set_xscale("log")
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    slowest = values.max()
+    for k, value in enumerate(values):
+        ax.text(value, k, f"  {value:.3g} {unit} ({slowest / value:.0f}x)", va="center", fontsize=9)
+    ax.set_xlim(values.min() / 2, slowest * 30)
+    ax.set_xlabel(f"time per call ({unit}, log scale)")
+    ax.set_title(title)
+    return fig
