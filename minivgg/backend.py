@@ -14,8 +14,9 @@ import importlib
 import os
 
 BACKENDS = ("naive", "numpy", "numba")
-_MODULES = {"naive": "minivgg.kernels.naive", "numpy": "minivgg.kernels.vectorized",
-            "numba": "minivgg.kernels.jit"}
+# Relative to this package, so a copy imported under another name (the grader's student_minivgg)
+# uses its own kernels.
+_MODULES = {"naive": ".kernels.naive", "numpy": ".kernels.vectorized", "numba": ".kernels.jit"}
 
 
 def check_backend(name):
@@ -56,4 +57,4 @@ def kernels(name=None):
     Every kernel module has the same functions: ``im2col``, ``col2im``, ``maxpool_forward``,
     ``maxpool_backward``, ``lrn_forward``, ``lrn_backward``.
     """
-    return importlib.import_module(_MODULES[check_backend(name or _current)])
+    return importlib.import_module(_MODULES[check_backend(name or _current)], __package__)

@@ -20,6 +20,7 @@ def conv2d_direct(x, weight, bias, stride, padding):
     F, _, kh, kw = weight.shape
     (sh, sw), (ph, pw) = stride, padding
     Ho, Wo = output_size(H, kh, sh, ph), output_size(W, kw, sw, pw)
+    ### BEGIN SOLUTION
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     y = np.zeros((N, F, Ho, Wo), dtype=x.dtype)
     for n in range(N):
@@ -28,6 +29,7 @@ def conv2d_direct(x, weight, bias, stride, padding):
                 for ow in range(Wo):
                     window = x_pad[n, :, oh * sh:oh * sh + kh, ow * sw:ow * sw + kw]
                     y[n, f, oh, ow] = bias[f] + np.sum(window * weight[f])
+    ### END SOLUTION
     return y
 
 
@@ -40,6 +42,7 @@ def im2col(x, kernel, stride, padding, out=None):
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     Ho, Wo = output_size(H, kh, sh, ph), output_size(W, kw, sw, pw)
     cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype) if out is None else out
+    ### BEGIN SOLUTION
     for n in range(N):
         for c in range(C):
             for i in range(kh):
@@ -50,6 +53,7 @@ def im2col(x, kernel, stride, padding, out=None):
                             h, w = oh * sh + i - ph, ow * sw + j - pw
                             inside = 0 <= h < H and 0 <= w < W
                             cols[n, row, oh * Wo + ow] = x[n, c, h, w] if inside else 0
+    ### END SOLUTION
     return cols
 
 
@@ -65,6 +69,7 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
     dx = np.zeros(x_shape, dtype=cols.dtype) if out is None else out
     if out is not None:
         dx[...] = 0
+    ### BEGIN SOLUTION
     for n in range(N):
         for c in range(C):
             for i in range(kh):
@@ -75,6 +80,7 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
                             h, w = oh * sh + i - ph, ow * sw + j - pw
                             if 0 <= h < H and 0 <= w < W:
                                 dx[n, c, h, w] += cols[n, row, oh * Wo + ow]
+    ### END SOLUTION
     return dx
 
 
@@ -88,6 +94,7 @@ def maxpool_forward(x, kernel, stride):
     Ho, Wo = output_size(H, kh, sh, 0), output_size(W, kw, sw, 0)
     y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     argmax = np.empty((N, C, Ho, Wo), dtype=np.int64)
+    ### BEGIN SOLUTION
     for n in range(N):
         for c in range(C):
             for oh in range(Ho):
@@ -99,6 +106,7 @@ def maxpool_forward(x, kernel, stride):
                             if x[n, c, h, w] > best:
                                 best, where = x[n, c, h, w], h * W + w
                     y[n, c, oh, ow], argmax[n, c, oh, ow] = best, where
+    ### END SOLUTION
     return y, argmax
 
 
@@ -109,12 +117,14 @@ def maxpool_backward(dout, argmax, x_shape):
     """
     N, C, H, W = x_shape
     dx = np.zeros(x_shape, dtype=dout.dtype)
+    ### BEGIN SOLUTION
     for n in range(N):
         for c in range(C):
             for oh in range(dout.shape[2]):
                 for ow in range(dout.shape[3]):
                     h, w = divmod(int(argmax[n, c, oh, ow]), W)
                     dx[n, c, h, w] += dout[n, c, oh, ow]
+    ### END SOLUTION
     return dx
 
 
@@ -131,6 +141,7 @@ def lrn_forward(x, size, alpha, beta, k):
     """
     N, C, H, W = x.shape
     scale = np.empty_like(x)
+    ### BEGIN SOLUTION
     for n in range(N):
         for c in range(C):
             for h in range(H):
@@ -139,17 +150,19 @@ def lrn_forward(x, size, alpha, beta, k):
                     for c2 in _window(c, size, C):
                         total += x[n, c2, h, w] ** 2
                     scale[n, c, h, w] = k + alpha * total
+    ### END SOLUTION
     return x * scale ** -beta, scale
 
 
 def lrn_backward(dout, x, scale, size, alpha, beta):
-    """dL/dx_j = dout_j * scale_j^-beta - 2 alpha beta x_j * sum_{c: j in window(c)} dout_c x_c scale_c^(-beta-1)
+    """dL/dx_j = dout_j scale_j^-beta - 2 alpha beta x_j sum_{c: j in window(c)} dout_c x_c scale_c^(-beta-1)
 
     The first term is the direct path through x_j; the sum is the path through every scale_c whose
     window contains channel j.
     """
     N, C, H, W = x.shape
     dx = np.empty_like(x)
+    ### BEGIN SOLUTION
     for n in range(N):
         for j in range(C):
             for h in range(H):
@@ -161,4 +174,5 @@ def lrn_backward(dout, x, scale, size, alpha, beta):
                                                * scale[n, c, h, w] ** (-beta - 1))
                     dx[n, j, h, w] = (dout[n, j, h, w] * scale[n, j, h, w] ** -beta
                                       - 2 * alpha * beta * x[n, j, h, w] * through_scales)
+    ### END SOLUTION
     return dx

@@ -21,12 +21,14 @@ def _windows(x, kernel, stride, padding):
 def im2col(x, kernel, stride, padding, out=None):
     """cols[n, (c, i, j), (oh, ow)] = x_pad[n, c, oh*sh + i, ow*sw + j]: one copy of a window view."""
     N, C = x.shape[:2]
+    ### BEGIN SOLUTION
     windows = _windows(x, kernel, stride, padding)                  # (N, C, Ho, Wo, kh, kw)
     Ho, Wo = windows.shape[2:4]
     if out is None:
         out = np.empty((N, C * kernel[0] * kernel[1], Ho * Wo), dtype=x.dtype)
     # reorder to (N, C, kh, kw, Ho, Wo) so rows are (c, i, j) and columns (oh, ow)
     np.copyto(out.reshape(N, C, kernel[0], kernel[1], Ho, Wo), windows.transpose(0, 1, 4, 5, 2, 3))
+    ### END SOLUTION
     return out
 
 
@@ -39,11 +41,13 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
     N, C, H, W = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     Ho, Wo = output_size(H, kh, sh, ph), output_size(W, kw, sw, pw)
+    ### BEGIN SOLUTION
     x_pad = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
     cols6 = cols.reshape(N, C, kh, kw, Ho, Wo)
     for i in range(kh):
         for j in range(kw):
             x_pad[:, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += cols6[:, :, i, j]
+    ### END SOLUTION
     dx = x_pad[:, :, ph:ph + H, pw:pw + W]
     if out is None:
         return np.ascontiguousarray(dx)

@@ -29,14 +29,18 @@ class Linear(Layer):
 
     def forward(self, x):
         self._x = check_input(self, x, 2, self.in_features)
+        ### BEGIN SOLUTION
         return x @ self.params["weight"].T + self.params["bias"]
+        ### END SOLUTION
 
     def backward(self, dout):
         x = require_forward(self, self._x)
         check_gradient(self, dout, (x.shape[0], self.out_features))
+        ### BEGIN SOLUTION
         np.matmul(dout.T, x, out=self.grads["weight"])
         self.grads["bias"][...] = dout.sum(axis=0)
         return dout @ self.params["weight"]
+        ### END SOLUTION
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}"
