@@ -263,8 +263,9 @@ def plot_layer_costs(names, params, memory, title="Where VGG's parameters and me
 
 
 def plot_timings(seconds, title="Time per call", unit="ms"):
-    """A horizontal bar chart of run times {label: seconds}, on a log axis so a 1000x gap fits, with
-    each bar labelled by its time and its speed-up over the slowest."""
+    """A horizontal bar chart of run times {label: seconds}, each bar labelled by its time and how
+    many times faster than the slowest it is. The axis is logarithmic when the times span more than
+    a factor of 20 (so a 1000x gap fits), linear otherwise."""
     plt = _pyplot()
     scale = {"s": 1.0, "ms": 1e3, "us": 1e6}[unit]
     labels = list(seconds)
@@ -272,13 +273,18 @@ def plot_timings(seconds, title="Time per call", unit="ms"):
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(labels) + 1.5), layout="constrained")
     y = np.arange(len(labels))
     ax.barh(y, values, color="tab:green")
-    ax.set_xscale("log")
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     slowest = values.max()
     for k, value in enumerate(values):
-        ax.text(value, k, f"  {value:.3g} {unit} ({slowest / value:.0f}x)", va="center", fontsize=9)
-    ax.set_xlim(values.min() / 2, slowest * 30)
-    ax.set_xlabel(f"time per call ({unit}, log scale)")
+        speed = "slowest" if value == slowest else f"{slowest / value:.1f}x faster"
+        ax.text(value, k, f"  {value:.3g} {unit} ({speed})", va="center", fontsize=9)
+    if slowest / values.min() > 20:
+        ax.set_xscale("log")
+        ax.set_xlim(values.min() / 2, slowest * 30)
+        ax.set_xlabel(f"time per call ({unit}, log scale)")
+    else:
+        ax.set_xlim(0, slowest * 1.6)
+        ax.set_xlabel(f"time per call ({unit})")
     ax.set_title(title)
     return fig

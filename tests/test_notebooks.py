@@ -1,0 +1,87 @@
+"""The notebooks run top to bottom (fast settings), and are committed without outputs.
+
+Each notebook runs in a fresh kernel of *this* interpreter (a kernel spec written to a temporary
+folder, so a system-wide "python3" kernel of another Python cannot be picked up by mistake), with
+MINIVGG_FAST=1 (small data, few epochs) and MPLBACKEND=Agg. Any error in any cell fails the test.
+
+Run one: ``python -m pytest tests/test_notebooks.py -k 01``. Skipped when nbclient, nbformat,
+ipykernel or matplotlib are missing (they are in the ``dev`` extra).
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+pytest.importorskip("matplotlib")
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+KERNEL = "minivgg-test"
+TIMEOUT = 600          # seconds per cell; the whole fast run of a notebook takes well under this
+
+
+@pytest.fixture(scope="module")
+def kernel_spec_manager(tmp_path_factory):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    folder = tmp_path_factory.mktemp("kernels")
+    (folder / KERNEL).mkdir()
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": f"minivgg tests ({sys.executable})", "language": "python",
+            "env": {"MINIVGG_FAST": "1", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}}
+    (folder / KERNEL / "kernel.json").write_text(json.dumps(spec))
+    return KernelSpecManager(kernel_dirs=[str(folder)])
+
+
+def run_notebook(path, kernel_spec_manager):
+    """Execute the notebook at ``path`` in its own folder; return (executed notebook, seconds)."""
+    from jupyter_client.manager import KernelManager
+
+    nb = nbformat.read(path, as_version=4)
+    km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=kernel_spec_manager)
+    client = nbclient.NotebookClient(nb, km=km, timeout=TIMEOUT, kernel_name=KERNEL,
+                                     resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute()
+    return nb, time.perf_counter() - start
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "expected the numbered notebooks in notebooks/"
+    assert all(p.name[:2].isdigit() for p in NOTEBOOKS), [p.name for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for k, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name} cell {k} has outputs: clear them before committing"
+            assert cell.execution_count is None, f"{path.name} cell {k} has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_opens_with_what_you_learn_and_the_paper_section(path):
+    first = nbformat.read(path, as_version=4).cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    assert "learn" in first.source.lower() and "Sec." in first.source, \
+        f"{path.name} must open with what the reader will learn and the paper section it follows"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_runs_top_to_bottom(path, kernel_spec_manager):
+    nb, seconds = run_notebook(path, kernel_spec_manager)
+    print(f"{path.name}: {seconds:.1f} s")
+    text = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                   for out in cell.outputs if out.output_type == "stream")
+    # progress output must be line by line: a bar redrawn with \r leaves hundreds of copies in a
+    # saved notebook or a CI log
+    assert text.count("\r") <= 5, f"{path.name} prints carriage-return progress bars"
+    images = sum("image/png" in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
+                 for out in cell.outputs)
+    assert images >= 1, f"{path.name} drew no figure"
