@@ -157,14 +157,19 @@ def test_dropout_reproducible_and_matches_numpy_mask():
     np.testing.assert_array_equal(layer(x), second)
 
 
-def test_set_num_threads_clamps():
-    before = numba.get_num_threads()
+def test_set_num_threads_clamps_and_one_thread_gives_the_same_answer():
+    before = jit.get_num_threads()
+    x = np.random.default_rng(9).standard_normal((2, 8, 40, 40)).astype(np.float32)
     try:
-        assert jit.set_num_threads(10_000) == numba.config.NUMBA_NUM_THREADS
-        assert jit.set_num_threads(0) == 1
+        assert jit.set_num_threads(10_000) == min(os.cpu_count(), numba.config.NUMBA_NUM_THREADS)
+        many = jit.im2col(x, (3, 3), (1, 1), (1, 1)), jit.lrn_forward(x, 5, 1e-2, 0.75, 2.0)[0]
+        assert jit.set_num_threads(0) == 1 and jit.get_num_threads() == 1
         assert numba.get_num_threads() == 1
+        one = jit.im2col(x, (3, 3), (1, 1), (1, 1)), jit.lrn_forward(x, 5, 1e-2, 0.75, 2.0)[0]
+        for a, b in zip(many, one):
+            np.testing.assert_array_equal(a, b)
     finally:
-        numba.set_num_threads(before)
+        jit.set_num_threads(before)
 
 
 def test_runs_with_numba_disable_jit():

@@ -1,4 +1,4 @@
-"""The kernels compiled by Numba: the loops of naive.py, typed, parallel, and arranged for speed.
+"""The kernels compiled by Numba: the loops of naive.py, typed, threaded, and arranged for speed.
 
 Same results as naive.py (see the conventions in kernels/__init__.py); what changes is the order of
 the loops. Every speed trick below says why it is there, and each was measured by
@@ -7,8 +7,13 @@ benchmarks/bench_layers.py on a 2-core machine:
 * Inner loops run along the last (contiguous) axis with no branch inside, so LLVM turns them into
   SIMD loads and stores. Padding is handled by zero-filling the edge ranges *before* the loop, not
   by an ``if`` per element.
-* ``prange`` splits work into independent pieces (rows of cols, planes of dx) so two threads never
-  write to the same element.
+* Parallelism comes from Python threads, not ``parallel=True``: every kernel is compiled with
+  ``nogil=True`` and takes a ``start, stop`` range of its outer loop, and :func:`_run` splits that
+  loop into one contiguous piece per thread (pieces are independent: rows of cols, planes of dx,
+  so no two threads write the same element). Measured on the 2-core VMs, ``parallel=True`` made
+  the cold-cache compile of these kernels ~8x slower (over 5 s; these compile in about 1 s) and
+  its OpenMP layer ran small kernels *slower* than one thread (it wakes sleeping workers every
+  call); a blocked Python thread costs nothing while idle and ~20 us per hand-off.
 * Outputs are written into arrays the caller passes (``out=``) when the caller can reuse them:
   freshly allocated memory costs a page fault per 4 KiB the first time it is touched, which on the
   test VMs is as slow as the arithmetic of a cheap kernel.
@@ -19,22 +24,58 @@ IEEE arithmetic. Under ``NUMBA_DISABLE_JIT=1`` every function here is plain Pyth
 runs: nothing below relies on ``.py_func`` or other attributes of a compiled function).
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..shapes import output_size
 
+_MAX_THREADS = max(1, min(os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS))
+_threads = _MAX_THREADS
+_executor = None                   # created on first use, grown by set_num_threads
+_MIN_WORK = 1 << 15                # elements below which one thread is faster than a hand-off
+
 
 def set_num_threads(n):
-    """Use ``n`` threads in the parallel kernels, clamped to [1, the machine's count]; returns it.
+    """Use ``n`` threads in the kernels, clamped to [1, the machine's count]; returns the number.
 
     ``numba.set_num_threads`` raises above ``numba.config.NUMBA_NUM_THREADS``; a script written on
-    a 16-core workstation should still run on a 2-core laptop, so we clamp instead.
+    a 16-core workstation should still run on a 2-core laptop, so we clamp instead (and set
+    Numba's own count too, for any ``parallel=True`` code of the user's).
     """
-    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(n)
-    return n
+    global _threads
+    _threads = max(1, min(int(n), _MAX_THREADS))
+    numba.set_num_threads(min(_threads, numba.config.NUMBA_NUM_THREADS))
+    return _threads
+
+
+def get_num_threads():
+    return _threads
+
+
+def _run(kernel, total, work, *args):
+    """kernel(*args, start, stop) over [0, total), split in one contiguous piece per thread.
+
+    ``work`` (elements touched) decides whether splitting pays. The calling thread runs the first
+    piece itself, so two threads cost one hand-off.
+    """
+    global _executor
+    pieces = min(_threads, total, max(1, work // _MIN_WORK))
+    if pieces <= 1:
+        kernel(*args, 0, total)
+        return
+    if _executor is None or _executor._max_workers < pieces - 1:
+        _executor = ThreadPoolExecutor(max_workers=_MAX_THREADS - 1,
+                                       thread_name_prefix="minivgg-kernel")
+    bounds = [total * i // pieces for i in range(pieces + 1)]
+    futures = [_executor.submit(kernel, *args, bounds[i], bounds[i + 1])
+               for i in range(1, pieces)]
+    kernel(*args, bounds[0], bounds[1])
+    for future in futures:
+        future.result()
 
 
 def _valid_range(size, k_offset, stride, pad, out_size):
@@ -51,13 +92,13 @@ _valid_range_jit = njit(cache=True)(_valid_range)
 # im2col / col2im
 # ------------------------------------------------------------------------------------------------
 
-@njit(parallel=True, cache=True)
-def _im2col(x, kh, kw, sh, sw, ph, pw, cols):
+@njit(nogil=True, cache=True)
+def _im2col(x, kh, kw, sh, sw, ph, pw, cols, start, stop):
     N, C, H, W = x.shape
     Ho = (H + 2 * ph - kh) // sh + 1
     Wo = (W + 2 * pw - kw) // sw + 1
     K = C * kh * kw
-    for r in prange(N * K):                    # one (n, row) of cols per task: a contiguous row
+    for r in range(start, stop):               # r = one (n, row) of cols: a contiguous row
         n, row = r // K, r % K
         c, ij = row // (kh * kw), row % (kh * kw)
         i, j = ij // kw, ij % kw
@@ -82,12 +123,12 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, cols):
                 dst[ow] = 0
 
 
-@njit(parallel=True, cache=True)
-def _col2im(cols, kh, kw, sh, sw, ph, pw, dx):
+@njit(nogil=True, cache=True)
+def _col2im(cols, kh, kw, sh, sw, ph, pw, dx, start, stop):
     N, C, H, W = dx.shape
     Ho = (H + 2 * ph - kh) // sh + 1
     Wo = (W + 2 * pw - kw) // sw + 1
-    for p in prange(N * C):                    # each task owns one (n, c) plane: no write races
+    for p in range(start, stop):               # p = one (n, c) plane: no write races
         n, c = p // C, p % C
         plane = dx[n, c]
         plane[:] = 0
@@ -116,7 +157,7 @@ def im2col(x, kernel, stride, padding, out=None):
     Ho, Wo = output_size(H, kh, sh, ph), output_size(W, kw, sw, pw)
     if out is None:
         out = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)
-    _im2col(np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, out)
+    _run(_im2col, N * out.shape[1], out.size, np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, out)
     return out
 
 
@@ -124,7 +165,8 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
     if out is None:
         out = np.empty(x_shape, dtype=cols.dtype)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    _col2im(np.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, out)
+    _run(_col2im, x_shape[0] * x_shape[1], cols.size, np.ascontiguousarray(cols), kh, kw, sh, sw,
+         ph, pw, out)
     return out
 
 
@@ -132,11 +174,11 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
 # max-pooling
 # ------------------------------------------------------------------------------------------------
 
-@njit(parallel=True, cache=True)
-def _maxpool_forward(x, kh, kw, sh, sw, y, argmax):
+@njit(nogil=True, cache=True)
+def _maxpool_forward(x, kh, kw, sh, sw, y, argmax, start, stop):
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
-    for p in prange(N * C * Ho):               # one output row per task (enough tasks for 2+ cores)
+    for p in range(start, stop):               # p = one output row
         n, c, oh = p // (C * Ho), (p // Ho) % C, p % Ho
         yrow, arow = y[n, c, oh], argmax[n, c, oh]
         h0 = oh * sh
@@ -168,11 +210,11 @@ def _maxpool_forward(x, kh, kw, sh, sw, y, argmax):
                 arow[ow] = where
 
 
-@njit(parallel=True, cache=True)
-def _maxpool_backward(dout, argmax, dx):
+@njit(nogil=True, cache=True)
+def _maxpool_backward(dout, argmax, dx, start, stop):
     N, C, Ho, Wo = dout.shape
     H, W = dx.shape[2], dx.shape[3]
-    for p in prange(N * C):                    # a plane per task: overlapping windows add safely
+    for p in range(start, stop):               # a plane per p: overlapping windows add safely
         n, c = p // C, p % C
         plane = dx[n, c].reshape(H * W)
         plane[:] = 0
@@ -190,13 +232,14 @@ def maxpool_forward(x, kernel, stride, out=None):
     if out is None:
         out = (np.empty((N, C, Ho, Wo), dtype=x.dtype), np.empty((N, C, Ho, Wo), dtype=np.int64))
     y, argmax = out
-    _maxpool_forward(np.ascontiguousarray(x), kh, kw, sh, sw, y, argmax)
+    _run(_maxpool_forward, N * C * Ho, x.size, np.ascontiguousarray(x), kh, kw, sh, sw, y, argmax)
     return y, argmax
 
 
 def maxpool_backward(dout, argmax, x_shape, out=None):
     dx = np.empty(x_shape, dtype=dout.dtype) if out is None else out
-    _maxpool_backward(np.ascontiguousarray(dout), np.ascontiguousarray(argmax), dx)
+    _run(_maxpool_backward, x_shape[0] * x_shape[1], dx.size, np.ascontiguousarray(dout),
+         np.ascontiguousarray(argmax), dx)
     return dx
 
 
@@ -215,11 +258,11 @@ def _pow_neg(s, beta):
     return s ** -beta
 
 
-@njit(parallel=True, cache=True)
-def _lrn_forward(x, size, alpha, beta, k, y, scale):
+@njit(nogil=True, cache=True)
+def _lrn_forward(x, size, alpha, beta, k, y, scale, start, stop):
     N, C, H, W = x.shape
     before, after = size // 2, (size - 1) // 2
-    for p in prange(N * H):                    # one image row (all channels) per task
+    for p in range(start, stop):               # p = one image row (all channels)
         n, h = p // H, p % H
         # total[w] = sum of x^2 over the window of channel c, updated as c moves by one
         # (add the channel entering, drop the one leaving): O(C) instead of O(C * size). float64
@@ -245,11 +288,11 @@ def _lrn_forward(x, size, alpha, beta, k, y, scale):
                 yr[w] = xr[w] * _pow_neg(sr[w], beta)   # from the stored (rounded) scale, as naive
 
 
-@njit(parallel=True, cache=True)
-def _lrn_backward(dout, x, scale, size, alpha, beta, dx):
+@njit(nogil=True, cache=True)
+def _lrn_backward(dout, x, scale, size, alpha, beta, dx, start, stop):
     N, C, H, W = x.shape
     before, after = size // 2, (size - 1) // 2
-    for p in prange(N * H):
+    for p in range(start, stop):
         n, h = p // H, p % H
         # t[c, w] = dout x scale^(-beta-1) for this row; then a running sum over the mirrored
         # window (channel j is in the window of c exactly when c is in [j - after, j + before]).
@@ -278,62 +321,54 @@ def _lrn_backward(dout, x, scale, size, alpha, beta, dx):
 def lrn_forward(x, size, alpha, beta, k):
     x = np.ascontiguousarray(x)
     y, scale = np.empty_like(x), np.empty_like(x)
-    _lrn_forward(x, size, alpha, beta, k, y, scale)
+    _run(_lrn_forward, x.shape[0] * x.shape[2], x.size * size, x, size, alpha, beta, k, y, scale)
     return y, scale
 
 
 def lrn_backward(dout, x, scale, size, alpha, beta):
     x = np.ascontiguousarray(x)
     dx = np.empty_like(x)
-    _lrn_backward(np.ascontiguousarray(dout), x, np.ascontiguousarray(scale), size, alpha, beta,
-                  dx)
+    _run(_lrn_backward, x.shape[0] * x.shape[2], x.size * size, np.ascontiguousarray(dout), x,
+         np.ascontiguousarray(scale), size, alpha, beta, dx)
     return dx
 
 
 # ------------------------------------------------------------------------------------------------
 # ReLU and dropout (used by layers/activation.py and layers/dropout.py on the numba backend)
 # ------------------------------------------------------------------------------------------------
-# NumPy runs these on one core and makes temporaries (np.where builds a bool mask first); one
-# parallel pass over flat contiguous arrays is memory-bound and about 2x faster on 2 cores.
+# NumPy runs these on one core, and np.where first builds a boolean mask, then the result; one
+# pass over flat contiguous arrays, split across threads, reads and writes each element once.
 
-_CHUNK = 1 << 16          # elements per task: big enough to amortise scheduling, small for balance
-
-
-@njit(parallel=True, cache=True)
-def _relu_forward(x, y):
-    n = x.size
-    for t in prange((n + _CHUNK - 1) // _CHUNK):
-        for i in range(t * _CHUNK, min(n, (t + 1) * _CHUNK)):
-            y[i] = 0 if x[i] < 0 else x[i]         # np.maximum(x, 0), NaN stays NaN
+@njit(nogil=True, cache=True)
+def _relu_forward(x, y, start, stop):
+    for i in range(start, stop):
+        y[i] = 0 if x[i] < 0 else x[i]         # np.maximum(x, 0); NaN stays NaN
 
 
-@njit(parallel=True, cache=True)
-def _relu_backward(dout, y, dx):
-    n = y.size
-    for t in prange((n + _CHUNK - 1) // _CHUNK):
-        for i in range(t * _CHUNK, min(n, (t + 1) * _CHUNK)):
-            dx[i] = dout[i] if y[i] > 0 else 0
+@njit(nogil=True, cache=True)
+def _relu_backward(dout, y, dx, start, stop):
+    for i in range(start, stop):
+        dx[i] = dout[i] if y[i] > 0 else 0
 
 
-@njit(parallel=True, cache=True)
-def _dropout_apply(x, u, p, scale, y):
-    n = x.size
-    for t in prange((n + _CHUNK - 1) // _CHUNK):
-        for i in range(t * _CHUNK, min(n, (t + 1) * _CHUNK)):
-            y[i] = x[i] * scale if u[i] >= p else 0
+@njit(nogil=True, cache=True)
+def _dropout_apply(x, u, p, scale, y, start, stop):
+    for i in range(start, stop):
+        y[i] = x[i] * scale if u[i] >= p else 0
 
 
 def relu_forward(x):
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
-    _relu_forward(x.reshape(-1), y.reshape(-1))
+    _run(_relu_forward, x.size, x.size, x.reshape(-1), y.reshape(-1))
     return y
 
 
 def relu_backward(dout, y):
-    dout = np.ascontiguousarray(dout, dtype=dout.dtype)
+    dout = np.ascontiguousarray(dout)
     dx = np.empty_like(dout)
-    _relu_backward(dout.reshape(-1), np.ascontiguousarray(y).reshape(-1), dx.reshape(-1))
+    _run(_relu_backward, dx.size, dx.size, dout.reshape(-1), np.ascontiguousarray(y).reshape(-1),
+         dx.reshape(-1))
     return dx
 
 
@@ -341,6 +376,6 @@ def dropout_apply(x, u, p, scale):
     """y = x * scale where u >= p, else 0 (u: the uniform draws that decide the mask)."""
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
-    _dropout_apply(x.reshape(-1), np.ascontiguousarray(u).reshape(-1), u.dtype.type(p),
-                   x.dtype.type(scale), y.reshape(-1))
+    _run(_dropout_apply, x.size, x.size, x.reshape(-1), np.ascontiguousarray(u).reshape(-1),
+         u.dtype.type(p), x.dtype.type(scale), y.reshape(-1))
     return y
