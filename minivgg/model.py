@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .arithmetic import summarize
 from .layers.base import check_float_dtype
 from .layers.softmax import softmax_cross_entropy
 
@@ -98,6 +99,13 @@ class Sequential:
             shape = layer.output_shape(shape)
             shapes.append((name, shape))
         return shapes
+
+    def summary(self, input_shape=None):
+        """The arithmetic per layer and in total (minivgg.arithmetic.Summary): output shape,
+        parameters, MACs, activation memory, receptive field, jump and start. ``print`` it for the
+        table; read ``.rows`` and ``.total_params`` as data. input_shape: (C, H, W), default the
+        model's."""
+        return summarize(self, input_shape)
 
     def __getitem__(self, name):
         return self.layers[name]

@@ -15,7 +15,17 @@ from .layers import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool
 from .layers.base import check_float_dtype
 from .model import Sequential
 
-INIT_SCHEMES = ("paper", "glorot", "he")
+INIT_SCHEMES = ("paper", "glorot", "he", None)
+
+
+class Undrawn(np.random.Generator):
+    """A generator whose normal draws are zeros. A layer built with it gets all-zero weights
+    without drawing them: for networks whose weights are about to be overwritten (``load_model``,
+    ``to_dense``) or never used (the arithmetic of a full-size network). Drawing VGG-16's 138M
+    normals takes seconds; ``np.zeros`` maps pages lazily and costs nothing."""
+
+    def standard_normal(self, size=None, dtype=np.float64, out=None):
+        return np.zeros(size, dtype)
 
 
 def init_std(scheme, fan_in, fan_out, std=0.01):
@@ -27,7 +37,11 @@ def init_std(scheme, fan_in, fan_out, std=0.01):
     "glorot": variance 2 / (fan_in + fan_out) (Glorot & Bengio 2010, as a normal rather than their
               uniform of the same variance), which the authors later found trains D and E directly.
     "he":     variance 2 / fan_in (He et al. 2015), made for ReLU networks.
+    None:     no initialisation: weights are zeros and nothing is drawn (``Undrawn``), for a
+              network whose weights will be loaded, or whose arithmetic alone is wanted.
     """
+    if scheme is None:
+        return 0.0
     if scheme == "paper":
         return std
     if scheme == "glorot":
@@ -63,7 +77,8 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     the size of fc6 and fc7 (4096 in the paper); dropout the drop probability of drop6 and drop7.
     input_size must survive the max-pools exactly: each 2x2/2 pool halves it, so 224 -> 7 after
     five; a size that is too small or not divisible is a ValueError that says where it fails.
-    ``seed`` makes the weights and the dropout masks reproducible.
+    ``seed`` makes the weights and the dropout masks reproducible. ``init=None`` builds fast with
+    all-zero weights (nothing drawn): for ``build_vgg("E", init=None).summary()`` or loading.
     """
     specs = parse_config(config)
     for value, name in ((num_classes, "num_classes"), (input_size, "input_size"),
@@ -74,7 +89,7 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
     dtype = check_float_dtype(dtype, "dtype")
     init_std(init, 1, 1)                                  # validates the scheme name
-    rng = np.random.default_rng(seed)
+    rng = Undrawn(np.random.PCG64(seed)) if init is None else np.random.default_rng(seed)
 
     def conv(c_in, c_out, k):
         std_ = init_std(init, c_in * k * k, c_out * k * k, std)

@@ -1,6 +1,7 @@
 """The layers VGG is made of, one small file each, forward beside backward."""
 
 from .activation import ReLU
+from .average import SpatialAverage
 from .base import Layer
 from .conv import Conv2d
 from .dropout import Dropout
