@@ -98,11 +98,14 @@ def plot_receptive_fields(image, fields, empirical=None, title="Receptive fields
                           heatmap=None, ax=None):
     """Rectangles on an image, one per layer: what part of the input one unit can see.
 
-    fields: {label: (top, left, height, width)} in input pixels (the analytic field, solid lines);
-    empirical: the same for fields measured another way (e.g. where a unit's gradient with respect
-    to the input is non-zero), drawn dashed in the same colour. Boxes may hang over the image edge
-    (that part of the field sees zero padding); the view is widened to show them.
-    heatmap: optional (H, W) array drawn translucent over the image (e.g. |d unit / d input|).
+    fields: {label: (top, left, height, width)} in input pixels (the analytic field: thick solid
+    lines, one colour per label); empirical: the same for fields measured another way (e.g. where
+    a unit's gradient with respect to the input is non-zero), drawn as thin black dashes on top, so
+    a field measured exactly as predicted shows as a coloured box with a dashed line inside. Boxes
+    may hang over the image edge (that part of the field sees zero padding); the view widens to
+    show them.
+    heatmap: optional (H, W) array drawn translucent over the image where it is > 0 (e.g.
+    |d unit / d input|: the pixels the unit's value actually depends on).
     """
     plt = _pyplot()
     from matplotlib.patches import Rectangle
@@ -115,17 +118,20 @@ def plot_receptive_fields(image, fields, empirical=None, title="Receptive fields
         fig = ax.figure
     ax.imshow(shown, cmap="gray", extent=(0, W, H, 0))
     if heatmap is not None:
-        ax.imshow(np.asarray(heatmap), cmap="magma", alpha=0.5, extent=(0, W, H, 0))
+        heatmap = np.ma.masked_less_equal(np.asarray(heatmap, dtype=np.float64), 0)
+        ax.imshow(heatmap, cmap="magma", alpha=0.6, extent=(0, W, H, 0))
     colours = plt.get_cmap("tab10")
     top, left, bottom, right = 0.0, 0.0, float(H), float(W)
     for k, label in enumerate(fields):
         colour = colours(k % 10)
-        for source, style, suffix in ((fields, "-", ""), (empirical or {}, "--", " (empirical)")):
+        for source, style, width, suffix in ((fields, "-", 3, ""),
+                                             (empirical or {}, "--", 1.3, " (empirical)")):
             if label not in source:
                 continue
             t, l, h, w = source[label]
-            ax.add_patch(Rectangle((l, t), w, h, fill=False, edgecolor=colour, linestyle=style,
-                                   linewidth=2, label=f"{label}: {h}x{w}{suffix}"))
+            ax.add_patch(Rectangle((l, t), w, h, fill=False, linestyle=style, linewidth=width,
+                                   edgecolor=colour if style == "-" else "black",
+                                   label=f"{label}: {h}x{w}{suffix}"))
             top, left = min(top, t), min(left, l)
             bottom, right = max(bottom, t + h), max(right, l + w)
     ax.set_xlim(left - 2, right + 2)
@@ -253,9 +259,9 @@ def plot_layer_costs(names, params, memory, title="Where VGG's parameters and me
         ax.set_ylabel(ylabel)
         ax.set_ylim(0, values.max() * 1.15 if values.max() > 0 else 1)
         ax.grid(axis="y", alpha=0.3)
-    top.set_title(f"parameters: {params.sum():.1f}M in total")
-    bottom.set_title(f"activation memory: {memory.sum():.1f} {memory_unit.split()[0]} in total "
-                     f"(forward pass)")
+    top.set_title(f"parameters: {params.sum():.1f}M summed over these layers")
+    bottom.set_title(f"activation memory: {memory.sum():.1f} {memory_unit.split()[0]} summed over "
+                     f"these layers' outputs")
     bottom.set_xticks(x, names, rotation=70, fontsize=8)
     bottom.set_xlabel("layer")
     fig.suptitle(title)
@@ -287,4 +293,72 @@ def plot_timings(seconds, title="Time per call", unit="ms"):
         ax.set_xlim(0, slowest * 1.6)
         ax.set_xlabel(f"time per call ({unit})")
     ax.set_title(title)
+    return fig
+
+
+def plot_curves(history, title="Training curves"):
+    """Loss and error per epoch, training and validation, from a :class:`minivgg.train.History`
+    (or a list of its records). Left: cross-entropy loss; right: top-1 error (solid) and top-5
+    error (dashed, when recorded) in %. Training values are averages over the epoch's augmented
+    crops with dropout on; validation values come from centre crops after the epoch. Epochs where
+    the learning rate was cut are marked with grey vertical lines."""
+    plt = _pyplot()
+    records = list(history)
+    if not records:
+        raise ValueError("history is empty: train at least one epoch")
+    epochs = [r["epoch"] for r in records]
+    fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for split, colour in (("train", "tab:blue"), ("val", "tab:orange")):
+        name = "training" if split == "train" else "validation"
+        loss_ax.plot(epochs, [r[f"{split}_loss"] for r in records], "o-", color=colour,
+                     label=name)
+        error_ax.plot(epochs, [100 * r[f"{split}_top1"] for r in records], "o-", color=colour,
+                      label=f"{name} top-1")
+        if f"{split}_top5" in records[0]:
+            error_ax.plot(epochs, [100 * r[f"{split}_top5"] for r in records], "s--",
+                          color=colour, label=f"{name} top-5")
+    for before, after in zip(records, records[1:]):
+        if after["lr"] < before["lr"]:                 # the cut took effect at this epoch
+            for ax in (loss_ax, error_ax):
+                ax.axvline(after["epoch"] - 0.5, color="grey", linestyle=":", linewidth=1)
+            error_ax.annotate(f"lr {after['lr']:.0e}", (after["epoch"] - 0.5, 1), fontsize=8,
+                              xycoords=("data", "axes fraction"), va="top", rotation=90)
+    loss_ax.set(title="loss", xlabel="epoch", ylabel="cross-entropy (nats per image)")
+    error_ax.set(title="error", xlabel="epoch", ylabel="error (%)", ylim=(0, 100))
+    for ax in (loss_ax, error_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    final = records[-1]
+    fig.suptitle(f"{title}: validation top-1 error {100 * final['val_top1']:.1f}% after "
+                 f"{final['epoch']} epochs")
+    return fig
+
+
+def plot_confusion(matrix, classes, title="Confusion matrix"):
+    """counts[i, j] = images of true class i predicted as j, e.g. from
+    :func:`minivgg.evaluate.confusion_matrix`; ``classes`` names the rows and columns.
+
+    The colour is each row's fraction (so small and large classes read alike), the number in a
+    cell its count; the diagonal holds the correct predictions."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    classes = list(classes)
+    if matrix.ndim != 2 or matrix.shape != (len(classes), len(classes)):
+        raise ValueError(f"matrix must be (K, K) for the K = {len(classes)} classes; got shape "
+                         f"{matrix.shape}")
+    totals = matrix.sum(axis=1, keepdims=True)
+    fractions = matrix / np.maximum(totals, 1)
+    K = len(classes)
+    fig, ax = plt.subplots(figsize=(0.6 * K + 3, 0.6 * K + 2), layout="constrained")
+    image = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, label="fraction of the true class")
+    for i in range(K):
+        for j in range(K):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if fractions[i, j] > 0.5 else "black")
+    ax.set_xticks(range(K), classes, rotation=60, ha="right")
+    ax.set_yticks(range(K), classes)
+    ax.set(xlabel="predicted class", ylabel="true class")
+    accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+    ax.set_title(f"{title}: {matrix.sum()} images, accuracy {100 * accuracy:.1f}%")
     return fig

@@ -141,7 +141,7 @@ def test_layer_costs_bars_per_layer_in_millions():
     assert [t.get_text() for t in bottom.get_xticklabels()] == names
     assert top.get_ylabel() == "parameters (millions)"
     assert bottom.get_ylabel().startswith("activations (MB")
-    assert "102.8M in total" in top.get_title()
+    assert "102.8M summed" in top.get_title()
     assert any(t.get_text() == "103" for t in top.texts)          # the largest bar is labelled
     with pytest.raises(ValueError, match="one entry per layer"):
         viz.plot_layer_costs(names, [1, 2], [1, 2, 3])
