@@ -1,0 +1,369 @@
+"""``minivgg assignment make OUT``: the student's copy, with the marked solutions taken out.
+
+The reference code carries nbgrader's solution markers, each on a line of its own and indented
+like the code it encloses. In the student's copy a block of an assigned part becomes
+
+    a banner comment: which part, how many points, what to implement
+    <the names the code after the block reads, set to None>
+    raise NotImplementedError("<part>: ...")
+
+and a block of a part left out of the assignment (``--only``) just loses its two marker lines.
+Every file is checked before anything is written: markers must pair up at the same indentation
+and never nest, each block must sit in a function of the parts table, and the result must parse.
+Imports and local names that only the removed code read get a ``# noqa`` (F401, F841) saying
+the student's code will need them, so the copy lints cleanly.
+
+Notebooks (``notebooks/*.ipynb``) get the same treatment cell by cell, and lose their outputs.
+A block in a notebook belongs to the part whose function it sits in, or else to an exercise named
+after the notebook (which ``--only`` can name too, and which ``minivgg grade`` does not grade).
+"""
+
+import argparse
+import ast
+import json
+import shutil
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from .parts import PARTS, Part
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+PACKAGE = "minivgg"
+REFERENCE_ROOT = Path(__file__).resolve().parents[2]     # the directory that holds minivgg/
+MANIFEST = "assignment.json"                             # the parts assigned, for the grader
+PROJECT_FILES = ("pyproject.toml", "setup.cfg", "README.md")   # so the copy installs, lints alike
+SKIPPED = ("__pycache__", ".ipynb_checkpoints")
+NOQA = "  # noqa: {} (your code will need it)"      # F401 unused import, F841 unused local
+BANNER_WIDTH = 96
+EXERCISE = "complete this cell; the notebook's later cells check it."
+
+
+class MarkerError(ValueError):
+    """A marker problem or a student version that does not parse, as ``file:line: what``."""
+
+
+@dataclass
+class Block:
+    begin: int          # 1-based line numbers of the two marker lines
+    end: int
+    indent: str
+    part: Part = None
+    scope: ast.AST = None
+    function: str = ""
+
+
+def find_blocks(lines, where):
+    """The marked blocks of a file's lines; a MarkerError for an unpaired, nested or misindented marker."""
+    blocks, open_block = [], None
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if text not in (BEGIN, END):
+            continue
+        indent = line[:len(line) - len(line.lstrip())]
+        if text == BEGIN:
+            if open_block:
+                raise MarkerError(f"{where}:{number}: {BEGIN} inside the block opened at line "
+                                  f"{open_block.begin} (blocks cannot nest)")
+            open_block = Block(number, None, indent)
+        elif open_block is None:
+            raise MarkerError(f"{where}:{number}: {END} without a {BEGIN} before it")
+        elif indent != open_block.indent:
+            raise MarkerError(f"{where}:{number}: {END} is indented differently from the {BEGIN} "
+                              f"at line {open_block.begin}")
+        else:
+            open_block.end = number
+            blocks.append(open_block)
+            open_block = None
+    if open_block:
+        raise MarkerError(f"{where}:{open_block.begin}: {BEGIN} is never closed by {END}")
+    return blocks
+
+
+def _parse(source, where, cell=False):
+    """ast of a file, or of a notebook cell with IPython's %magic and !shell lines blanked."""
+    if cell:
+        source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                           for line in source.split("\n"))
+    try:
+        return ast.parse(source, filename=where)
+    except SyntaxError as error:
+        raise MarkerError(f"{where}:{error.lineno}: does not parse: {error.msg}") from None
+
+
+def _functions(node, prefix=""):
+    """(qualified name, node) of every function under ``node``: ``f``, ``Class.method``, ``f.inner``."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if not isinstance(child, ast.ClassDef):
+                yield prefix + child.name, child
+            yield from _functions(child, f"{prefix}{child.name}.")
+        else:
+            yield from _functions(child, prefix)
+
+
+def _enclosing_function(tree, line):
+    """(qualified name, node) of the innermost function around ``line``; ("", tree) at top level."""
+    around = [(node.lineno, name, node) for name, node in _functions(tree)
+              if node.lineno <= line <= node.end_lineno]
+    return max(around, key=lambda t: t[0])[1:] if around else ("", tree)
+
+
+def _names_to_initialise(block):
+    """Names the block binds and later code in its function reads, that nothing else binds.
+
+    Without a value these would be undefined once the block is gone (a lint error, though the
+    raise stops execution first), so the student's copy sets them to None before the banner.
+    """
+    bound_inside, bound_elsewhere, read_after = {}, set(), set()
+    if isinstance(block.scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        arguments = block.scope.args
+        bound_elsewhere.update(a.arg for a in arguments.posonlyargs + arguments.args
+                               + arguments.kwonlyargs + [arguments.vararg, arguments.kwarg] if a)
+    for node in ast.walk(block.scope):
+        if not isinstance(node, ast.Name):
+            continue
+        inside = block.begin < node.lineno < block.end
+        if isinstance(node.ctx, ast.Store):
+            if inside:
+                bound_inside.setdefault(node.id, (node.lineno, node.col_offset))
+            else:
+                bound_elsewhere.add(node.id)
+        elif node.lineno > block.end:
+            read_after.add(node.id)
+    return sorted((set(bound_inside) & read_after) - bound_elsewhere, key=bound_inside.get)
+
+
+def _banner(block, location):
+    part, indent = block.part, block.indent
+    rule = f"{indent}# {'=' * (BANNER_WIDTH - len(indent))}"
+    head = (f"PART {part.name} ({part.points} points), {block.function or location}: "
+            f"{part.functions.get(block.function, EXERCISE)}")
+    body = textwrap.wrap(head, BANNER_WIDTH - len(indent) - 2)
+    body.append("Replace this banner and the raise below with your code.")
+    message = f"{part.name}: implement {block.function or 'this cell'} ({location})"
+    return ([rule, *(f"{indent}# {line}" for line in body), rule]
+            + [f"{indent}{name} = None" for name in _names_to_initialise(block)]
+            + [f'{indent}raise NotImplementedError("{message}")'])
+
+
+def _unread(tree):
+    """Names bound and never read: {(function, name): (line, lint code)} for top-level imports
+    (function "") and for the names assigned in every function."""
+    unread = {}
+    read = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                name = (alias.asname or alias.name).split(".")[0]
+                if name not in read:
+                    unread[("", name)] = (alias.lineno, "F401")
+    for qualname, function in _functions(tree):
+        read = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)
+                and isinstance(n.ctx, ast.Load)}
+        for n in _assigned_names(function):
+            if n.id not in read:
+                unread[(qualname, n.id)] = (n.lineno, "F841")
+    return unread
+
+
+def _assigned_names(function):
+    """The Name targets of ``name = ...`` and ``a, b = x, y`` in a function: the assignments a
+    linter reports when the name is never read (unpacking anything but a tuple it lets pass)."""
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    yield target
+                elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    yield from (e for e in target.elts if isinstance(e, ast.Name))
+
+
+def student_source(source, where, part_of, assigned, is_module=True):
+    """The student's version of one file (or cell), and the (part, function) of every block.
+
+    ``part_of(function, line)`` gives the Part a block belongs to (or raises MarkerError);
+    ``assigned`` holds the names of the parts to take out. ``is_module`` files also get a
+    ``# noqa`` on names only removed code read (notebook cells are not linted).
+    """
+    lines = source.split("\n")
+    blocks = find_blocks(lines, where)
+    if not blocks:
+        return source, set()
+    tree = _parse(source, where, cell=not is_module)
+    for block in blocks:
+        block.function, block.scope = _enclosing_function(tree, block.begin)
+        block.part = part_of(block.function, block.begin)
+    out, position = [], 0
+    for block in blocks:
+        out += lines[position:block.begin - 1]
+        if block.part.name in assigned:
+            out += _banner(block, where)
+        else:
+            out += lines[block.begin:block.end - 1]
+        position = block.end
+    out += lines[position:]
+    result = "\n".join(out)
+    new_tree = _parse(result, f"{where} (student version)", cell=not is_module)
+    if is_module and Path(where).name != "__init__.py":
+        result = _keep_names(result, tree, new_tree)
+    return result, {(block.part.name, block.function) for block in blocks}
+
+
+def _keep_names(result, original_tree, new_tree):
+    """Add a ``# noqa`` to the imports and locals that were read before the blocks went and are
+    not now."""
+    lines = result.split("\n")
+    before = _unread(original_tree)
+    for key, (line_number, code) in _unread(new_tree).items():
+        line = lines[line_number - 1]
+        if key not in before and "noqa" not in line:
+            lines[line_number - 1] = line + NOQA.format(code)
+    return "\n".join(lines)
+
+
+def _part_in_file(relative_path):
+    """part_of for a package file: the table row naming this file and function."""
+    def part_of(function, line):
+        for part in PARTS:
+            if part.file == relative_path and function in part.functions:
+                return part
+        raise MarkerError(f"{PACKAGE}/{relative_path}:{line}: marked block in "
+                          f"{function or 'module-level code'} belongs to no part of the table in "
+                          f"minivgg/assignment/parts.py")
+    return part_of
+
+
+def _part_in_notebook(notebook):
+    """part_of for a notebook: the table row whose function the block sits in, or the notebook's
+    own exercise."""
+    exercise = Part(notebook.stem, f"notebooks/{notebook.name}", 0, (), {})
+
+    def part_of(function, line):
+        return next((part for part in PARTS if function in part.functions), exercise)
+    return part_of
+
+
+def _has_markers(text):
+    return any(line.strip() in (BEGIN, END) for line in text.split("\n"))
+
+
+def _cells_with_markers(notebook):
+    return [(i, cell) for i, cell in enumerate(notebook["cells"])
+            if cell["cell_type"] == "code" and _has_markers("".join(cell["source"]))]
+
+
+def student_notebook(path, assigned):
+    """The student's version of a notebook (a dict), and the (part, function) of every block."""
+    notebook = json.loads(path.read_text())
+    part_of, seen = _part_in_notebook(path), set()
+    marked = dict(_cells_with_markers(notebook))
+    for i, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        cell["outputs"], cell["execution_count"] = [], None
+        if i in marked:
+            text, parts = student_source("".join(cell["source"]),
+                                         f"notebooks/{path.name}[cell {i}]", part_of, assigned,
+                                         is_module=False)
+            cell["source"] = text.splitlines(keepends=True)
+            seen |= parts
+    return notebook, seen
+
+
+def _package_files(package_dir):
+    for path in sorted(package_dir.rglob("*")):
+        relative = path.relative_to(package_dir)
+        if path.is_file() and not any(part in SKIPPED for part in relative.parts):
+            yield path, relative.as_posix()
+
+
+def _notebooks(root):
+    return sorted((root / "notebooks").glob("*.ipynb")) if (root / "notebooks").is_dir() else []
+
+
+def exercise_names(root=REFERENCE_ROOT):
+    """Names ``--only`` accepts: the table's parts, then the notebooks that hold marked cells."""
+    notebooks = [nb.stem for nb in _notebooks(Path(root))
+                 if _cells_with_markers(json.loads(nb.read_text()))]
+    return [part.name for part in PARTS] + notebooks
+
+
+def select_parts(only, names):
+    """The assigned part names: all of ``names`` when ``only`` is empty, else ``only``, checked."""
+    if not only:
+        return list(names)
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        raise ValueError(f"--only: unknown part(s) {', '.join(unknown)}; the parts are "
+                         f"{', '.join(names)}")
+    return list(dict.fromkeys(only))
+
+
+def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False):
+    """Write the student's copy of ``root``/minivgg (and notebooks) into ``out``; return the parts
+    assigned. Nothing is written if a file has a marker problem."""
+    root, out = Path(root), Path(out)
+    assigned = select_parts(only, exercise_names(root))
+    if (out / PACKAGE).exists() and not force:
+        raise FileExistsError(f"{out / PACKAGE} exists; pass --force to replace it")
+    texts, copies, seen = {}, {}, set()
+    for path, relative in _package_files(root / PACKAGE):
+        source = path.read_text() if path.suffix == ".py" else ""
+        if _has_markers(source):
+            texts[Path(PACKAGE, relative)], parts = student_source(
+                source, f"{PACKAGE}/{relative}", _part_in_file(relative), assigned)
+            seen |= parts
+        else:
+            copies[Path(PACKAGE, relative)] = path
+    for path in _notebooks(root):
+        if not _cells_with_markers(json.loads(path.read_text())):
+            copies[Path("notebooks", path.name)] = path
+            continue
+        notebook, parts = student_notebook(path, assigned)
+        texts[Path("notebooks", path.name)] = json.dumps(notebook, indent=1, ensure_ascii=False)
+        seen |= parts
+    missing = [f"{part.name}: {function} in {PACKAGE}/{part.file}" for part in PARTS
+               for function in part.functions if (part.name, function) not in seen]
+    if missing:
+        raise MarkerError(f"the parts table names functions without a marked block: "
+                          f"{'; '.join(missing)}")
+    copies.update({Path(name): root / name for name in PROJECT_FILES if (root / name).is_file()})
+    texts[Path(MANIFEST)] = json.dumps({"parts": assigned}, indent=1)
+    if force:
+        shutil.rmtree(out / PACKAGE, ignore_errors=True)
+    for relative, text in texts.items():
+        (out / relative).parent.mkdir(parents=True, exist_ok=True)
+        (out / relative).write_text(text if text.endswith("\n") else text + "\n")
+    for relative, path in copies.items():
+        (out / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out / relative)
+    return assigned
+
+
+def add_arguments(parser):
+    parser.add_argument("out", metavar="OUT", help="directory for the student's copy")
+    parser.add_argument("--only", metavar="NAMES", action="append", default=[],
+                        help="comma-separated parts to assign (default: all); the others stay solved")
+    parser.add_argument("--force", action="store_true", help="replace OUT/minivgg if it exists")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    """Run ``minivgg assignment make`` with parsed arguments; returns the exit code."""
+    only = [name.strip() for names in args.only for name in names.split(",") if name.strip()]
+    try:
+        assigned = make_assignment(args.out, only)
+    except (ValueError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote the student's copy to {args.out}; parts to implement: {', '.join(assigned)}")
+    return 0
+
+
+def make_main(argv=None):
+    """``minivgg assignment make OUT [--only NAMES] [--force]``."""
+    parser = argparse.ArgumentParser(prog="minivgg assignment make", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,55 @@
+"""The assignment's parts, one row each: the only place a part is declared.
+
+A row gives the part's name, the file (inside the package) that holds its marked code, its
+points, the checks that grade it (names in :data:`minivgg.assignment.checks.CHECKS`, run in
+order), and its functions (``Class.method`` for a method), each with the task its banner shows
+the student. To add a part, add a row here and put solution markers (nbgrader's, each on a line
+of its own, indented like the code) around the code the student should write in those functions.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    file: str                   # relative to the package directory, e.g. "kernels/naive.py"
+    points: int
+    checks: tuple
+    functions: dict             # qualified name -> what to implement there (the banner's text)
+
+
+PARTS = tuple(Part(*row) for row in [
+    ("conv_direct", "kernels/naive.py", 10, ("conv_direct",), {
+        "conv2d_direct": "pad x with zeros, then set every y[n, f, oh, ow] to bias[f] plus the sum "
+                         "of weight[f] times its window of the padded x (no kernel flip)."}),
+    ("im2col", "kernels/naive.py", 15, ("im2col_naive",), {
+        "im2col": "copy every receptive field of x into its column of cols, rows in (c, i, j) "
+                  "order, 0 where the window covers padding.",
+        "col2im": "the adjoint of im2col: add each entry of cols back to the pixel of dx it was "
+                  "copied from (entries from the padding are dropped)."}),
+    ("im2col_numpy", "kernels/vectorized.py", 10, ("im2col_numpy",), {
+        "im2col": "fill out (allocate it if None) from the window view _windows() gives, in one "
+                  "copy: no Python loops.",
+        "col2im": "build the padded x_pad with one strided slice addition per kernel offset (i, "
+                  "j); the code below crops it to dx."}),
+    ("maxpool", "kernels/naive.py", 15, ("maxpool_kernels", "maxpool_ties", "maxpool_gradients"), {
+        "maxpool_forward": "fill y with each window's maximum and argmax with where it was, as "
+                           "h * W + w; the first maximum in row-major order wins ties.",
+        "maxpool_backward": "route each output's gradient to the input that was its window's "
+                            "maximum; windows that overlap can share one, so gradients add up."}),
+    ("lrn", "kernels/naive.py", 15, ("lrn_kernels", "lrn_gradients"), {
+        "lrn_forward": "fill scale = k + alpha * (sum of x^2 over the channel window of each "
+                       "channel, see _window); the code below forms y.",
+        "lrn_backward": "fill dx: the direct path through x_j plus the paths through every "
+                        "scale_c whose window holds channel j (the docstring's formula)."}),
+    ("softmax_ce", "layers/softmax.py", 10,
+     ("softmax_ce_values", "softmax_ce_gradient", "softmax_ce_extreme"), {
+         "log_softmax": "log p = z - logsumexp(z) row by row, without overflow at logits of 1e4 "
+                        "(subtract each row's maximum first).",
+         "softmax_cross_entropy": "the mean negative log-likelihood of the labels and its "
+                                  "gradient (softmax - onehot) / N."}),
+    ("linear", "layers/linear.py", 10, ("linear_layer",), {
+        "Linear.forward": "y = x W^T + b.",
+        "Linear.backward": "fill self.grads['weight'] and self.grads['bias'], return dx."}),
+])
