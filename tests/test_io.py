@@ -1,0 +1,204 @@
+"""Saving and loading, and torchvision's layout: names, shapes, round trips, errors, and (where
+PyTorch is installed) the same logits as a torchvision-style network written out by hand."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from minivgg.io import (
+    load_model,
+    load_torchvision_state_dict,
+    save_model,
+    to_torchvision_state_dict,
+    torchvision_names,
+)
+from minivgg.vgg import build_vgg
+
+SMALL = dict(input_size=32, width=1 / 16, fc_width=16, num_classes=5)
+
+# Where torchvision's vgg11/13/16/19 keep their convolutions: features.N, N counting every conv,
+# ReLU and max-pool from the start (read off torchvision's state-dict keys).
+TORCHVISION_CONVS = {
+    "A": [0, 3, 6, 8, 11, 13, 16, 18],
+    "B": [0, 2, 5, 7, 10, 12, 15, 17, 20, 22],
+    "D": [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28],
+    "E": [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34],
+}
+PAPER_CONVS = {  # the same convolutions by the paper's names
+    "A": ["1_1", "2_1", "3_1", "3_2", "4_1", "4_2", "5_1", "5_2"],
+    "B": ["1_1", "1_2", "2_1", "2_2", "3_1", "3_2", "4_1", "4_2", "5_1", "5_2"],
+    "D": ["1_1", "1_2", "2_1", "2_2", "3_1", "3_2", "3_3", "4_1", "4_2", "4_3", "5_1", "5_2",
+          "5_3"],
+    "E": ["1_1", "1_2", "2_1", "2_2", "3_1", "3_2", "3_3", "3_4", "4_1", "4_2", "4_3", "4_4",
+          "5_1", "5_2", "5_3", "5_4"],
+}
+
+
+def random_params(model, seed=1):
+    rng = np.random.default_rng(seed)
+    for value in model.params.values():
+        value[...] = rng.standard_normal(value.shape)
+    return model
+
+
+@pytest.mark.parametrize("config", ["A", "B", "D", "E"])
+def test_torchvision_names(config):
+    mapping = torchvision_names(build_vgg(config, **SMALL))
+    expected = {}
+    for index, name in zip(TORCHVISION_CONVS[config], PAPER_CONVS[config]):
+        for key in ("weight", "bias"):
+            expected[f"conv{name}.{key}"] = f"features.{index}.{key}"
+    for fc, index in (("fc6", 0), ("fc7", 3), ("fc8", 6)):
+        for key in ("weight", "bias"):
+            expected[f"{fc}.{key}"] = f"classifier.{index}.{key}"
+    assert mapping == expected
+
+
+def test_save_load_round_trip_is_exact(tmp_path):
+    model = random_params(build_vgg("C", dtype=np.float64, seed=3, **SMALL))
+    path = tmp_path / "c.npz"
+    save_model(model, path)
+    loaded = load_model(path)
+    assert loaded.config == model.config and loaded.dtype == np.float64
+    assert list(loaded.params) == list(model.params)
+    for name, value in model.params.items():
+        assert np.array_equal(loaded.params[name], value), name
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32))
+    np.testing.assert_array_equal(loaded.eval()(x), model.eval()(x))
+    assert os.listdir(tmp_path) == ["c.npz"]                 # no temporary file left behind
+
+
+def test_saving_replaces_an_old_file_atomically(tmp_path):
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"old")
+    model = build_vgg([4, "M"], input_size=4, fc_width=3, num_classes=2)
+    save_model(model, str(path))
+    assert load_model(path).config["config"] == [4, "M"]
+    assert sorted(os.listdir(tmp_path)) == ["model.npz"]
+
+
+def test_a_file_that_does_not_fit_its_config_names_the_layer(tmp_path):
+    model = build_vgg("A", **SMALL)
+    config = {**model.config, "fc_width": 32}
+    path = tmp_path / "bad.npz"
+    np.savez(path, __config__=np.array(json.dumps(config)), **model.params)
+    with pytest.raises(ValueError, match=r"bad.npz does not fit the configuration it names: "
+                                         r"fc6.weight: shape \(16, 32\) does not match the "
+                                         r"model's \(32, 32\)"):
+        load_model(path)
+    np.savez(path, **model.params)
+    with pytest.raises(ValueError, match="not a minivgg model file"):
+        load_model(path)
+    with pytest.raises(TypeError, match="save_model needs a VGG built by build_vgg"):
+        save_model(object(), tmp_path / "x.npz")
+
+
+def test_torchvision_round_trip_and_layout():
+    model = random_params(build_vgg("D", **SMALL))
+    state = to_torchvision_state_dict(model)
+    assert state["features.28.weight"].shape == (32, 32, 3, 3)      # conv5_3: (out, in, kh, kw)
+    assert state["classifier.0.weight"].shape == (16, 32 * 1 * 1)   # fc6: (out, in)
+    fresh = build_vgg("D", seed=9, **SMALL)
+    load_torchvision_state_dict(fresh, state)
+    for name, value in model.params.items():
+        assert np.array_equal(fresh.params[name], value), name
+    state["features.0.weight"][...] = 0                            # copies, not views
+    assert model.params["conv1_1.weight"].any()
+
+
+class FakeTensor:
+    """What a torch tensor offers, without torch: .detach().cpu().numpy()."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return self
+
+    def numpy(self):
+        return self.array
+
+
+def test_tensor_like_values_are_accepted_and_cast():
+    model = random_params(build_vgg("A", dtype=np.float64, **SMALL))
+    state = {k: FakeTensor(v.astype(np.float32)) for k, v in
+             to_torchvision_state_dict(model).items()}
+    target = build_vgg("A", **SMALL)                                   # float32
+    load_torchvision_state_dict(target, state)
+    assert target.params["fc8.bias"].dtype == np.float32
+    np.testing.assert_array_equal(target.params["fc8.bias"],
+                                  model.params["fc8.bias"].astype(np.float32))
+    with pytest.raises(TypeError, match=r"state_dict\['features.0.weight'\] must be an array"):
+        load_torchvision_state_dict(target, {**state, "features.0.weight": [1.0]})
+
+
+def test_state_dict_errors_name_both_namings():
+    model = build_vgg("A", **SMALL)
+    state = to_torchvision_state_dict(model)
+    missing = {k: v for k, v in state.items() if k != "features.3.bias"}
+    with pytest.raises(ValueError, match=r"missing \['features.3.bias \(conv2_1.bias\)'\]; "
+                                         r"unexpected none"):
+        load_torchvision_state_dict(model, missing)
+    with pytest.raises(ValueError, match=r"missing none; unexpected \['features.1.weight'\]"):
+        load_torchvision_state_dict(model, {**state, "features.1.weight": np.zeros(1)})
+    wrong = {**state, "classifier.3.weight": np.zeros((16, 15), np.float32)}
+    before = model.params["conv1_1.weight"].copy()
+    with pytest.raises(ValueError, match=r"classifier.3.weight has shape \(16, 15\) in the state "
+                                         r"dict but fc7.weight has shape \(16, 16\)"):
+        load_torchvision_state_dict(model, {**wrong, "features.0.weight": before + 1})
+    assert np.array_equal(model.params["conv1_1.weight"], before)    # nothing copied
+
+
+def torch_vgg(torch, config, width, fc_width, num_classes):
+    """torchvision's VGG layout written by hand (torchvision itself may not be installed)."""
+    nn = torch.nn
+    table = {"A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+             "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
+                   512, 512, 512, "M"]}[config]
+    layers, channels = [], 3
+    for entry in table:
+        if entry == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            out = max(1, round(entry * width))
+            layers += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU(inplace=True)]
+            channels = out
+    features = nn.Sequential(*layers)
+    classifier = nn.Sequential(
+        nn.Linear(channels * 7 * 7, fc_width), nn.ReLU(True), nn.Dropout(),
+        nn.Linear(fc_width, fc_width), nn.ReLU(True), nn.Dropout(),
+        nn.Linear(fc_width, num_classes))
+
+    class VGG(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features, self.avgpool, self.classifier = features, nn.AdaptiveAvgPool2d(7), \
+                classifier
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+    return VGG()
+
+
+@pytest.mark.parametrize("config", ["A", "D"])
+def test_same_logits_as_pytorch(config):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch_vgg(torch, config, width=1 / 16, fc_width=16, num_classes=5).double().eval()
+    with torch.no_grad():
+        for p in net.parameters():          # biases too, so a bias mapped wrongly shows
+            p.add_(0.1 * torch.randn_like(p))
+    model = build_vgg(config, input_size=224, width=1 / 16, fc_width=16, num_classes=5,
+                      dtype=np.float64).eval()
+    load_torchvision_state_dict(model, net.state_dict())
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224))
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model(x), expected, rtol=1e-10, atol=1e-12)
+    back = to_torchvision_state_dict(model)
+    assert set(back) == set(net.state_dict())
