@@ -13,8 +13,8 @@ from .parts import PARTS, Part
 
 
 def add_subcommands(subparsers):
-    """Add ``assignment make`` and ``grade`` to a CLI's subparsers; each sets ``func(args) -> exit
-    code`` as its default."""
+    """Add ``assignment make`` and ``grade`` to a CLI's subparsers; each sets ``run(args) -> exit
+    code`` as its default, as minivgg/cli.py's commands do."""
     assignment = subparsers.add_parser("assignment", help="make a student's copy with the "
                                                           "marked solutions taken out")
     make = assignment.add_subparsers(dest="assignment_command", required=True).add_parser(

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .checks import CHECKS, Package, Wrong
-from .make import MANIFEST, PACKAGE
+from .make import MANIFEST, PACKAGE, REFERENCE_ROOT
 from .parts import PARTS
 
 STUDENT = "student_minivgg"
@@ -139,6 +139,9 @@ def _assigned(path, parts):
 
 def grade(path=".", parts=None):
     """Grade the student's copy at ``path``: a GradeReport with one PartResult per part."""
+    if (REFERENCE_ROOT / MANIFEST).is_file():
+        raise ValueError(f"the minivgg installed here ({REFERENCE_ROOT}) is itself a student's "
+                         f"copy; grade with the reference minivgg installed")
     selected = _assigned(path, parts)
     directory = _package_dir(path).resolve()
     try:
@@ -156,7 +159,7 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--parts", metavar="NAMES", default="",
                         help="comma-separated parts to grade (default: those of assignment.json)")
-    parser.set_defaults(func=run)
+    parser.set_defaults(run=run)
 
 
 def run(args):

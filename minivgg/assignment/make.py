@@ -114,7 +114,7 @@ def _names_to_initialise(block):
     """Names the block binds and later code in its function reads, that nothing else binds.
 
     Without a value these would be undefined once the block is gone (a lint error, though the
-    raise stops execution first), so the student's copy sets them to None before the banner.
+    raise stops execution first), so the student's copy sets them to None before the raise.
     """
     bound_inside, bound_elsewhere, read_after = {}, set(), set()
     if isinstance(block.scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -347,7 +347,7 @@ def add_arguments(parser):
     parser.add_argument("--only", metavar="NAMES", action="append", default=[],
                         help="comma-separated parts to assign (default: all); the others stay solved")
     parser.add_argument("--force", action="store_true", help="replace OUT/minivgg if it exists")
-    parser.set_defaults(func=run)
+    parser.set_defaults(run=run)
 
 
 def run(args):
