@@ -254,6 +254,7 @@ def test_train_transform_is_reproducible_from_the_seed():
     ({"crop": 16, "scale": (40, 30)}, "Smin"),
     ({"crop": 16, "scale": (12, 30)}, "crop"),
     ({"crop": 16, "scale": "big"}, "scale"),
+    ({"crop": 16, "scale": 40.5}, "scale"),
     ({"crop": 0}, "crop"),
     ({"crop": 16, "mean": [1, 2]}, "mean"),
     ({"crop": 16, "colour_shift": 0.1}, "pca"),

@@ -111,8 +111,9 @@ def _check_scale(scale, crop):
     """None (keep the size), an int S or a pair (Smin, Smax) with crop <= S, Smin <= Smax."""
     if scale is None:
         return None
-    bounds = (scale, scale) if isinstance(scale, numbers.Integral) else tuple(scale)
-    if len(bounds) != 2 or not all(isinstance(s, numbers.Integral) for s in bounds):
+    bounds = (scale, scale) if isinstance(scale, numbers.Integral) else scale
+    if (not isinstance(bounds, (tuple, list)) or len(bounds) != 2
+            or not all(isinstance(s, numbers.Integral) for s in bounds)):
         raise ValueError(f"scale must be None, an int S or a pair (Smin, Smax); got {scale!r}")
     if bounds[0] > bounds[1]:
         raise ValueError(f"scale: Smin ({bounds[0]}) is larger than Smax ({bounds[1]})")
@@ -127,8 +128,8 @@ def _to_nchw(crops, offset):
     the mean, plus any colour shift), in one pass: what the first conv layer takes."""
     N, H, W, _ = crops.shape
     out = np.empty((N, 3, H, W), np.float32)
-    np.add(crops.transpose(0, 3, 1, 2), np.reshape(offset, (-1, 3, 1, 1)), out=out,
-           casting="unsafe")
+    np.add(crops.transpose(0, 3, 1, 2), np.reshape(offset, (-1, 3, 1, 1)).astype(np.float32),
+           out=out)
     return out
 
 

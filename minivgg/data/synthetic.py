@@ -135,7 +135,8 @@ def _render(labels, size, rng, noise, clutter, min_contrast):
     _draw_clutter(images, rng, grid, clutter)
 
     is_texture = labels >= _TEXTURES
-    # Shapes: radius 0.2..0.32 of the image, fully turned; textures: a patch 0.3..0.45 wide.
+    # Shapes: radius 0.2..0.32 of the image side, any rotation; textures: a round patch of
+    # radius 0.3..0.45, turned only by the class angle and the jitter.
     r = np.where(is_texture, rng.uniform(0.3, 0.45, m), rng.uniform(0.2, 0.32, m)) * size
     centre = rng.uniform(0.35, 0.65, (m, 2)) * size
     texture_angle = (_TEXTURE_ANGLE[labels] + 90.0 * (labels == _DIAGONAL) * rng.integers(0, 2, m)
@@ -168,13 +169,14 @@ def synthetic_shapes(n, size=32, seed=0, *, noise=12.0, clutter=3.0, min_contras
     seed:         int or np.random.SeedSequence; same seed and arguments -> same bytes
     noise:        std of the Gaussian pixel noise, grey levels (0..255)
     clutter:      mean number of distractor strokes/blobs per image (Poisson)
-    min_contrast: least RGB distance between foreground and background colours (max 441)
+    min_contrast: least RGB distance between foreground and background colours, 0..300
+                  (the largest possible is 255 * sqrt(3) = 441; above ~300 pairs get rare)
     returns:      ImageDataset with images (n, size, size, 3) uint8, labels (n,) int64
     """
     if n < 0 or size < 4:
         raise ValueError(f"need n >= 0 and size >= 4; got n={n}, size={size}")
-    if noise < 0 or clutter < 0 or not 0 <= min_contrast < 441:
-        raise ValueError(f"need noise >= 0, clutter >= 0 and 0 <= min_contrast < 441; got "
+    if noise < 0 or clutter < 0 or not 0 <= min_contrast <= 300:
+        raise ValueError(f"need noise >= 0, clutter >= 0 and 0 <= min_contrast <= 300; got "
                          f"noise={noise}, clutter={clutter}, min_contrast={min_contrast}")
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(CLASSES))
