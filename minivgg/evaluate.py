@@ -37,9 +37,9 @@ def top_k_error(probs, labels, k=1):
     mean(argmax(probs) != labels). k >= K gives 0: every class is in the top k.
     """
     probs = np.asarray(probs)
-    labels = _check_labels(labels, len(probs) if probs.ndim == 2 else -1, "labels")
     if probs.ndim != 2 or len(probs) == 0:
         raise ValueError(f"probs must be a non-empty (N, K) array; got shape {probs.shape}")
+    labels = _check_labels(labels, len(probs), "labels")
     if not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"k must be a positive int; got {k!r}")
     if labels.max() >= probs.shape[1]:
@@ -201,6 +201,10 @@ def posteriors(model, images, *, mean, method="center", scales=None, flip=False,
     if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     images = check_images(images)
+    shortest = min(min(image.shape[-3:-1]) for image in images)
+    if scales == (None,) and shortest < crop:
+        raise ValueError(f"images: the shortest side ({shortest}) is smaller than the network's "
+                         f"input size {crop}; pass scales=Q >= {crop} to rescale them")
     mean = np.asarray(mean, dtype=np.float32)
     if mean.shape != (3,):
         raise ValueError(f"mean must be 3 numbers (R, G, B on 0..255); got shape {mean.shape}")

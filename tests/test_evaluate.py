@@ -197,6 +197,12 @@ def test_posteriors_rejects_bad_arguments(model, kwargs, match):
         posteriors(model, images(2, 32, 32), **kwargs)
 
 
+@pytest.mark.parametrize("method", ["center", "dense", "multicrop"])
+def test_posteriors_rejects_images_smaller_than_the_crop(model, method):
+    with pytest.raises(ValueError, match="images: the shortest side"):
+        posteriors(model, images(2, 24, 40), mean=MEAN, method=method)
+
+
 def test_posteriors_rejects_empty_or_non_uint8_images(model):
     with pytest.raises(ValueError, match="images"):
         posteriors(model, images(0, 32, 32), mean=MEAN)
