@@ -29,5 +29,6 @@ from .layers import (  # noqa: E402
     softmax,
     softmax_cross_entropy,
 )
+from .vgg import VGG, build_vgg, init_from_shallower  # noqa: E402
 
 __version__ = "0.1.0"
