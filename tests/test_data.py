@@ -4,8 +4,10 @@ Expected values are built in the tests from first principles (known pixels writt
 file formats, covariances of hand-made pixel sets), never by calling the code under test.
 """
 
+import io
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import tarfile
@@ -221,26 +223,49 @@ def _rows(n, seed):
     return np.random.default_rng(seed).integers(0, 256, (n, 3072), dtype=np.uint8)
 
 
-def _dump(path, content, byte_keys):
-    if byte_keys:                                   # what Python 2's cPickle wrote
-        content = {k.encode(): v for k, v in content.items()}
-    with open(path, "wb") as f:
-        pickle.dump(content, f, protocol=2)
+class _Python2Pickler(pickle._Pickler):
+    """Writes pickles as Python 2's cPickle wrote CIFAR's official files: every str (dict
+    keys, class names, an array's raw data) as a byte string (BINSTRING), and NumPy's
+    rebuilding functions under their old module name numpy.core."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def _save_byte_string(self, obj):
+        data = obj.encode("latin-1") if isinstance(obj, str) else obj
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[str] = dispatch[bytes] = _save_byte_string
 
 
-def _write_cifar10(folder, byte_keys=True, n=3):
+def _dump(path, content, python2=True):
+    """Pickle ``content`` to ``path`` as CIFAR's own files are (python2) or as a Python 3
+    re-pickle would be (str keys, the newest protocol: arrays rebuilt by _frombuffer)."""
+    buffer = io.BytesIO()
+    if python2:
+        _Python2Pickler(buffer, protocol=2).dump(content)
+        raw = buffer.getvalue().replace(b"numpy._core.", b"numpy.core.")
+    else:
+        pickle.dump(content, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        raw = buffer.getvalue()
+    path.write_bytes(raw)
+
+
+def _write_cifar10(folder, python2=True, n=3):
     """A cifar-10-batches-py folder with n images per batch; returns {file: (rows, labels)}."""
     folder.mkdir()
     written = {}
     for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
         rows, labels = _rows(n, i), [(i + j) % 10 for j in range(n)]
         _dump(folder / name, {"batch_label": f"batch {i}", "data": rows, "labels": labels,
-                              "filenames": [f"{name}_{j}.png" for j in range(n)]}, byte_keys)
+                              "filenames": [f"{name}_{j}.png" for j in range(n)]}, python2)
         written[name] = rows, labels
-    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse",
-             b"ship", b"truck"]
-    _dump(folder / "batches.meta", {"label_names": names if byte_keys else
-                                    [s.decode() for s in names], "num_vis": 3072}, byte_keys)
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+             "truck"]
+    _dump(folder / "batches.meta", {"label_names": names, "num_vis": 3072}, python2)
     return written
 
 
@@ -248,9 +273,9 @@ def _pixel(rows, n, y, x, c):
     return rows[n, c * 1024 + y * 32 + x]
 
 
-@pytest.mark.parametrize("byte_keys", [True, False])
-def test_load_cifar10_folder_reads_planes_in_rgb_order(tmp_path, byte_keys):
-    written = _write_cifar10(tmp_path / "cifar-10-batches-py", byte_keys)
+@pytest.mark.parametrize("python2", [True, False])
+def test_load_cifar10_folder_reads_planes_in_rgb_order(tmp_path, python2):
+    written = _write_cifar10(tmp_path / "cifar-10-batches-py", python2)
     train = load_cifar(tmp_path / "cifar-10-batches-py")
     assert train.images.shape == (15, 32, 32, 3) and train.images.dtype == np.uint8
     assert train.classes[0] == "airplane" and train.classes[9] == "truck"
@@ -280,12 +305,11 @@ def test_load_cifar100_fine_and_coarse(tmp_path):
     folder.mkdir()
     rows = _rows(4, 0)
     _dump(folder / "train", {"data": rows, "fine_labels": [0, 99, 5, 42],
-                             "coarse_labels": [0, 19, 3, 7]}, byte_keys=True)
+                             "coarse_labels": [0, 19, 3, 7]})
     _dump(folder / "test", {"data": rows[:2], "fine_labels": [1, 2],
-                            "coarse_labels": [1, 2]}, byte_keys=True)
-    _dump(folder / "meta", {"fine_label_names": [f"f{i}".encode() for i in range(100)],
-                            "coarse_label_names": [f"c{i}".encode() for i in range(20)]},
-          byte_keys=True)
+                            "coarse_labels": [1, 2]})
+    _dump(folder / "meta", {"fine_label_names": [f"f{i}" for i in range(100)],
+                            "coarse_label_names": [f"c{i}" for i in range(20)]})
     fine = load_cifar(folder)
     assert fine.labels.tolist() == [0, 99, 5, 42] and len(fine.classes) == 100
     assert fine.classes[99] == "f99"
@@ -316,7 +340,7 @@ def test_load_cifar_names_a_broken_batch(tmp_path, damage):
     elif damage == "not a dict":
         broken.write_bytes(pickle.dumps([1, 2, 3]))
     else:
-        _dump(broken, {"data": _rows(3, 0)[:, :3000], "labels": [0, 1, 2]}, byte_keys=True)
+        _dump(broken, {"data": _rows(3, 0)[:, :3000], "labels": [0, 1, 2]})
     with pytest.raises(ValueError, match="data_batch_3"):
         load_cifar(tmp_path / "c10")
 

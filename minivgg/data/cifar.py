@@ -66,7 +66,8 @@ class _Source:
             self.kind = "cifar100"
         else:
             raise ValueError(f"{self.path} holds neither CIFAR-10 (batches.meta) nor CIFAR-100 "
-                             f"(meta) files")
+                             f"(meta) files: give the cifar-10-batches-py or cifar-100-python "
+                             f"folder itself, or the .tar.gz")
 
     def _read_archive(self):
         """{base name: bytes} of the CIFAR files in the archive (one pass: gzip cannot seek)."""
