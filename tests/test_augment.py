@@ -303,9 +303,9 @@ def test_to_batch_keeps_the_whole_image():
 def test_train_transform_is_fast_enough_for_training():
     images = np.random.default_rng(14).integers(0, 256, (2000, 32, 32, 3), dtype=np.uint8)
     transform = TrainTransform(32, mean=MEAN, scale=(32, 40), pca=(EIGVALS, EIGVECS))
-    seconds = []
-    for seed in range(3):                   # the best of three: other processes share the CPU
-        start = time.perf_counter()
-        transform(images, np.random.default_rng(seed))
-        seconds.append(time.perf_counter() - start)
-    assert min(seconds) < 1.0                                  # >= 2000 images / s
+    transform(images[:10], np.random.default_rng(0))          # warm up
+    # CPU time of this process (all its threads), not wall time: other processes may share
+    # the machine.
+    start = time.process_time()
+    transform(images, np.random.default_rng(1))
+    assert time.process_time() - start < 1.0                   # >= 2000 images / s

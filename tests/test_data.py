@@ -147,12 +147,10 @@ def test_clutter_knob_adds_distractors():
 
 
 def test_synthetic_generation_is_fast():
-    seconds = []
-    for seed in range(2):                   # the better of two: other processes share the CPU
-        start = time.perf_counter()
-        synthetic_shapes(2000, seed=seed)
-        seconds.append(time.perf_counter() - start)
-    assert min(seconds) < 1.0                                  # 10000 images in < 5 s
+    # CPU time of this process, not wall time: other processes may share the machine.
+    start = time.process_time()
+    synthetic_shapes(2000)
+    assert time.process_time() - start < 1.0                   # 10000 images in < 5 s
 
 
 def test_synthetic_rejects_bad_arguments():
