@@ -107,7 +107,7 @@ def expect_close(what, actual, expected, tol=FORWARD_TOL):
     errors = relative_errors(actual, expected)
     worst = float(errors.max(initial=0.0))
     if not worst <= tol:                                  # also catches NaN
-        at = tuple(int(i) for i in np.unravel_index(np.nanargmax(np.nan_to_num(errors, nan=np.inf)),
+        at = tuple(int(i) for i in np.unravel_index(np.argmax(np.nan_to_num(errors, nan=np.inf)),
                                                      errors.shape))
         raise Wrong(f"{what} differs from the reference: relative error {worst:.1e} at {at} "
                     f"(got {actual[at]:.6g}, expected {expected[at]:.6g})", worst)

@@ -116,7 +116,8 @@ def grade_part(part, student, directory):
                 errors.append(CHECKS[name](student, reference))
                 worst = max(errors)
     except NotImplementedError as error:
-        return PartResult(part.name, False, 0, part.points, worst, f"not implemented yet ({error})")
+        return PartResult(part.name, False, 0, part.points, worst,
+                          f"not implemented yet ({error})" if str(error) else "not implemented yet")
     except Wrong as wrong:
         return PartResult(part.name, False, 0, part.points, wrong.error, wrong.hint)
     except Exception as error:         # anything else the student's code raised
