@@ -78,40 +78,18 @@ def _run(kernel, total, work, *args):
         future.result()
 
 
-def _valid_range(size, k_offset, stride, pad, out_size):
-    """The output positions o in [lo, hi) whose input o*stride + k_offset - pad lies in [0, size)."""
-    lo = max(0, (pad - k_offset + stride - 1) // stride)
-    hi = min(out_size, (size - 1 + pad - k_offset) // stride + 1)
-    return lo, max(lo, hi)
-
-
 # Every kernel: compiled once and cached on disk; releases the GIL (so _run's threads run in
 # parallel); error_model="numpy": x / 0 gives inf as in NumPy instead of Numba's default Python
 # check that raises ZeroDivisionError - that check sits in every division and stopped LLVM from
 # vectorising the LRN loops (measured 10x slower).
+# Each compiled function costs ~0.1 s per dtype on a cold cache, so small helpers are written
+# inline rather than as separate functions.
 kernel = njit(nogil=True, cache=True, error_model="numpy")
-
-_valid_range_jit = kernel(_valid_range)
 
 
 # ------------------------------------------------------------------------------------------------
 # im2col / col2im
 # ------------------------------------------------------------------------------------------------
-
-@kernel
-def _copy(dst, src):
-    # Indices run from 0 so LLVM can prove them non-negative: Numba wraps negative indices
-    # (a[-1] is the last element), and a loop like ``for i in range(lo, hi): a[i + shift]`` keeps
-    # that check per element and is not vectorised (measured 2-4x slower than this).
-    for q in range(dst.size):
-        dst[q] = src[q]
-
-
-@kernel
-def _add(dst, src):
-    for q in range(dst.size):
-        dst[q] += src[q]
-
 
 @kernel
 def _im2col(x, kh, kw, sh, sw, ph, pw, cols, start, stop):
@@ -123,8 +101,11 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, cols, start, stop):
         n, row = r // K, r % K
         c, ij = row // (kh * kw), row % (kh * kw)
         i, j = ij // kw, ij % kw
-        lo, hi = _valid_range_jit(W, j, sw, pw, Wo)    # columns that fall inside x, not padding
-        first = lo * sw + j - pw                        # the input column of output column lo
+        # output columns [lo, hi) read inside x (the others read zero padding); first = the
+        # input column read by output column lo
+        lo = min(Wo, max(0, (pw - j + sw - 1) // sw))
+        hi = max(lo, min(Wo, (W - 1 + pw - j) // sw + 1))
+        first = lo * sw + j - pw
         for oh in range(Ho):
             h = oh * sh + i - ph
             dst = cols[n, row, oh * Wo:(oh + 1) * Wo]
@@ -133,10 +114,12 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, cols, start, stop):
                 continue
             dst[:lo] = 0                               # left padding
             dst[hi:] = 0                               # right padding
-            if sw == 1:                                # the common case: a straight SIMD copy
-                _copy(dst[lo:hi], x[n, c, h, first:first + hi - lo])
-            else:
-                _copy(dst[lo:hi], x[n, c, h, first::sw])
+            # Slices, so the copy loop's index starts at 0: Numba wraps negative indices
+            # (a[-1] is the last element), and a loop like ``for w in range(lo, hi):
+            # a[w + shift]`` keeps that check per element and is not vectorised (2-4x slower).
+            inside, src = dst[lo:hi], x[n, c, h, first:first + (hi - lo - 1) * sw + 1:sw]
+            for q in range(hi - lo):
+                inside[q] = src[q]
 
 
 @kernel
@@ -151,16 +134,16 @@ def _col2im(cols, kh, kw, sh, sw, ph, pw, dx, start, stop):
         for i in range(kh):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
-                lo, hi = _valid_range_jit(W, j, sw, pw, Wo)
+                lo = min(Wo, max(0, (pw - j + sw - 1) // sw))      # as in _im2col
+                hi = max(lo, min(Wo, (W - 1 + pw - j) // sw + 1))
                 first = lo * sw + j - pw
                 for oh in range(Ho):
                     h = oh * sh + i - ph
                     if 0 <= h < H:
                         src = cols[n, row, oh * Wo + lo:oh * Wo + hi]
-                        if sw == 1:
-                            _add(plane[h, first:first + hi - lo], src)
-                        else:
-                            _add(plane[h, first::sw][:hi - lo], src)
+                        dst = plane[h, first:first + (hi - lo - 1) * sw + 1:sw]
+                        for q in range(hi - lo):
+                            dst[q] += src[q]
 
 
 def im2col(x, kernel, stride, padding, out=None):
@@ -275,18 +258,6 @@ def _pow_neg_row(s, beta, out):
 
 
 @kernel
-def _add_squares(total, xr, sign):
-    for w in range(total.size):
-        total[w] += sign * (np.float64(xr[w]) * xr[w])
-
-
-@kernel
-def _add_row(total, row, sign):
-    for w in range(total.size):
-        total[w] += sign * row[w]
-
-
-@kernel
 def _lrn_forward(x, size, alpha, beta, k, y, scale, start, stop):
     N, C, H, W = x.shape
     before, after = size // 2, (size - 1) // 2
@@ -298,13 +269,17 @@ def _lrn_forward(x, size, alpha, beta, k, y, scale, start, stop):
     for p in range(start, stop):               # p = one image row (n, h), all channels
         n, h = p // H, p % H
         total[:] = 0
-        for c2 in range(min(C, after)):
-            _add_squares(total, x[n, c2, h], 1.0)
-        for c in range(C):
-            if c + after < C:
-                _add_squares(total, x[n, c + after, h], 1.0)
-            if c - before - 1 >= 0:
-                _add_squares(total, x[n, c - before - 1, h], -1.0)
+        for c in range(-after, C):             # c = -after ... -1 only fill the first window
+            if c + after < C:                  # the channel entering the window
+                xr = x[n, c + after, h]
+                for w in range(W):
+                    total[w] += np.float64(xr[w]) * xr[w]
+            if c - before - 1 >= 0:            # the channel leaving it
+                xr = x[n, c - before - 1, h]
+                for w in range(W):
+                    total[w] -= np.float64(xr[w]) * xr[w]
+            if c < 0:
+                continue
             xr, sr, yr = x[n, c, h], scale[n, c, h], y[n, c, h]
             for w in range(W):
                 sr[w] = k + alpha * total[w]
@@ -330,13 +305,17 @@ def _lrn_backward(dout, x, scale, size, alpha, beta, dx, start, stop):
         # running sum of t over the mirrored window: channel j is in the window of c exactly
         # when c is in [j - after, j + before]
         total[:] = 0
-        for c in range(min(C, before)):
-            _add_row(total, t[c], 1.0)
-        for j in range(C):
+        for j in range(-before, C):            # j < 0 only fills the first window
             if j + before < C:
-                _add_row(total, t[j + before], 1.0)
+                tr = t[j + before]
+                for w in range(W):
+                    total[w] += tr[w]
             if j - after - 1 >= 0:
-                _add_row(total, t[j - after - 1], -1.0)
+                tr = t[j - after - 1]
+                for w in range(W):
+                    total[w] -= tr[w]
+            if j < 0:
+                continue
             dr, xr, pr, dxr = dout[n, j, h], x[n, j, h], power[j], dx[n, j, h]
             for w in range(W):
                 dxr[w] = dr[w] * pr[w] - 2 * alpha * beta * xr[w] * total[w]
@@ -365,7 +344,7 @@ def lrn_backward(dout, x, scale, size, alpha, beta):
 
 @kernel
 def _relu_forward(x, y, start, stop):
-    x, y = x[start:stop], y[start:stop]        # slices, so indices start at 0 (see _copy)
+    x, y = x[start:stop], y[start:stop]        # slices: indices from 0 (see _im2col)
     zero = x.dtype.type(0)
     for i in range(x.size):
         y[i] = zero if x[i] < zero else x[i]   # np.maximum(x, 0); NaN stays NaN
