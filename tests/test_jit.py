@@ -195,3 +195,30 @@ print("ok")
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_threaded_kernels_work_in_a_forked_child():
+    """A fork inherits the thread pool object but not its threads; the child must not hang."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    code = """
+import multiprocessing as mp, numpy as np
+from minivgg.kernels import jit
+x = np.random.default_rng(0).standard_normal((2, 64, 32, 32)).astype(np.float32)
+jit.set_num_threads(2)
+expected = jit.im2col(x, (3, 3), (1, 1), (1, 1))        # starts the pool in the parent
+
+def child(queue):
+    queue.put(float(jit.im2col(x, (3, 3), (1, 1), (1, 1)).sum()))
+
+queue = mp.get_context("fork").Queue()
+p = mp.get_context("fork").Process(target=child, args=(queue,))
+p.start()
+assert abs(queue.get(timeout=60) - float(expected.sum())) < 1e-3
+p.join(60)
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

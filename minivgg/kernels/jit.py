@@ -11,12 +11,13 @@ benchmarks/bench_layers.py on a 2-core machine:
   ``nogil=True`` and takes a ``start, stop`` range of its outer loop, and :func:`_run` splits that
   loop into one contiguous piece per thread (pieces are independent: rows of cols, planes of dx,
   so no two threads write the same element). Measured on the 2-core VMs, ``parallel=True`` made
-  the cold-cache compile of these kernels ~8x slower (over 5 s; these compile in about 1 s) and
-  its OpenMP layer ran small kernels *slower* than one thread (it wakes sleeping workers every
-  call); a blocked Python thread costs nothing while idle and ~20 us per hand-off.
-* Outputs are written into arrays the caller passes (``out=``) when the caller can reuse them:
-  freshly allocated memory costs a page fault per 4 KiB the first time it is touched, which on the
-  test VMs is as slow as the arithmetic of a cheap kernel.
+  the cold-cache compile of these kernels about 3x slower (40 s against 14 s on the same busy
+  machine), and its OpenMP layer ran a ReLU *slower* on two threads than on one (1.4 ms against
+  0.5 ms: it wakes sleeping workers every call); a Python thread blocked on a queue costs nothing
+  while idle and some 20 us per hand-off, so :func:`_run` keeps small inputs on one thread.
+* Scratch arrays the caller reuses (cols, dcols, dropout's draws) come in through ``out=``, so
+  no call pays for fresh memory (a page fault per 4 KiB on first touch); an output the caller
+  keeps is always a new array, never a buffer a later call would overwrite.
 
 ``cache=True`` keeps the machine code on disk beside this file, so only the first import on a
 machine pays the compile time. No ``fastmath``: gradient checks cover these kernels and need
@@ -35,7 +36,7 @@ from ..shapes import output_size
 
 _MAX_THREADS = max(1, min(os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS))
 _threads = _MAX_THREADS
-_executor = None                   # created on first use, grown by set_num_threads
+_executor = None                   # the helper threads, created on first use
 _MIN_WORK = 1 << 15                # elements below which one thread is faster than a hand-off
 
 
@@ -56,6 +57,17 @@ def get_num_threads():
     return _threads
 
 
+def _forget_executor():
+    global _executor
+    _executor = None
+
+
+# A forked child (e.g. a multiprocessing data loader) inherits the pool object but not its
+# threads: without this, its first threaded kernel would wait forever.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
 def _run(kernel, total, work, *args):
     """kernel(*args, start, stop) over [0, total), split in one contiguous piece per thread.
 
@@ -67,7 +79,7 @@ def _run(kernel, total, work, *args):
     if pieces <= 1:
         kernel(*args, 0, total)
         return
-    if _executor is None or _executor._max_workers < pieces - 1:
+    if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=_MAX_THREADS - 1,
                                        thread_name_prefix="minivgg-kernel")
     bounds = [total * i // pieces for i in range(pieces + 1)]
