@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from ..backend import get_backend
-from ..kernels import jit
+from ..backend import get_backend, kernels
 from .base import Layer, check_gradient, check_input, require_forward
 
 
@@ -21,12 +20,15 @@ class ReLU(Layer):
 
     def forward(self, x):
         check_input(self, x, ndim=None)
-        self._y = jit.relu_forward(x) if get_backend() == "numba" else np.maximum(x, 0)
+        if get_backend() == "numba":
+            self._y = kernels("numba").relu_forward(x)
+        else:
+            self._y = np.maximum(x, 0)
         return self._y
 
     def backward(self, dout):
         y = require_forward(self, self._y)
         check_gradient(self, dout, y.shape)
         if get_backend() == "numba" and dout.dtype == y.dtype:
-            return jit.relu_backward(dout, y)
+            return kernels("numba").relu_backward(dout, y)
         return np.where(y > 0, dout, 0).astype(dout.dtype, copy=False)

@@ -1,7 +1,6 @@
 """Inverted dropout (Srivastava et al. 2014), on fc6 and fc7 of every VGG."""
 
-from ..backend import get_backend
-from ..kernels import jit
+from ..backend import get_backend, kernels
 from .base import Layer, Workspace, check_gradient, check_input, require_forward, resolve_rng
 
 
@@ -47,7 +46,7 @@ class Dropout(Layer):
         """a * m / (1 - p), with m = [draws >= p]."""
         scale = 1.0 / (1.0 - self.p)
         if get_backend() == "numba" and a.dtype == self._draws.dtype:
-            return jit.dropout_apply(a, self._draws, self.p, scale)
+            return kernels("numba").dropout_apply(a, self._draws, self.p, scale)
         return a * ((self._draws >= self.p) * a.dtype.type(scale))
 
     def extra_repr(self):
