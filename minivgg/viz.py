@@ -44,6 +44,24 @@ def _grid(plt, count, cols, cell=1.3, title_space=0.9):
     return fig, axes.flat[:count]
 
 
+def plot_image_grid(images, labels=None, classes=None, num=16, cols=8, title="Images"):
+    """A grid of images (N, H, W, 3) uint8 or any (N, ...) accepted by :func:`to_display`, each
+    titled with its class name (``classes[labels[i]]``) or label when given."""
+    plt = _pyplot()
+    count = min(num, len(images))
+    fig, axes = _grid(plt, count, cols, cell=1.5)
+    for i, ax in enumerate(axes):
+        ax.imshow(to_display(images[i]), cmap="gray", interpolation="nearest")
+        if labels is not None:
+            name = classes[labels[i]] if classes is not None else str(labels[i])
+            ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    shown = to_display(images[0])
+    fig.suptitle(f"{title}\n{count} of {len(images)}, each {shown.shape[0]}x{shown.shape[1]} pixels")
+    return fig
+
+
 def plot_filters(weight, num=None, cols=8, title="Convolution filters"):
     """A grid of filters from a conv weight (F, C, kh, kw), one tile per output channel.
 

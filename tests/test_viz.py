@@ -41,6 +41,18 @@ def test_to_display_accepts_channel_first_and_rescales():
         viz.to_display(np.ones((2, 2, 2, 2)))
 
 
+def test_image_grid_titles_with_class_names():
+    images = np.random.default_rng(0).integers(0, 256, (5, 6, 7, 3), dtype=np.uint8)
+    fig = viz.plot_image_grid(images, np.array([0, 1, 2, 1, 0]), ("disc", "ring", "square"), cols=3)
+    render(fig)
+    assert len(fig.axes) == 5
+    assert [ax.get_title() for ax in fig.axes] == ["disc", "ring", "square", "ring", "disc"]
+    assert fig.axes[0].get_images()[0].get_array().shape == (6, 7, 3)
+    assert "5 of 5, each 6x7 pixels" in fig.get_suptitle()
+    fig = viz.plot_image_grid(images, num=2)
+    assert len(fig.axes) == 2 and fig.axes[0].get_title() == ""
+
+
 def test_filters_one_tile_per_filter_in_colour_for_rgb():
     weight = np.random.default_rng(0).standard_normal((10, 3, 3, 3))
     fig = viz.plot_filters(weight, cols=4)
@@ -160,6 +172,7 @@ def test_timings_log_axis_for_wide_ranges():
 
 def test_helpers_return_figures_that_render():
     figs = [viz.plot_filters(np.ones((2, 3, 3, 3))), viz.plot_feature_maps(np.ones((2, 4, 4))),
+            viz.plot_image_grid(np.ones((2, 4, 4, 3))),
             viz.plot_receptive_fields(np.ones((8, 8)), {"a": (0, 0, 3, 3)}),
             viz.plot_im2col(np.ones((3, 3))), viz.plot_score_map(np.ones((8, 8)), np.ones((2, 2))),
             viz.plot_layer_costs(["a"], [1], [1]), viz.plot_timings({"a": 1.0})]
