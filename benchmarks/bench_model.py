@@ -8,8 +8,8 @@ step, beside the same network written in plain PyTorch (when PyTorch is importab
 Targets (reported, not asserted): VGG-16 forward+backward at 224, batch 1, within 1.5x of PyTorch
 on the CPU; peak resident memory of a full VGG-16 training step under 2.5 GB.
 
-A training step is forward, soft-max loss, backward and the SGD update with momentum 0.9 and weight
-decay 5e-4 (written out below in Caffe's form, v <- mu v - lr (g + wd w); w <- w + v, in place).
+A training step is forward, soft-max loss, backward and ``minivgg.optim.SGD.step`` (momentum 0.9,
+weight decay 5e-4), against ``torch.optim.SGD`` with the same settings.
 Peak memory is the peak resident set (VmHWM) of a fresh child process that only builds the
 network and runs a few steps, so nothing else the benchmark did is counted; the child's resident
 memory after importing its libraries is printed beside it.
@@ -36,6 +36,7 @@ from collections import defaultdict  # noqa: E402
 import numpy as np  # noqa: E402
 
 from minivgg.layers import softmax_cross_entropy  # noqa: E402
+from minivgg.optim import SGD  # noqa: E402
 
 LR, MOMENTUM, WEIGHT_DECAY = 1e-2, 0.9, 5e-4
 
@@ -48,17 +49,6 @@ def networks(quick):
         return [("VGG-16 (width 1/8, fc 512)", {**vgg16, "width": 1 / 8, "fc_width": 512}, 1),
                 ("A, width 1/4, fc 128 @32", small, 8)]
     return [("VGG-16 @224", vgg16, 1), ("A, width 1/4, fc 128 @32", small, 64)]
-
-
-def sgd_step(params, grads, velocities):
-    """In place, without temporaries the size of the network."""
-    for name, w in params.items():
-        v, g = velocities[name], grads[name]
-        v *= MOMENTUM
-        v -= LR * g
-        if name.endswith(".weight"):
-            v -= (LR * WEIGHT_DECAY) * w
-        w += v
 
 
 def best_of(fn, repeats):
@@ -92,12 +82,11 @@ def bench_minivgg(kwargs, batch, repeats):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, kwargs["input_size"], kwargs["input_size"]), np.float32)
     labels = rng.integers(0, kwargs["num_classes"], batch)
-    velocities = {name: np.zeros_like(w) for name, w in model.params.items()}
+    opt = SGD(model, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     model.loss(x, labels)                                   # warm-up: JIT, buffers, page faults
     forward = best_of(lambda: model.forward(x), repeats)
     both = best_of(lambda: model.loss(x, labels), repeats)
-    step = best_of(lambda: (model.loss(x, labels),
-                            sgd_step(model.params, model.grads, velocities)), repeats)
+    step = best_of(lambda: (model.loss(x, labels), opt.step()), repeats)
     return dict(forward=forward, both=both, step=step,
                 shares=per_layer_type(model, x, labels))
 
