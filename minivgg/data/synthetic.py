@@ -44,8 +44,9 @@ def _stripes(u, v, r, period, phase):
 
 
 def _checkerboard(u, v, r, period, phase):
-    """Squares of side period/2 inside a disc of radius r (signs of a product of sines)."""
-    cell = period / 2
+    """Squares of side 0.7 period inside a disc of radius r (signs of a product of sines);
+    no smaller, or at 32x32 they blur into something like fine diagonal stripes."""
+    cell = 0.7 * period
     pattern = (np.sin(np.pi * u / cell + phase[..., 0]) * np.sin(np.pi * v / cell + phase[..., 1])
                * cell / np.pi)
     return np.minimum(pattern, r - np.hypot(u, v))
@@ -135,10 +136,11 @@ def _render(labels, size, rng, noise, clutter, min_contrast):
     _draw_clutter(images, rng, grid, clutter)
 
     is_texture = labels >= _TEXTURES
-    # Shapes: radius 0.2..0.32 of the image side, any rotation; textures: a round patch of
-    # radius 0.3..0.45, turned only by the class angle and the jitter.
-    r = np.where(is_texture, rng.uniform(0.3, 0.45, m), rng.uniform(0.2, 0.32, m)) * size
-    centre = rng.uniform(0.35, 0.65, (m, 2)) * size
+    # Shapes: radius 0.24..0.34 of the image side, any rotation (smaller ones are hard to
+    # tell apart at 32x32); textures: a round patch of radius 0.3..0.45, turned only by the
+    # class angle and the jitter.
+    r = np.where(is_texture, rng.uniform(0.3, 0.45, m), rng.uniform(0.24, 0.34, m)) * size
+    centre = rng.uniform(0.38, 0.62, (m, 2)) * size
     texture_angle = (_TEXTURE_ANGLE[labels] + 90.0 * (labels == _DIAGONAL) * rng.integers(0, 2, m)
                      + rng.uniform(-_ANGLE_JITTER, _ANGLE_JITTER, m))
     angle = np.deg2rad(np.where(is_texture, texture_angle, rng.uniform(0, 360, m)))
@@ -161,7 +163,7 @@ def _render(labels, size, rng, noise, clutter, min_contrast):
     return images.transpose(0, 2, 3, 1)
 
 
-def synthetic_shapes(n, size=32, seed=0, *, noise=12.0, clutter=3.0, min_contrast=100.0):
+def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contrast=100.0):
     """``n`` images of the ten CLASSES, as balanced as ``n`` allows, in random order.
 
     n:            number of images
