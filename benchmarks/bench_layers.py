@@ -3,6 +3,11 @@
     python benchmarks/bench_layers.py            # full run (a few minutes on 2 cores)
     python benchmarks/bench_layers.py --quick    # smoke run: fewer shapes and repeats
     python benchmarks/bench_layers.py --no-torch # skip PyTorch even when it is importable
+    python benchmarks/bench_layers.py --threads=1  # everything (BLAS, kernels, torch) on 1 thread
+
+On a machine shared with other jobs, multi-threaded BLAS degrades badly (its threads wait for each
+other while descheduled); ``--threads=1`` compares the implementations per core, which stays
+meaningful under load.
 
 Every number is the *minimum* over repeats, and the contenders of one row (our backends, NumPy's
 GEMM of the same M, N, K, PyTorch) run round-robin inside the same loop, so a ratio compares
@@ -22,6 +27,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# --threads N must reach OpenBLAS and Numba before they load: read it before any import
+THREADS = next((int(a.split("=")[1]) for a in sys.argv if a.startswith("--threads=")), None)
+if THREADS:
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(THREADS)
 import minivgg as mv  # noqa: E402  (first: it sets the thread environment before NumPy loads)
 
 import argparse  # noqa: E402
@@ -368,6 +378,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a fast smoke run")
     parser.add_argument("--no-torch", action="store_true", help="do not time PyTorch")
     parser.add_argument("--reps", type=int, default=7, help="repeats per measurement (min taken)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for BLAS, our kernels and torch (--threads=N form)")
     parser.add_argument("--only", default="conv,pool,lrn,elementwise,compile",
                         help="comma-separated sections to run")
     args = parser.parse_args(argv)
@@ -376,16 +388,20 @@ def main(argv=None):
         torch = None
     if args.quick:
         args.reps = min(args.reps, 3)
+    threads = args.threads or min(2, os.cpu_count() or 1)
+    if args.threads:
+        from minivgg.kernels import jit
+        jit.set_num_threads(args.threads)
     if torch is not None:
-        torch.set_num_threads(min(2, os.cpu_count() or 1))
+        torch.set_num_threads(threads)
 
     print("# minivgg layer benchmark")
     print(f"numpy {np.__version__}, numba {numba.__version__}, "
           f"torch {torch.__version__ if torch is not None else 'not installed'}; "
-          f"{os.cpu_count()} CPUs, numba threads {numba.get_num_threads()}")
+          f"{os.cpu_count()} CPUs, {threads} threads for BLAS, kernels and torch")
     print("env: " + ", ".join(f"{k}={os.environ.get(k)}" for k in
                               ["OPENBLAS_THREAD_TIMEOUT", "GOMP_SPINCOUNT",
-                               "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS"]))
+                               "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"]))
     load = os.getloadavg()[0]
     print(f"load average (1 min) at start: {load:.2f}" +
           ("  <- other processes are running: absolute times are inflated" if load > 0.5 else ""))
@@ -395,7 +411,6 @@ def main(argv=None):
     print(f"reference: NumPy float32 GEMM (512x4608)@(4608x784): {gemm_ref:.0f} GFLOP/s")
     if "conv" in sections:
         bench_convs(args, gemm_ref)
-        print(f"numba threading layer: {numba.threading_layer()}")
     if "pool" in sections:
         bench_pool(args)
     if "lrn" in sections:
