@@ -25,7 +25,9 @@ IEEE arithmetic. Under ``NUMBA_DISABLE_JIT=1`` every function here is plain Pyth
 runs: nothing below relies on ``.py_func`` or other attributes of a compiled function).
 """
 
+import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -37,7 +39,7 @@ from ..shapes import output_size
 _MAX_THREADS = max(1, min(os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS))
 _threads = _MAX_THREADS
 _executor = None                   # the helper threads, created on first use
-_MIN_WORK = 1 << 15                # elements below which one thread is faster than a hand-off
+_MIN_WORK = 1 << 18                # elements per thread below which a hand-off does not pay
 
 
 def set_num_threads(n):
@@ -69,25 +71,45 @@ if hasattr(os, "register_at_fork"):
 
 
 def _run(kernel, total, work, *args):
-    """kernel(*args, start, stop) over [0, total), split in one contiguous piece per thread.
+    """kernel(*args, start, stop) over [0, total), shared out between the threads.
 
-    ``work`` (elements touched) decides whether splitting pays. The calling thread runs the first
-    piece itself, so two threads cost one hand-off.
+    ``work`` (elements touched) decides how many threads pay for their hand-off. The loop is cut
+    into a few pieces per thread which every thread, the caller included, claims in turn from a
+    shared counter. Why not one fixed piece each: on a machine shared with other jobs a helper
+    thread may be scheduled milliseconds late, and the caller then simply does its pieces instead
+    of waiting for it.
     """
     global _executor
-    pieces = min(_threads, total, max(1, work // _MIN_WORK))
-    if pieces <= 1:
+    threads = min(_threads, total, max(1, work // _MIN_WORK))
+    if threads <= 1:
         kernel(*args, 0, total)
         return
     if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=_MAX_THREADS - 1,
                                        thread_name_prefix="minivgg-kernel")
+    pieces = min(total, 4 * threads)
     bounds = [total * i // pieces for i in range(pieces + 1)]
-    futures = [_executor.submit(kernel, *args, bounds[i], bounds[i + 1])
-               for i in range(1, pieces)]
-    kernel(*args, bounds[0], bounds[1])
-    for future in futures:
-        future.result()
+    claim, finished, all_done = itertools.count(), itertools.count(1), threading.Event()
+    errors = []
+
+    def work_through():
+        while True:
+            i = next(claim)     # atomic under the GIL: each piece goes to exactly one thread
+            if i >= pieces:
+                return
+            try:
+                kernel(*args, bounds[i], bounds[i + 1])
+            except BaseException as error:      # re-raised by the caller below
+                errors.append(error)
+            if next(finished) == pieces:
+                all_done.set()
+
+    for _ in range(threads - 1):
+        _executor.submit(work_through)
+    work_through()
+    all_done.wait()             # every piece is claimed: wait for those still running elsewhere
+    if errors:
+        raise errors[0]
 
 
 # Every kernel: compiled once and cached on disk; releases the GIL (so _run's threads run in
