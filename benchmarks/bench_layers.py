@@ -137,11 +137,14 @@ NAN = float("nan")
 
 
 # ------------------------------------------------------------------------------------------------
-def bench_convs(args, gemm_ref):
+REFERENCE_FLOPS = 2 * 512 * 4608 * 784
+
+
+def bench_convs(args):
     shapes = list(VGG16_CONVS) + list(CIFAR_CONVS)
     if args.quick:
         shapes = [VGG16_CONVS[1], VGG16_CONVS[5], VGG16_CONVS[8], CIFAR_CONVS[0]]
-    rows, totals = [], {"numba": 0.0, "torch": 0.0, "flops": 0.0}
+    rows, refs, totals = [], [], {"numba": 0.0, "torch": 0.0, "flops": 0.0, "ref": 0.0}
     rng = np.random.default_rng(0)
     for name, C, F, HW, N, count in [TINY_CONV] + shapes:
         x = rng.standard_normal((N, C, HW, HW), dtype=np.float32)
@@ -158,6 +161,7 @@ def bench_convs(args, gemm_ref):
             fns[b + " fwd"] = (lambda layer=layer: layer.forward(x))
             fns[b + " bwd"] = (lambda layer=layer, dy=dy: layer.backward(dy))
         fns["gemm"] = gemm(F, C * 9, N * HW * HW)
+        fns["gemm ref"] = REFERENCE_GEMM          # timed in the same round-robin as the layer
         if torch is not None:
             tx = torch.from_numpy(x).requires_grad_()
             tw = torch.from_numpy(layer.params["weight"].copy()).requires_grad_()
@@ -171,13 +175,15 @@ def bench_convs(args, gemm_ref):
         reps = 3 if name.startswith("tiny") else args.reps
         t = bench(fns, reps, budget=2 if args.quick else None)
         g_same = rate(2 * macs, t["gemm"])
+        g_ref = rate(REFERENCE_FLOPS, t["gemm ref"])
+        refs.append(g_ref)
         for b in backends:
             tf, tb_ = t[b + " fwd"], t[b + " bwd"]
             fb = rate(6 * macs, tf + tb_)
             tt = (t["torch fwd"] + t["torch bwd"]) if torch is not None else NAN
             rows.append([name, f"{N}x{C}x{HW}x{HW}->{F}", b, f2(tf * 1e3), f2(tb_ * 1e3),
                          f1(rate(2 * macs, tf)), f1(rate(4 * macs, tb_)), f1(fb),
-                         f1(g_same), f2(fb / gemm_ref), f2(fb / g_same),
+                         f1(g_same), f1(g_ref), f2(fb / g_ref), f2(fb / g_same),
                          f2(t["torch fwd"] * 1e3) if torch is not None else "-",
                          f2(t["torch bwd"] * 1e3) if torch is not None else "-",
                          f2((tf + tb_) / tt)])
@@ -185,18 +191,22 @@ def bench_convs(args, gemm_ref):
                 totals["numba"] += count * (tf + tb_)
                 totals["torch"] += count * tt
                 totals["flops"] += count * 6 * macs
+                totals["ref"] += count * (tf + tb_) * g_ref     # time-weighted reference rate
     table("Conv2d 3x3/1 pad 1, float32: forward and backward (dx, dweight, dbias)",
           ["layer", "shape", "backend", "fwd ms", "bwd ms", "fwd GF/s", "bwd GF/s", "f+b GF/s",
-           "GEMM same MNK", "f+b / GEMM", "f+b / same", "torch fwd", "torch bwd", "ours / torch"],
+           "GEMM same MNK", "GEMM ref", "f+b / GEMM", "f+b / same", "torch fwd", "torch bwd", "ours / torch"],
           rows,
-          note=f"f+b / GEMM: our forward+backward rate over the reference GEMM ({gemm_ref:.0f} "
-               f"GFLOP/s, (512x4608)@(4608x784)); f+b / same: over a GEMM of the layer's own "
-               f"M=C_out, K=9*C_in, N=batch*H*W. ours / torch: time ratio, < 1 means faster.")
+          note="All rates in GFLOP/s. GEMM ref: NumPy's float32 (512x4608)@(4608x784), timed "
+               "in the same round-robin as the row (it drifts with the machine's load); "
+               "f+b / GEMM: our forward+backward rate over it. f+b / same: over a GEMM of the "
+               "layer's own "
+               "M=C_out, K=9*C_in, N=batch*H*W. ours / torch: time ratio, < 1 means faster.")
     if totals["flops"] and not args.quick:
         vs = totals["numba"] / totals["torch"] if torch is not None else NAN
+        ratio_to_ref = rate(totals["flops"], totals["numba"]) / (totals["ref"] / totals["numba"])
         print(f"\nVGG-16's 13 conv layers at 224x224, batch 1, forward+backward: numba "
               f"{totals['numba'] * 1e3:.0f} ms ({rate(totals['flops'], totals['numba']):.0f} "
-              f"GFLOP/s = {rate(totals['flops'], totals['numba']) / gemm_ref:.2f} x GEMM)"
+              f"GFLOP/s = {ratio_to_ref:.2f} x the reference GEMM timed alongside)"
               + (f", PyTorch {totals['torch'] * 1e3:.0f} ms: ours / torch = {vs:.2f}"
                  if torch is not None else ""))
 
@@ -406,11 +416,13 @@ def main(argv=None):
     print(f"load average (1 min) at start: {load:.2f}" +
           ("  <- other processes are running: absolute times are inflated" if load > 0.5 else ""))
     sections = set(args.only.split(","))
-    t = bench({"gemm": gemm(512, 4608, 784)}, 10)["gemm"]
-    gemm_ref = rate(2 * 512 * 4608 * 784, t)
-    print(f"reference: NumPy float32 GEMM (512x4608)@(4608x784): {gemm_ref:.0f} GFLOP/s")
+    global REFERENCE_GEMM
+    REFERENCE_GEMM = gemm(512, 4608, 784)
+    t = bench({"gemm": REFERENCE_GEMM}, 10)["gemm"]
+    print(f"reference: NumPy float32 GEMM (512x4608)@(4608x784): "
+          f"{rate(REFERENCE_FLOPS, t):.0f} GFLOP/s")
     if "conv" in sections:
-        bench_convs(args, gemm_ref)
+        bench_convs(args)
     if "pool" in sections:
         bench_pool(args)
     if "lrn" in sections:
@@ -419,8 +431,8 @@ def main(argv=None):
         bench_elementwise(args)
     if "compile" in sections:
         bench_compile()
-    t = bench({"gemm": gemm(512, 4608, 784)}, 10)["gemm"]
-    print(f"\nreference GEMM again at the end: {rate(2 * 512 * 4608 * 784, t):.0f} GFLOP/s; "
+    t = bench({"gemm": REFERENCE_GEMM}, 10)["gemm"]
+    print(f"\nreference GEMM again at the end: {rate(REFERENCE_FLOPS, t):.0f} GFLOP/s; "
           f"load average {os.getloadavg()[0]:.2f}")
 
 
