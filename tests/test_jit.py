@@ -78,11 +78,13 @@ def test_maxpool_equal_naive(N, C, H, W, kernel, stride, dtype, ties):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("C,size,beta", [(7, 5, 0.75), (3, 5, 0.75), (8, 4, 0.6), (6, 1, 0.75),
-                                         (5, 3, 1.0)])
-def test_lrn_equal_naive(C, size, beta, dtype):
+@pytest.mark.parametrize("C,size,beta,HW", [(7, 5, 0.75, (3, 5)), (3, 5, 0.75, (3, 5)),
+                                            (8, 4, 0.6, (3, 5)), (6, 1, 0.75, (3, 5)),
+                                            (5, 3, 1.0, (3, 5)),
+                                            (4, 5, 0.75, (17, 19))])   # > one block of pixels
+def test_lrn_equal_naive(C, size, beta, HW, dtype):
     rng = np.random.default_rng(4)
-    x = (3 * rng.standard_normal((2, C, 3, 5))).astype(dtype)
+    x = (3 * rng.standard_normal((2, C, *HW))).astype(dtype)
     y, scale = jit.lrn_forward(x, size, 1e-2, beta, 2.0)
     y0, scale0 = naive.lrn_forward(x, size, 1e-2, beta, 2.0)
     np.testing.assert_allclose(scale, scale0, **tol(dtype))

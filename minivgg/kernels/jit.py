@@ -291,82 +291,103 @@ def _pow_neg_row(s, beta, out):
             out[w] = s[w] ** -beta
 
 
+# The LRN kernels see x as (N, C, P), P = H*W pixels (a free reshape of NCHW), and work on blocks
+# of _LRN_BLOCK pixels of one image, all channels: long inner loops over pixels (SIMD) whatever
+# the image size (rows of a 32x32 CIFAR image are too short), and a block's scratch stays in cache.
+_LRN_BLOCK = 256
+
+
 @kernel
 def _lrn_forward(x, size, alpha, beta, k, y, scale, start, stop):
-    N, C, H, W = x.shape
+    N, C, P = x.shape
+    blocks = (P + _LRN_BLOCK - 1) // _LRN_BLOCK
     before, after = size // 2, (size - 1) // 2
-    # total[w] = sum of x^2 over the window of channel c, updated as c moves by one (add the
+    # total = sum of x^2 over the window of channel c, updated as c moves by one (add the
     # channel entering, drop the one leaving): O(C) instead of O(C * size). float64 keeps the
     # running sum from drifting.
-    total = np.empty(W, dtype=np.float64)
-    power = np.empty(W, dtype=x.dtype)
-    for p in range(start, stop):               # p = one image row (n, h), all channels
-        n, h = p // H, p % H
+    total = np.empty(_LRN_BLOCK, dtype=np.float64)
+    power = np.empty(_LRN_BLOCK, dtype=x.dtype)
+    for task in range(start, stop):            # task = one block of pixels of one image
+        n, p0 = task // blocks, (task % blocks) * _LRN_BLOCK
+        p1 = min(P, p0 + _LRN_BLOCK)
+        L = p1 - p0
         total[:] = 0
         for c in range(-after, C):             # c = -after ... -1 only fill the first window
             if c + after < C:                  # the channel entering the window
-                xr = x[n, c + after, h]
-                for w in range(W):
-                    total[w] += np.float64(xr[w]) * xr[w]
+                xr = x[n, c + after, p0:p1]
+                for q in range(L):
+                    total[q] += np.float64(xr[q]) * xr[q]
             if c - before - 1 >= 0:            # the channel leaving it
-                xr = x[n, c - before - 1, h]
-                for w in range(W):
-                    total[w] -= np.float64(xr[w]) * xr[w]
+                xr = x[n, c - before - 1, p0:p1]
+                for q in range(L):
+                    total[q] -= np.float64(xr[q]) * xr[q]
             if c < 0:
                 continue
-            xr, sr, yr = x[n, c, h], scale[n, c, h], y[n, c, h]
-            for w in range(W):
-                sr[w] = k + alpha * total[w]
+            xr, sr, yr = x[n, c, p0:p1], scale[n, c, p0:p1], y[n, c, p0:p1]
+            for q in range(L):
+                sr[q] = k + alpha * total[q]
             _pow_neg_row(sr, beta, power)      # from the stored (rounded) scale, as naive.py
-            for w in range(W):
-                yr[w] = xr[w] * power[w]
+            for q in range(L):
+                yr[q] = xr[q] * power[q]
 
 
 @kernel
 def _lrn_backward(dout, x, scale, size, alpha, beta, dx, start, stop):
-    N, C, H, W = x.shape
+    N, C, P = x.shape
+    blocks = (P + _LRN_BLOCK - 1) // _LRN_BLOCK
     before, after = size // 2, (size - 1) // 2
-    power = np.empty((C, W), dtype=x.dtype)      # scale^-beta for this row
-    t = np.empty((C, W), dtype=np.float64)       # dout x scale^(-beta-1)
-    total = np.empty(W, dtype=np.float64)
-    for p in range(start, stop):
-        n, h = p // H, p % H
+    power = np.empty((C, _LRN_BLOCK), dtype=x.dtype)      # scale^-beta
+    t = np.empty((C, _LRN_BLOCK), dtype=np.float64)       # dout x scale^(-beta-1)
+    total = np.empty(_LRN_BLOCK, dtype=np.float64)
+    for task in range(start, stop):
+        n, p0 = task // blocks, (task % blocks) * _LRN_BLOCK
+        p1 = min(P, p0 + _LRN_BLOCK)
+        L = p1 - p0
         for c in range(C):
-            dr, xr, sr, pr, tr = dout[n, c, h], x[n, c, h], scale[n, c, h], power[c], t[c]
+            dr, xr, sr = dout[n, c, p0:p1], x[n, c, p0:p1], scale[n, c, p0:p1]
+            pr, tr = power[c, :L], t[c]
             _pow_neg_row(sr, beta, pr)
-            for w in range(W):
-                tr[w] = dr[w] * xr[w] * (pr[w] / sr[w])
+            for q in range(L):
+                tr[q] = dr[q] * xr[q] * (pr[q] / sr[q])
         # running sum of t over the mirrored window: channel j is in the window of c exactly
         # when c is in [j - after, j + before]
         total[:] = 0
         for j in range(-before, C):            # j < 0 only fills the first window
             if j + before < C:
                 tr = t[j + before]
-                for w in range(W):
-                    total[w] += tr[w]
+                for q in range(L):
+                    total[q] += tr[q]
             if j - after - 1 >= 0:
                 tr = t[j - after - 1]
-                for w in range(W):
-                    total[w] -= tr[w]
+                for q in range(L):
+                    total[q] -= tr[q]
             if j < 0:
                 continue
-            dr, xr, pr, dxr = dout[n, j, h], x[n, j, h], power[j], dx[n, j, h]
-            for w in range(W):
-                dxr[w] = dr[w] * pr[w] - 2 * alpha * beta * xr[w] * total[w]
+            dr, xr, pr, dxr = dout[n, j, p0:p1], x[n, j, p0:p1], power[j], dx[n, j, p0:p1]
+            for q in range(L):
+                dxr[q] = dr[q] * pr[q] - 2 * alpha * beta * xr[q] * total[q]
+
+
+def _pixels(a):
+    """(N, C, H, W) -> the contiguous (N, C, H*W) view the LRN kernels take."""
+    a = np.ascontiguousarray(a)
+    return a.reshape(a.shape[0], a.shape[1], -1)
 
 
 def lrn_forward(x, size, alpha, beta, k):
     x = np.ascontiguousarray(x)
     y, scale = np.empty_like(x), np.empty_like(x)
-    _run(_lrn_forward, x.shape[0] * x.shape[2], x.size * size, x, size, alpha, beta, k, y, scale)
+    tasks = x.shape[0] * -(-x.shape[2] * x.shape[3] // _LRN_BLOCK)
+    _run(_lrn_forward, tasks, x.size * size, _pixels(x), size, alpha, beta, k, _pixels(y),
+         _pixels(scale))
     return y, scale
 
 
 def lrn_backward(dout, x, scale, size, alpha, beta):
-    x = np.ascontiguousarray(x)
-    dx = np.empty_like(x)
-    _run(_lrn_backward, x.shape[0] * x.shape[2], x.size * size, np.ascontiguousarray(dout), x,
-         np.ascontiguousarray(scale), size, alpha, beta, dx)
+    dx = np.empty(x.shape, dtype=x.dtype)
+    tasks = x.shape[0] * -(-x.shape[2] * x.shape[3] // _LRN_BLOCK)
+    _run(_lrn_backward, tasks, x.size * size, _pixels(dout), _pixels(x), _pixels(scale), size,
+         alpha, beta, _pixels(dx))
     return dx
 
 
