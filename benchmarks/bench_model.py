@@ -14,7 +14,8 @@ Peak memory is the peak resident set (VmHWM) of a fresh child process that only 
 network and runs a few steps, so nothing else the benchmark did is counted; the child's resident
 memory after importing its libraries is printed beside it.
 
-Times are the minimum over repeats. Per-layer-type shares come from timing each layer's forward
+Times are the minimum over repeats, minivgg's and PyTorch's runs taking turns so that both see the
+same load. Per-layer-type shares come from timing each layer's forward
 and backward separately in one extra pass (the sum is close to, not exactly, the whole step).
 Other processes on the machine inflate absolute times: the load average is printed.
 """
@@ -51,13 +52,18 @@ def networks(quick):
     return [("VGG-16 @224", vgg16, 1), ("A, width 1/4, fc 128 @32", small, 64)]
 
 
-def best_of(fn, repeats):
-    times = []
+def best_of(tasks, repeats):
+    """{framework: {task: seconds}}: the minimum over ``repeats``, the frameworks' runs of a task
+    taking turns, so a ratio compares timings taken under the same load."""
+    best = {framework: {} for framework in tasks}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for key in ("forward", "both", "step"):
+            for framework, fns in tasks.items():
+                start = time.perf_counter()
+                fns[key]()
+                elapsed = time.perf_counter() - start
+                best[framework][key] = min(elapsed, best[framework].get(key, elapsed))
+    return best
 
 
 def per_layer_type(model, x, labels):
@@ -77,18 +83,17 @@ def per_layer_type(model, x, labels):
     return spent
 
 
-def bench_minivgg(kwargs, batch, repeats):
+def minivgg_tasks(kwargs, batch):
+    """The timed closures, warmed up (JIT, buffers, page faults), and a per-layer timer."""
     model = mv.build_vgg(**kwargs, seed=0)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, kwargs["input_size"], kwargs["input_size"]), np.float32)
     labels = rng.integers(0, kwargs["num_classes"], batch)
     opt = SGD(model, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-    model.loss(x, labels)                                   # warm-up: JIT, buffers, page faults
-    forward = best_of(lambda: model.forward(x), repeats)
-    both = best_of(lambda: model.loss(x, labels), repeats)
-    step = best_of(lambda: (model.loss(x, labels), opt.step()), repeats)
-    return dict(forward=forward, both=both, step=step,
-                shares=per_layer_type(model, x, labels))
+    model.loss(x, labels)
+    return {"forward": lambda: model.forward(x), "both": lambda: model.loss(x, labels),
+            "step": lambda: (model.loss(x, labels), opt.step()),
+            "shares": lambda: per_layer_type(model, x, labels)}
 
 
 def torch_network(torch, kwargs):
@@ -110,7 +115,7 @@ def torch_network(torch, kwargs):
     return nn.Sequential(*layers)
 
 
-def bench_torch(torch, kwargs, batch, repeats):
+def torch_tasks(torch, kwargs, batch):
     net = torch_network(torch, kwargs)
     opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     size = kwargs["input_size"]
@@ -126,8 +131,7 @@ def bench_torch(torch, kwargs, batch, repeats):
         with torch.no_grad():
             net(x)
     both()
-    return dict(forward=best_of(forward, repeats), both=best_of(both, repeats),
-                step=best_of(lambda: (both(), opt.step()), repeats))
+    return {"forward": forward, "both": both, "step": lambda: (both(), opt.step())}
 
 
 def resident_mb(field):
@@ -145,12 +149,13 @@ def memory_probe(kwargs, batch, framework):
     if framework == "torch":
         import torch
         baseline = resident_mb("VmRSS")
-        result = bench_torch(torch, kwargs, batch, repeats=2)
+        step = torch_tasks(torch, kwargs, batch)["step"]
     else:
         baseline = resident_mb("VmRSS")
-        result = bench_minivgg(kwargs, batch, repeats=2)
-    print(json.dumps({"peak_mb": resident_mb("VmHWM"), "baseline_mb": baseline,
-                      "step": result["step"]}))
+        step = minivgg_tasks(kwargs, batch)["step"]
+    for _ in range(2):
+        step()
+    print(json.dumps({"peak_mb": resident_mb("VmHWM"), "baseline_mb": baseline}))
 
 
 def measure_memory(kwargs, batch, framework):
@@ -160,7 +165,7 @@ def measure_memory(kwargs, batch, framework):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def report(label, batch, ours, theirs, memory):
+def report(label, batch, ours, theirs, shares, memory):
     print(f"\n== {label}, batch {batch} ==")
     print(f"{'':<22}{'minivgg':>12}{'PyTorch':>12}{'ratio':>8}   (ms per image)")
     for key, name in (("forward", "forward"), ("both", "forward+backward"),
@@ -171,9 +176,9 @@ def report(label, batch, ours, theirs, memory):
             other = 1e3 * theirs[key] / batch
             line += f"{other:>12.2f}{mine / other:>8.2f}"
         print(line)
-    total = sum(f + b for f, b in ours["shares"].values())
-    print("time by layer type (one pass):        forward  backward   share")
-    for kind, (f, b) in sorted(ours["shares"].items(), key=lambda kv: -sum(kv[1])):
+    total = sum(f + b for f, b in shares.values())
+    print("time by layer type (one pass, ms):    forward  backward   share")
+    for kind, (f, b) in sorted(shares.items(), key=lambda kv: -sum(kv[1])):
         print(f"  {kind:<34}{1e3 * f:>8.1f}{1e3 * b:>10.1f}{100 * (f + b) / total:>7.1f}%")
     for framework, mem in memory.items():
         print(f"peak resident memory of a training step ({framework}): {mem['peak_mb']:.0f} MB "
@@ -194,16 +199,21 @@ def main():
         torch = None
     torch = None if args.no_torch else torch
     repeats = 1 if args.quick else 3
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; backend "
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; OPENBLAS_NUM_THREADS="
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; backend "
           f"{mv.get_backend()}; torch {torch.__version__ if torch else 'not used'}"
           + (f" ({torch.get_num_threads()} threads)" if torch else ""))
     for label, kwargs, batch in networks(args.quick):
-        ours = bench_minivgg(kwargs, batch, repeats)
-        theirs = bench_torch(torch, kwargs, batch, repeats) if torch else None
+        tasks = {"minivgg": minivgg_tasks(kwargs, batch)}
+        if torch:
+            tasks["PyTorch"] = torch_tasks(torch, kwargs, batch)
+        times = best_of(tasks, repeats)
+        shares = tasks["minivgg"]["shares"]()
+        del tasks                                  # free both networks before the next one
         memory = {"minivgg": measure_memory(kwargs, batch, "minivgg")}
         if torch:
             memory["PyTorch"] = measure_memory(kwargs, batch, "torch")
-        report(label, batch, ours, theirs, memory)
+        report(label, batch, times["minivgg"], times.get("PyTorch"), shares, memory)
 
 
 if __name__ == "__main__":
