@@ -78,7 +78,7 @@ def build_parser():
         help="train a VGG on the built-in synthetic shapes",
         description="Train with the paper's recipe (Sec. 3.1) at small scale: SGD, momentum, "
                     "weight decay, dropout, lr / 10 on plateau, random crops, flips and colour "
-                    "shift. Writes checkpoint.npz, history.json, model.npz and curves.png into "
+                    "shift. Writes checkpoint.npz, history.json and curves.png into "
                     "the run folder.")
     model = train.add_argument_group("model")
     model.add_argument("--config", type=_config, default="A", help=f"VGG configuration: "
@@ -90,8 +90,12 @@ def build_parser():
     model.add_argument("--input", type=_positive_int, default=32,
                        help="network input side = crop size, pixels (the paper: 224)")
     model.add_argument("--dropout", type=float, default=0.5, help="drop probability of fc6, fc7")
-    model.add_argument("--init", choices=("glorot", "he", "paper"), default="glorot",
+    model.add_argument("--init", choices=("glorot", "he", "paper"), default="he",
                        help="weight initialisation (minivgg.vgg.init_std)")
+    model.add_argument("--no-standardise", dest="standardise", action="store_false",
+                       help="feed the mean-subtracted pixels as they are, as the paper does, "
+                            "instead of dividing them by the training pixels' std "
+                            "(minivgg.train.Standardise)")
     model.add_argument("--seed", type=int, default=0,
                        help="seeds the weights, dropout, shuffling and augmentation")
     data = train.add_argument_group("data (built-in synthetic shapes, 10 classes)")
@@ -200,9 +204,8 @@ def _check_run_dir(path):
 
 
 def cmd_train(args):
-    from .io import save_model
     from .optim import SGD, ReduceOnPlateau, StepSchedule
-    from .train import Trainer, load_checkpoint
+    from .train import Trainer, load_checkpoint, pixel_std, standardised
     from .vgg import build_vgg
 
     if args.resume:
@@ -226,6 +229,9 @@ def cmd_train(args):
             model = build_vgg(args.config, num_classes=10, input_size=args.input,
                               width=args.width, fc_width=args.fc_width, dropout=args.dropout,
                               init=args.init, seed=args.seed)
+            train_set, val_set = _synthetic_data(settings)
+            if args.standardise:
+                model = standardised(model, pixel_std(train_set))
             optimizer = SGD(model, lr=args.lr, momentum=args.momentum,
                             weight_decay=args.weight_decay)
             schedule = (ReduceOnPlateau(optimizer, patience=args.patience,
@@ -235,7 +241,6 @@ def cmd_train(args):
             raise CommandError(str(error)) from None
         print(f"VGG {args.config}: width {args.width:g}, fc {args.fc_width}, input "
               f"{args.input}, {model.num_params():,} parameters", flush=True)
-        train_set, val_set = _synthetic_data(settings)
         trainer = Trainer(model, train_set, val_set, optimizer=optimizer, schedule=schedule,
                           batch_size=args.batch_size, scale=args.scale, flip=args.flip,
                           colour_shift=args.colour_shift, run_dir=run_dir, seed=args.seed,
@@ -244,7 +249,6 @@ def cmd_train(args):
           f"epochs {trainer.epoch + 1}..{settings['epochs']}", flush=True)
     start = time.perf_counter()
     history = trainer.fit(settings["epochs"])
-    save_model(trainer.model, os.path.join(run_dir, "model.npz"))
     if args.plot:
         _save_curves(history, os.path.join(run_dir, "curves.png"))
     last = history[-1]

@@ -7,11 +7,12 @@ import subprocess
 import sys
 
 import matplotlib
+import numpy as np
 import pytest
 
 from minivgg.cli import DEFAULT_EPOCHS, build_parser, main
-from minivgg.io import load_model
-from minivgg.train import CHECKPOINT, HISTORY, load_checkpoint
+from minivgg.data import synthetic_splits
+from minivgg.train import CHECKPOINT, HISTORY, load_checkpoint, model_from_checkpoint
 
 matplotlib.use("Agg")
 
@@ -28,12 +29,24 @@ def run_dir(tmp_path_factory):
 
 
 def test_train_writes_checkpoint_history_model_and_curves(run_dir, capsys):
-    assert sorted(os.listdir(run_dir)) == [CHECKPOINT, "curves.png", HISTORY, "model.npz"]
+    assert sorted(os.listdir(run_dir)) == [CHECKPOINT, "curves.png", HISTORY]
     with open(run_dir / HISTORY) as f:
         records = json.load(f)["records"]
     assert [r["epoch"] for r in records] == [1]
-    model = load_model(run_dir / "model.npz")
+    model, _, _ = model_from_checkpoint(run_dir)
     assert model.config["width"] == 0.0625 and model.config["fc_width"] == 8
+    # The leading Standardise divides by the training pixels' std, computed here directly.
+    train = synthetic_splits(40, 20, size=34, seed=0)[0]
+    std = np.sqrt(train.images.reshape(-1, 3).astype(np.float64).var(axis=0, ddof=1).mean())
+    assert list(model.layers)[:2] == ["standardise", "conv1_1"]
+    assert model["standardise"].std == pytest.approx(std, rel=1e-9)
+
+
+def test_no_standardise_trains_the_network_as_built(tmp_path):
+    assert main(["train", "--epochs", "1", "--run-dir", str(tmp_path), "--no-plot",
+                 "--no-standardise", *TINY]) == 0
+    model, _, meta = model_from_checkpoint(tmp_path)
+    assert meta["input_std"] is None and list(model.layers)[0] == "conv1_1"
 
 
 def test_train_names_a_run_folder_and_prints_it_at_start_and_end(tmp_path, capsys):
