@@ -301,7 +301,8 @@ def plot_timings(seconds, title="Time per call", unit="ms"):
     ax.invert_yaxis()
     slowest = values.max()
     for k, value in enumerate(values):
-        speed = "slowest" if value == slowest else f"{slowest / value:.1f}x faster"
+        ratio = slowest / value
+        speed = "slowest" if value == slowest else f"{ratio:.{0 if ratio >= 10 else 1}f}x faster"
         ax.text(value, k, f"  {value:.3g} {unit} ({speed})", va="center", fontsize=9)
     if slowest / values.min() > 20:
         ax.set_xscale("log")
