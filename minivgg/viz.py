@@ -217,7 +217,12 @@ def plot_im2col(x, kernel=3, stride=1, padding=1, highlight=0):
     right.set_title(f"cols = im2col(x): {cols.shape[0]} rows (c, i, j) x {cols.shape[1]} columns "
                     f"(output positions)\n(red: column {highlight}, the window flattened)")
     right.set_xlabel("output position oh*Wo + ow")
-    right.set_ylabel("row (c*kh + i)*kw + j")
+    if cols.shape[0] <= 36:                       # few enough rows to name each one
+        right.set_yticks(range(cols.shape[0]), [f"({c},{i},{j})" for c in range(C) for i in range(kh)
+                                                for j in range(kw)])
+        right.set_ylabel("row (c, i, j): channel, kernel row, kernel column")
+    else:
+        right.set_ylabel("row (c*kh + i)*kw + j")
     fig.suptitle("im2col: every receptive field becomes one column, so convolution is one matrix "
                  "product")
     return fig

@@ -121,6 +121,7 @@ def test_im2col_picture_shows_image_and_matrix_with_the_window_and_its_column():
     assert sum(t.get_text() == "pad" for t in left.texts) == 6 * 6 - 16
     assert "9 rows (c, i, j) x 16 columns" in right.get_title()
     assert left.get_ylabel() == "y (pixel row)" and right.get_xlabel() == "output position oh*Wo + ow"
+    assert [t.get_text() for t in right.get_yticklabels()][:4] == ["(0,0,0)", "(0,0,1)", "(0,0,2)", "(0,1,0)"]
 
 
 def test_im2col_picture_with_channels_outlines_the_window_in_each():
