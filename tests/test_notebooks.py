@@ -47,7 +47,11 @@ def run_notebook(path, kernel_spec_manager):
     client = nbclient.NotebookClient(nb, km=km, timeout=TIMEOUT, kernel_name=KERNEL,
                                      resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        if km.has_kernel:               # a client given its own manager leaves the kernel running
+            km.shutdown_kernel(now=True)
     return nb, time.perf_counter() - start
 
 
