@@ -229,11 +229,13 @@ def plot_im2col(x, kernel=3, stride=1, padding=1, highlight=0):
 
 
 def plot_score_map(image, score_map, label="class score", title="Class score map", cmap="jet",
-                   alpha=0.45):
+                   alpha=0.5, vmin=None, vmax=None):
     """A class score map (h, w) from the fully-convolutional net stretched over the image it came
-    from: left the image, right the image with the map on top and a colour bar.
+    from: left the image, right the map on top of a grey copy of the image (so colour means score
+    only), with a colour bar. ``vmin``/``vmax`` fix the colour range (e.g. 0 and 1 for soft-max
+    probabilities); by default it spans the map's own values.
 
-    Each cell of the map is the score of one 224x224-style window (one position of fc6-as-conv);
+    Each cell of the map is the score of one crop-sized window (one position of fc6-as-conv);
     stretching it over the whole image is an approximation for display only.
     """
     plt = _pyplot()
@@ -242,14 +244,16 @@ def plot_score_map(image, score_map, label="class score", title="Class score map
     score_map = np.asarray(score_map, dtype=np.float64)
     if score_map.ndim != 2:
         raise ValueError(f"score_map must be (h, w) for one class; got shape {score_map.shape}")
+    grey = shown.mean(axis=-1) if shown.ndim == 3 else shown
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained")
+    left.imshow(shown, cmap="gray", extent=(0, W, H, 0))
+    right.imshow(grey, cmap="gray", extent=(0, W, H, 0))
     for ax in (left, right):
-        ax.imshow(shown, cmap="gray", extent=(0, W, H, 0))
         ax.set_xlabel("x (input pixels)")
         ax.set_ylabel("y (input pixels)")
     left.set_title(f"input image ({H}x{W})")
     overlay = right.imshow(score_map, cmap=cmap, alpha=alpha, extent=(0, W, H, 0),
-                           interpolation="nearest")
+                           interpolation="nearest", vmin=vmin, vmax=vmax)
     h, w = score_map.shape
     right.set_title(f"{title}: {h}x{w} positions")
     fig.colorbar(overlay, ax=right, label=label)

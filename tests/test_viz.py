@@ -141,6 +141,9 @@ def test_score_map_over_image_with_colour_bar():
     assert overlay.get_extent() == [0, 80, 50, 0]                 # stretched over the whole image
     assert colourbar.get_ylabel() == "P(disc)"
     assert "2x3 positions" in right.get_title() and "50x80" in left.get_title()
+    assert right.get_images()[0].get_array().ndim == 2          # the image under the map is grey
+    fig = viz.plot_score_map(np.ones((8, 8, 3)), np.full((2, 2), 0.1), vmin=0, vmax=1)
+    assert fig.axes[1].get_images()[1].get_clim() == (0, 1)
 
 
 def test_layer_costs_bars_per_layer_in_millions():
