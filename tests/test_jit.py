@@ -131,6 +131,7 @@ def test_conv_layer_reuses_buffers_and_keeps_outputs(backend):
     np.testing.assert_array_equal(y1, y1_copy)
     np.testing.assert_array_equal(dx1, dx1_copy)
     assert not np.shares_memory(y1, y2) and not np.shares_memory(dx1, dx2)
+    assert y2.flags.c_contiguous and dx2.flags.c_contiguous
 
 
 def test_pool_relu_dropout_outputs_not_overwritten(backend):

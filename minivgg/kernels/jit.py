@@ -194,8 +194,9 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
     if out is None:
         out = np.empty(x_shape, dtype=cols.dtype)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    _run(_col2im, x_shape[0] * x_shape[1], cols.size, np.ascontiguousarray(cols), kh, kw, sh, sw,
-         ph, pw, out)
+    # cols may be a strided view (Conv2d passes its images' columns side by side): the kernel
+    # reads any layout, and copying the largest array of the step would cost more than it saves
+    _run(_col2im, x_shape[0] * x_shape[1], cols.size, cols, kh, kw, sh, sw, ph, pw, out)
     return out
 
 
