@@ -52,6 +52,7 @@ from .layers import (
 )
 
 # Layers that act on each position separately (Flatten: a reshape): they leave the field alone.
+# Another layer type says so with a class attribute ``elementwise = True``.
 _PER_POSITION = (ReLU, LocalResponseNorm, Dropout, Softmax, Flatten)
 
 
@@ -156,11 +157,11 @@ def _window(layer, grid):
         return layer.kernel_size, layer.stride, (0, 0)
     if isinstance(layer, (Linear, SpatialAverage)):
         return tuple(grid), (1, 1), (0, 0)
-    if isinstance(layer, _PER_POSITION):
+    if isinstance(layer, _PER_POSITION) or getattr(layer, "elementwise", False):
         return (1, 1), (1, 1), (0, 0)
     raise TypeError(f"the arithmetic does not know layer type {type(layer).__name__}; known: "
                     f"Conv2d, MaxPool2d, Linear, Flatten, SpatialAverage, ReLU, LRN, Dropout, "
-                    f"Softmax")
+                    f"Softmax, and layers that set the class attribute elementwise = True")
 
 
 def _next_grid(layer, grid, output_shape):

@@ -24,10 +24,13 @@ import tempfile
 
 import numpy as np
 
-from .layers import Flatten
+from .layers import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU
 from .vgg import build_vgg
 
 _CONFIG_KEY = "__config__"
+# The layer types torchvision's VGG is made of (LRN: a torch.nn.LocalResponseNorm in the same
+# place, for A-LRN written in torchvision's style).
+_TORCHVISION_KINDS = (Conv2d, ReLU, MaxPool2d, LocalResponseNorm, Linear, Dropout)
 
 
 def save_model(model, path):
@@ -35,6 +38,7 @@ def save_model(model, path):
     if not isinstance(getattr(model, "config", None), dict):
         raise TypeError(f"save_model needs a VGG built by build_vgg (it saves model.config to "
                         f"rebuild it); got {type(model).__name__}")
+    _check_rebuildable(model)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(suffix=".npz", prefix=".tmp-", dir=directory)
@@ -45,6 +49,23 @@ def save_model(model, path):
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def _check_rebuildable(model):
+    """load_model rebuilds from model.config alone: refuse a model whose layers differ from what
+    build_vgg(**model.config) makes (e.g. one with an extra input layer), which it would lose.
+    The layer names and types do not depend on the widths, so a 1-channel build is compared."""
+    skeleton = build_vgg(**{**model.config, "width": 1e-9, "fc_width": 1, "num_classes": 1,
+                            "init": None})
+    ours = [(name, type(layer).__name__) for name, layer in model.layers.items()]
+    theirs = [(name, type(layer).__name__) for name, layer in skeleton.layers.items()]
+    if ours != theirs:
+        i = next((i for i, pair in enumerate(zip(ours, theirs)) if pair[0] != pair[1]),
+                 min(len(ours), len(theirs)))
+        here, built = (pairs[i] if i < len(pairs) else "nothing" for pairs in (ours, theirs))
+        raise ValueError(f"save_model: layer {i} is {here} in the model but {built} in what "
+                         f"build_vgg(**model.config) makes, so load_model could not rebuild it; "
+                         f"save model.params yourself")
 
 
 def load_model(path, backend=None):
@@ -75,6 +96,10 @@ def torchvision_names(model):
     mapping = {}
     for prefix, part in (("features", names[:split[0]]), ("classifier", names[split[0] + 1:])):
         for index, name in enumerate(part):
+            if not isinstance(model[name], _TORCHVISION_KINDS):
+                raise ValueError(f"layer {name!r} ({type(model[name]).__name__}) has no "
+                                 f"counterpart in torchvision's VGG, so its indices would not "
+                                 f"line up")
             for key in model[name].params:
                 mapping[f"{name}.{key}"] = f"{prefix}.{index}.{key}"
     return mapping

@@ -14,7 +14,17 @@ from minivgg.io import (
     to_torchvision_state_dict,
     torchvision_names,
 )
-from minivgg.vgg import build_vgg
+from minivgg.layers import Layer
+from minivgg.vgg import VGG, build_vgg
+
+
+class Scale(Layer):
+    """A parameter-free input layer such as training's Standardise: nothing in torchvision or in
+    build_vgg's output corresponds to it."""
+    elementwise = True
+
+    def forward(self, x):
+        return 2 * x
 
 SMALL = dict(input_size=32, width=1 / 16, fc_width=16, num_classes=5)
 
@@ -202,3 +212,15 @@ def test_same_logits_as_pytorch(config):
     np.testing.assert_allclose(model(x), expected, rtol=1e-10, atol=1e-12)
     back = to_torchvision_state_dict(model)
     assert set(back) == set(net.state_dict())
+
+
+def test_layers_build_vgg_would_not_make_are_refused(tmp_path):
+    model = build_vgg("A", **SMALL)
+    extended = VGG([("scale", Scale()), *model.layers.items()], model.config)
+    with pytest.raises(ValueError, match=r"save_model: layer 0 is \('scale', 'Scale'\) in the "
+                                         r"model but \('conv1_1', 'Conv2d'\) in what build_vgg"):
+        save_model(extended, tmp_path / "x.npz")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(ValueError, match="layer 'scale' \\(Scale\\) has no counterpart in "
+                                         "torchvision's VGG"):
+        torchvision_names(extended)

@@ -97,6 +97,19 @@ def test_max_pool_fields_are_the_whole_window():
     assert measure_receptive_fields(model) == {"pool": (2, 2, 2, 2)}
 
 
+def test_layers_that_declare_themselves_elementwise_keep_the_field():
+    class Scale(mv.Layer):
+        elementwise = True
+
+        def forward(self, x):
+            return 2 * x
+    model = Sequential([("scale", Scale()), ("conv", mv.Conv2d(1, 1, 3, padding=1))],
+                       input_shape=(1, 9, 9))
+    summary = model.summary()
+    assert summary["scale"].field == (1, 1) and summary["conv"].field == (3, 3)
+    assert measure_receptive_fields(model) == {"scale": (4, 4, 1, 1), "conv": (3, 3, 3, 3)}
+
+
 def test_unknown_layers_are_refused():
     class Shift(mv.Layer):
         pass
