@@ -5,10 +5,12 @@ See ARCHITECTURE.md for the map of the package.
 
 import os
 
-# On a 2-core machine idle OpenBLAS / OpenMP worker threads keep spinning after each call and
-# steal the core from the next library (Numba kernels interleaved with BLAS GEMMs ran up to 2x
-# slower). These must be set before NumPy and Numba load their thread pools; a user's own
-# settings win. See benchmarks/bench_threads.py.
+# On a 2-core machine idle worker threads keep spinning after each call and steal the cores from
+# whatever runs next: OpenBLAS's for ~0.1 s after every matrix product, OpenMP's (PyTorch, Numba
+# parallel=True code) likewise. minivgg's own kernels run on plain Python threads that sleep when
+# idle (kernels/jit.py), but they run right after BLAS products: a conv step measured 1.2-1.45x
+# slower with both left at the libraries' defaults. These must be set before NumPy and any OpenMP
+# runtime load; a user's own settings win. Measured by benchmarks/bench_threads.py.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("GOMP_SPINCOUNT", "30000")
 
