@@ -85,7 +85,7 @@ def build_parser():
                        f"{CONFIG_NAMES}")
     model.add_argument("--width", type=_positive_float, default=0.25,
                        help="multiplier of every conv layer's channels (1 = the paper's 64..512)")
-    model.add_argument("--fc-width", type=_positive_int, default=128,
+    model.add_argument("--fc-width", type=_positive_int, default=256,
                        help="channels of fc6 and fc7 (the paper: 4096)")
     model.add_argument("--input", type=_positive_int, default=32,
                        help="network input side = crop size, pixels (the paper: 224)")
@@ -115,7 +115,7 @@ def build_parser():
     optim.add_argument("--epochs", type=_positive_int, default=None,
                        help=f"epochs in total; unset: {DEFAULT_EPOCHS} for a new run, the run's "
                             f"own target with --resume")
-    optim.add_argument("--batch-size", type=_positive_int, default=64, help="images per step")
+    optim.add_argument("--batch-size", type=_positive_int, default=32, help="images per step")
     optim.add_argument("--lr", type=_positive_float, default=0.01, help="initial learning rate")
     optim.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     optim.add_argument("--weight-decay", type=float, default=5e-4, help="L2 multiplier on weights")

@@ -1,0 +1,124 @@
+"""Training throughput of the CLI's default small VGG (``minivgg train``), in images per second,
+beside the same network in plain PyTorch on the CPU when torch is importable.
+
+    python benchmarks/bench_train.py              # batch 64, 32x32 crops
+    python benchmarks/bench_train.py --steps 20 --no-torch
+
+Three numbers for minivgg:
+    step      one SGD iteration on a ready batch: model.loss (forward, soft-max loss, backward)
+              and minivgg.optim.SGD.step (momentum 0.9, weight decay 5e-4)
+    epoch     what ``minivgg train`` sees: Trainer.train_epoch, so the paper's augmentation
+              (random crop, flip, colour shift, mean subtraction) and shuffling are included
+    PyTorch   the same step with torch.optim.SGD, same layers (benchmarks/bench_model.py's
+              ``torch_network``), torch's own threads
+Target: minivgg's step within 2x of PyTorch's time. Step times are the median of --steps
+iterations after a warm-up (Numba compilation, buffers). Other processes inflate every number:
+the load average is printed; compare the two columns of one run, not runs with each other.
+"""
+# minivgg is imported before NumPy on purpose: it sets the thread environment (I001, E402).
+# ruff: noqa: I001
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.join(HERE, ".."), HERE]
+import minivgg  # noqa: E402, F401
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from minivgg.cli import build_parser  # noqa: E402
+from minivgg.data import synthetic_splits  # noqa: E402
+from minivgg.optim import SGD  # noqa: E402
+from minivgg.train import Trainer, pixel_std, standardised  # noqa: E402
+from minivgg.vgg import build_vgg  # noqa: E402
+
+
+def default_network():
+    """build_vgg keyword arguments of ``minivgg train`` with no options, read from the parser so
+    the benchmark follows the CLI's defaults."""
+    args = build_parser().parse_args(["train"])
+    return dict(config=args.config, num_classes=10, input_size=args.input, width=args.width,
+                fc_width=args.fc_width, dropout=args.dropout, init=args.init)
+
+
+def median_time(fn, steps):
+    fn()                                                   # warm-up
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def bench_step(kwargs, batch, steps):
+    model = standardised(build_vgg(**kwargs), 60.0)        # as ``minivgg train`` builds it
+    optimizer = SGD(model)
+    rng = np.random.default_rng(0)
+    size = kwargs["input_size"]
+    x = rng.standard_normal((batch, 3, size, size), dtype=np.float32) * 60   # pixels - mean
+    labels = rng.integers(0, kwargs["num_classes"], batch)
+    return median_time(lambda: (model.loss(x, labels), optimizer.step()), steps)
+
+
+def bench_epoch(kwargs, batch, steps):
+    """images/s of Trainer.train_epoch over ``steps`` batches of synthetic images (36x36, the
+    CLI's default image size), after one warm-up epoch."""
+    image_size = build_parser().parse_args(["train"]).image_size
+    train, val = synthetic_splits(batch * steps, 16, size=image_size)
+    trainer = Trainer(standardised(build_vgg(**kwargs), pixel_std(train)), train, val,
+                      batch_size=batch, progress=False, log=None)
+    trainer.train_epoch()
+    return trainer.train_epoch()["images_per_s"]
+
+
+def bench_torch(torch, kwargs, batch, steps):
+    from bench_model import torch_network
+    net = torch_network(torch, kwargs)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9, weight_decay=5e-4)
+    size = kwargs["input_size"]
+    x = torch.randn(batch, 3, size, size) * 60
+    labels = torch.randint(0, kwargs["num_classes"], (batch,))
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss_fn(net(x), labels).backward()
+        opt.step()
+    return median_time(step, steps)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=64, help="images per step")
+    parser.add_argument("--steps", type=int, default=15, help="timed steps")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+    args = parser.parse_args()
+    kwargs = default_network()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    torch = None if args.no_torch else torch
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; network: VGG "
+          f"{kwargs['config']}, width {kwargs['width']:g}, fc {kwargs['fc_width']}, "
+          f"{kwargs['input_size']}x{kwargs['input_size']}, batch {args.batch}")
+    step = bench_step(kwargs, args.batch, args.steps)
+    print(f"minivgg step   {args.batch / step:8.0f} images/s  ({1e3 * step:.1f} ms per step)")
+    print(f"minivgg epoch  {bench_epoch(kwargs, args.batch, args.steps):8.0f} images/s  "
+          f"(Trainer.train_epoch: augmentation and shuffling included)")
+    if torch is None:
+        print("PyTorch        not importable (or --no-torch): skipped")
+        return
+    theirs = bench_torch(torch, kwargs, args.batch, args.steps)
+    print(f"PyTorch step   {args.batch / theirs:8.0f} images/s  ({1e3 * theirs:.1f} ms per step,"
+          f" {torch.get_num_threads()} threads)")
+    print(f"minivgg / PyTorch time per step: {step / theirs:.2f}x (target: <= 2x)")
+
+
+if __name__ == "__main__":
+    main()
