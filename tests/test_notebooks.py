@@ -4,6 +4,11 @@ Each notebook runs in a fresh kernel of *this* interpreter (a kernel spec writte
 folder, so a system-wide "python3" kernel of another Python cannot be picked up by mistake), with
 MINIVGG_FAST=1 (small data, few epochs) and MPLBACKEND=Agg. Any error in any cell fails the test.
 
+The kernels run single-threaded (NUMBA_NUM_THREADS, OPENBLAS_NUM_THREADS, OMP_NUM_THREADS = 1):
+on a shared, oversubscribed machine the threaded kernels slowed the training notebook tenfold
+(05 took 610 s instead of 57 s at a load of 18 on 2 cores), and these tests are about the
+notebooks running, not about speed.
+
 Run one: ``python -m pytest tests/test_notebooks.py -k 01``. Skipped when nbclient, nbformat,
 ipykernel or matplotlib are missing (they are in the ``dev`` extra).
 """
@@ -33,7 +38,8 @@ def kernel_spec_manager(tmp_path_factory):
     (folder / KERNEL).mkdir()
     spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": f"minivgg tests ({sys.executable})", "language": "python",
-            "env": {"MINIVGG_FAST": "1", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}}
+            "env": {"MINIVGG_FAST": "1", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore",
+                    "NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}}
     (folder / KERNEL / "kernel.json").write_text(json.dumps(spec))
     return KernelSpecManager(kernel_dirs=[str(folder)])
 
