@@ -237,14 +237,14 @@ def cmd_train(args):
             schedule = (ReduceOnPlateau(optimizer, patience=args.patience,
                                         max_reductions=args.max_reductions)
                         if args.schedule == "plateau" else StepSchedule(optimizer, args.milestones))
+            trainer = Trainer(model, train_set, val_set, optimizer=optimizer, schedule=schedule,
+                              batch_size=args.batch_size, scale=args.scale, flip=args.flip,
+                              colour_shift=args.colour_shift, run_dir=run_dir, seed=args.seed,
+                              progress=args.progress, settings=settings)
         except ValueError as error:
             raise CommandError(str(error)) from None
         print(f"VGG {args.config}: width {args.width:g}, fc {args.fc_width}, input "
               f"{args.input}, {model.num_params():,} parameters", flush=True)
-        trainer = Trainer(model, train_set, val_set, optimizer=optimizer, schedule=schedule,
-                          batch_size=args.batch_size, scale=args.scale, flip=args.flip,
-                          colour_shift=args.colour_shift, run_dir=run_dir, seed=args.seed,
-                          progress=args.progress, settings=settings)
     print(f"{len(trainer.train_set)} training / {len(trainer.val_set)} validation images; "
           f"epochs {trainer.epoch + 1}..{settings['epochs']}", flush=True)
     start = time.perf_counter()

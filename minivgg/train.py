@@ -310,9 +310,9 @@ class Trainer:
         self.settings = dict(settings or {})
         self.epoch = 0
         self.history = History()
+        self._build_transform()                 # checks the augmentation before any folder is made
         if run_dir is not None:
             os.makedirs(run_dir, exist_ok=True)
-        self._build_transform()
 
     def _build_transform(self):
         self.transform = TrainTransform(self.model.input_shape[-1], mean=self.mean,

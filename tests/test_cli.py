@@ -99,9 +99,13 @@ def test_summary_prints_the_layer_table(capsys):
     (["train", "--resume", "/nonexistent/run"], "does not exist"),
     (["train", "--image-size", "16", "--input", "32"], "--image-size"),
     (["summary", "A", "--input", "20"], "input_size 20"),
+    (["train", "--scale", "30", *TINY], "smallest scale S (30)"),
+    (["train", "--lr", "1", "--momentum", "1.5", *TINY], "momentum"),
 ])
-def test_bad_arguments_are_one_line_messages(argv, message, capsys):
+def test_bad_arguments_are_one_line_messages(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                      # a run folder would go to ./runs
     assert main(argv) == 2
+    assert os.listdir(tmp_path) == []                # and none was made
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 
