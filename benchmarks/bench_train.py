@@ -1,7 +1,7 @@
 """Training throughput of the CLI's default small VGG (``minivgg train``), in images per second,
 beside the same network in plain PyTorch on the CPU when torch is importable.
 
-    python benchmarks/bench_train.py              # batch 64, 32x32 crops
+    python benchmarks/bench_train.py              # batch 64, the default net's 32x32 crops
     python benchmarks/bench_train.py --steps 20 --no-torch
 
 Three numbers for minivgg:
@@ -11,9 +11,10 @@ Three numbers for minivgg:
               (random crop, flip, colour shift, mean subtraction) and shuffling are included
     PyTorch   the same step with torch.optim.SGD, same layers (benchmarks/bench_model.py's
               ``torch_network``), torch's own threads
-Target: minivgg's step within 2x of PyTorch's time. Step times are the median of --steps
-iterations after a warm-up (Numba compilation, buffers). Other processes inflate every number:
-the load average is printed; compare the two columns of one run, not runs with each other.
+Target: minivgg's step within 2x of PyTorch's time. Step times are medians of --steps
+iterations after a warm-up, the two frameworks taking turns step by step. Other processes
+inflate every number: the load average is printed; compare the two columns of one run, not
+runs with each other.
 """
 # minivgg is imported before NumPy on purpose: it sets the thread environment (I001, E402).
 # ruff: noqa: I001
@@ -45,38 +46,35 @@ def default_network():
                 fc_width=args.fc_width, dropout=args.dropout, init=args.init)
 
 
-def median_time(fn, steps):
-    fn()                                                   # warm-up
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
+def median_times(fns, steps):
+    """Median seconds per call of each of ``fns``, called in turn (a, b, a, b, ...) after one
+    warm-up call each (Numba compilation, buffers), so a change in the machine's load hits
+    both sides alike."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    times = [[] for _ in fns]
+    for _ in range(steps):
+        for fn, spent in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - start)
+    return [float(np.median(t)) for t in times]
 
 
-def bench_step(kwargs, batch, steps):
-    model = standardised(build_vgg(**kwargs), 60.0)        # as ``minivgg train`` builds it
+def minivgg_step(kwargs, batch):
+    """One SGD iteration of the CLI's network (Standardise in front, as ``minivgg train``
+    builds it) on a fixed batch of pixel-scale inputs."""
+    model = standardised(build_vgg(**kwargs), 60.0)
     optimizer = SGD(model)
     rng = np.random.default_rng(0)
     size = kwargs["input_size"]
     x = rng.standard_normal((batch, 3, size, size), dtype=np.float32) * 60   # pixels - mean
     labels = rng.integers(0, kwargs["num_classes"], batch)
-    return median_time(lambda: (model.loss(x, labels), optimizer.step()), steps)
+    return lambda: (model.loss(x, labels), optimizer.step())
 
 
-def bench_epoch(kwargs, batch, steps):
-    """images/s of Trainer.train_epoch over ``steps`` batches of synthetic images (36x36, the
-    CLI's default image size), after one warm-up epoch."""
-    image_size = build_parser().parse_args(["train"]).image_size
-    train, val = synthetic_splits(batch * steps, 16, size=image_size)
-    trainer = Trainer(standardised(build_vgg(**kwargs), pixel_std(train)), train, val,
-                      batch_size=batch, progress=False, log=None)
-    trainer.train_epoch()
-    return trainer.train_epoch()["images_per_s"]
-
-
-def bench_torch(torch, kwargs, batch, steps):
+def torch_step(torch, kwargs, batch):
+    """The same step in PyTorch: benchmarks/bench_model.py's ``torch_network``, torch.optim.SGD."""
     from bench_model import torch_network
     net = torch_network(torch, kwargs)
     opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9, weight_decay=5e-4)
@@ -89,7 +87,18 @@ def bench_torch(torch, kwargs, batch, steps):
         opt.zero_grad()
         loss_fn(net(x), labels).backward()
         opt.step()
-    return median_time(step, steps)
+    return step
+
+
+def epoch_images_per_s(kwargs, batch, steps):
+    """images/s of Trainer.train_epoch over ``steps`` batches of synthetic images (the CLI's
+    default image size), after one warm-up epoch."""
+    image_size = build_parser().parse_args(["train"]).image_size
+    train, val = synthetic_splits(batch * steps, 16, size=image_size)
+    trainer = Trainer(standardised(build_vgg(**kwargs), pixel_std(train)), train, val,
+                      batch_size=batch, progress=False, log=None)
+    trainer.train_epoch()
+    return trainer.train_epoch()["images_per_s"]
 
 
 def main():
@@ -107,17 +116,19 @@ def main():
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; network: VGG "
           f"{kwargs['config']}, width {kwargs['width']:g}, fc {kwargs['fc_width']}, "
           f"{kwargs['input_size']}x{kwargs['input_size']}, batch {args.batch}")
-    step = bench_step(kwargs, args.batch, args.steps)
-    print(f"minivgg step   {args.batch / step:8.0f} images/s  ({1e3 * step:.1f} ms per step)")
-    print(f"minivgg epoch  {bench_epoch(kwargs, args.batch, args.steps):8.0f} images/s  "
-          f"(Trainer.train_epoch: augmentation and shuffling included)")
+    fns = [minivgg_step(kwargs, args.batch)]
+    if torch is not None:
+        fns.append(torch_step(torch, kwargs, args.batch))
+    times = median_times(fns, args.steps)
+    print(f"minivgg step   {args.batch / times[0]:8.0f} images/s  ({1e3 * times[0]:.1f} ms per step)")
     if torch is None:
         print("PyTorch        not importable (or --no-torch): skipped")
-        return
-    theirs = bench_torch(torch, kwargs, args.batch, args.steps)
-    print(f"PyTorch step   {args.batch / theirs:8.0f} images/s  ({1e3 * theirs:.1f} ms per step,"
-          f" {torch.get_num_threads()} threads)")
-    print(f"minivgg / PyTorch time per step: {step / theirs:.2f}x (target: <= 2x)")
+    else:
+        print(f"PyTorch step   {args.batch / times[1]:8.0f} images/s  ({1e3 * times[1]:.1f} ms per "
+              f"step, {torch.get_num_threads()} threads)")
+        print(f"minivgg / PyTorch time per step: {times[0] / times[1]:.2f}x (target: <= 2x)")
+    print(f"minivgg epoch  {epoch_images_per_s(kwargs, args.batch, args.steps):8.0f} images/s  "
+          f"(Trainer.train_epoch: augmentation and shuffling included)")
 
 
 if __name__ == "__main__":
