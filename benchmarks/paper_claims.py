@@ -165,17 +165,21 @@ def main():
     print(f"crop {CROP}; train S: {S_SMALL} ('256'), {S_LARGE} ('384'), {S_JITTER} "
           f"('[256;512]'); SGD momentum 0.9, weight decay 5e-4, dropout 0.5, He init")
 
-    nets = {}
-    for label, config, scale in RUNS:
-        print(f"  training {label} (S = {scale})", flush=True)
-        nets[label] = (config, scale, *train_net(label, config, scale, train, test, cfg))
-
     def probs(label, method, multi_scale=False):
         config, scale, model, mean, _ = nets[label]
         return posteriors(model, test.images, mean=mean, method=method, flip=True,
                           grid=cfg["grid"], scales=paper_scales(scale, multi_scale, STEP))
 
-    single = {label: probs(label, "dense") for label in nets}
+    nets, single = {}, {}
+    for label, config, scale in RUNS:
+        print(f"  training {label} (S = {scale})", flush=True)
+        nets[label] = (config, scale, *train_net(label, config, scale, train, test, cfg))
+        single[label] = probs(label, "dense")
+        # Each net's single-scale result as soon as it exists, so a cut-short run says something.
+        top1, top5 = errors(single[label], test.labels)
+        print(f"    [{label}] dense, Q = {paper_scales(scale)[0]}: top-1 error {top1:.1f}%, "
+              f"top-5 error {top5:.1f}%", flush=True)
+
     multi = {label: probs(label, "dense", multi_scale=True) for label in nets}
     crops = probs("D jitter", "multicrop", multi_scale=True)
 
