@@ -18,7 +18,7 @@ import time
 from .assignment import add_subcommands as add_assignment_commands
 from .configs import ALIASES, CONFIGS
 
-DEFAULT_EPOCHS = 12
+DEFAULT_EPOCHS = 8
 
 # What a run needs to make its data again, stored in the checkpoint so --resume and evaluate
 # rebuild the same images.
