@@ -75,6 +75,7 @@ class SGD:
             v = self.velocity.get(name)
             if v is None or v.shape != w.shape or v.dtype != w.dtype:
                 v = self.velocity[name] = np.zeros_like(w)
+            ### BEGIN SOLUTION
             # v = mu v - lr (g + wd w), computed in place without temporaries of w's size
             # beyond one: the dtype of w (float32 in training) is kept throughout.
             v *= self.momentum
@@ -82,6 +83,7 @@ class SGD:
                 v -= (self.lr * self.weight_decay) * w
             v -= self.lr * g
             w += v
+            ### END SOLUTION
 
     def state_dict(self):
         """Hyper-parameters and velocities (copies), everything a checkpoint needs to continue."""

@@ -101,7 +101,7 @@ def test_a_fresh_copy_lints_cleanly(fresh_copy):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("part", ["maxpool", "softmax_ce"])
+@pytest.mark.parametrize("part", ["maxpool", "softmax_ce", "conv_layer"])
 def test_a_copy_with_one_part_done_scores_exactly_that_part(tmp_path, part):
     make_assignment(tmp_path, only=[name for name in NAMES if name != part])
     report = grade(tmp_path, parts=NAMES)
@@ -123,6 +123,11 @@ def test_a_copy_with_one_part_done_scores_exactly_that_part(tmp_path, part):
     ("layers/linear.py", "np.matmul(dout.T, x, out=self.grads[\"weight\"])",
      "np.matmul(dout.T, x[::-1], out=self.grads[\"weight\"])", "linear",
      "Linear.backward: the gradient of weight is wrong"),
+    ("layers/conv.py", 'weight = self.params["weight"].reshape(F, -1)',
+     'weight = self.params["weight"][:, :, ::-1, ::-1].reshape(F, -1)', "conv_layer",
+     "Conv2d.backward: the gradient of x is wrong on x (2, 3, 7, 7), kernel (3, 3), stride (1, 1), "
+     "padding (1, 1)"),
+    ("optim.py", "v -= self.lr * g", "v += self.lr * g", "sgd_momentum", "after step 1 differs"),
 ])
 def test_a_subtly_wrong_part_is_caught_and_named(tmp_path, file, old, new, part, hint):
     report = grade(reference_copy(tmp_path, file, old, new), parts=[part])

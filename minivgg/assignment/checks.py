@@ -11,14 +11,17 @@ The kinds of check are those of tests/test_layers.py, test_kernels.py and test_l
 * the edge cases: the max-pool tie rule, soft-max cross-entropy at logits of 1e4.
 
 Each check calls only its own part's code (and the unmarked code every copy shares), so a part
-is graded on its own.
+is graded on its own; layer parts run with the reference kernels (:func:`reference_kernels`), so
+an unfinished im2col does not cost Conv2d its points.
 """
 
+import contextlib
 import importlib
+import sys
 
 import numpy as np
 
-from .. import gradcheck
+from .. import backend, gradcheck
 from ..shapes import pair
 
 F64 = np.float64
@@ -81,6 +84,22 @@ class Package:
 
     def __getattr__(self, attribute):       # the top-level exports: student.Conv2d
         return getattr(self.module(), attribute)
+
+
+@contextlib.contextmanager
+def reference_kernels(student):
+    """Make the student's layers call the reference kernels for the duration of the block, so a
+    layer part does not depend on the kernel parts (an unfinished im2col must not cost Conv2d)."""
+    own = student.module("backend").kernels
+    modules = [m for name, m in list(sys.modules.items())
+               if name.startswith(student.name + ".") and getattr(m, "kernels", None) is own]
+    for m in modules:
+        m.kernels = backend.kernels
+    try:
+        yield
+    finally:
+        for m in modules:
+            m.kernels = own
 
 
 def describe(x_shape, kernel=None, stride=None, padding=None):
@@ -337,6 +356,103 @@ def linear_layer(student, reference):
                expect_gradients("Linear.backward", layer, x, "x (3, 7)"))
 
 
+def conv_layer(student, reference):
+    ours = reference.module("kernels.naive")
+    worst = 0.0
+    with reference_kernels(student):
+        for index, (x_shape, out_channels, kernel, stride, padding) in enumerate(CONV_CASES):
+            rng = np.random.default_rng(index)
+            layer = student.Conv2d(x_shape[1], out_channels, kernel, stride, padding, dtype=F64,
+                                   rng=index, backend="numpy")
+            layer.params["bias"][...] = rng.standard_normal(out_channels)
+            x, what = rng.standard_normal(x_shape), describe(x_shape, kernel, stride, padding)
+            expected = ours.conv2d_direct(x, layer.params["weight"], layer.params["bias"],
+                                          layer.stride, layer.padding)
+            worst = max(worst, expect_close(f"Conv2d.forward on {what}", layer.forward(x), expected),
+                        expect_gradients("Conv2d.backward", layer, x, what))
+    return worst
+
+
+def relu_layer(student, reference):
+    rng = np.random.default_rng(9)
+    worst = 0.0
+    for shape in ((2, 3, 4, 5), (4, 7)):
+        x = rng.standard_normal(shape)
+        worst = max(worst, expect_close(f"ReLU.forward on x {shape}", student.ReLU().forward(x),
+                                        reference.ReLU().forward(x)),
+                    expect_gradients("ReLU.backward", student.ReLU(), x, f"x {shape}"))
+    return worst
+
+
+def dropout_layer(student, reference):
+    """Inverted dropout by its properties (any way of drawing the mask is right)."""
+    x = np.ones((200, 500))
+    for p in (0.5, 0.2):
+        layer = student.Dropout(p, rng=0)
+        y = layer.forward(x)
+        kept = y != 0
+        if abs(kept.mean() - (1 - p)) > 0.01:
+            raise Wrong(f"Dropout({p}) keeps {kept.mean():.2f} of the units; p is the probability "
+                        f"of dropping one, so it should keep {1 - p:.2f}")
+        if not np.allclose(y[kept], 1 / (1 - p)):
+            raise Wrong(f"Dropout({p}): kept units must be divided by 1 - p = {1 - p} (inverted "
+                        f"dropout keeps E[y] = x, so evaluation needs no rescaling)")
+        if not np.array_equal(layer.backward(x), y):
+            raise Wrong(f"Dropout({p}).backward must apply the forward pass's mask and scale")
+        layer.eval()
+        if not np.array_equal(layer.forward(x), x) or not np.array_equal(layer.backward(x), x):
+            raise Wrong(f"Dropout({p}) in evaluation mode must be the identity, both ways")
+    return expect_gradients("Dropout.backward", student.Dropout(0.3, rng=3),
+                            np.random.default_rng(10).standard_normal((5, 8)), "x (5, 8)")
+
+
+class _Params:
+    """The least a model needs for SGD: params and grads by name."""
+
+    def __init__(self, rng):
+        self.params = {"fc.weight": rng.standard_normal((4, 3)), "fc.bias": rng.standard_normal(4)}
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+
+
+def sgd_momentum(student, reference):
+    """Three steps of both optimisers on the same gradients, the rate cut before the third."""
+    rng = np.random.default_rng(11)
+    mine, theirs = _Params(np.random.default_rng(12)), _Params(np.random.default_rng(12))
+    ours = reference.module("optim").SGD(theirs, lr=0.1, momentum=0.9, weight_decay=0.01)
+    student_sgd = student.module("optim").SGD(mine, lr=0.1, momentum=0.9, weight_decay=0.01)
+    worst = 0.0
+    for step in range(3):
+        for name, g in theirs.grads.items():
+            g[...] = rng.standard_normal(g.shape)
+            mine.grads[name][...] = g
+        if step == 2:
+            ours.lr = student_sgd.lr = 0.01
+        ours.step()
+        student_sgd.step()
+        for name, w in theirs.params.items():
+            worst = max(worst, expect_close(f"{name} after step {step + 1}", mine.params[name], w))
+    return worst
+
+
+def receptive_field(student, reference):
+    theirs, ours = student.module("arithmetic"), reference.module("arithmetic")
+    rng = np.random.default_rng(13)
+    field = (1, 1, 0.5)                                  # an input pixel
+    for _ in range(3):                                   # three 3x3 convolutions see 7x7
+        field = theirs.next_field(*field, 3, 1, 1)
+    if field[0] != 7:
+        raise Wrong(f"three stacked 3x3 convolutions (stride 1) must see 7x7 input pixels, as the "
+                    f"paper says (Sec. 2.3); next_field gives {field[0]}")
+    worst = 0.0
+    for _ in range(10):
+        args = (int(rng.integers(1, 50)), int(rng.integers(1, 9)), round(float(rng.random() * 20), 2),
+                int(rng.integers(1, 8)), int(rng.integers(1, 4)), int(rng.integers(0, 4)))
+        expected = np.array(ours.next_field(*args), dtype=F64)
+        worst = max(worst, expect_close(f"next_field{args}",
+                                        np.array(theirs.next_field(*args), dtype=F64), expected))
+    return worst
+
+
 CHECKS = {
     "conv_direct": conv_direct,
     "im2col_naive": im2col_kernels("kernels.naive"),
@@ -350,4 +466,9 @@ CHECKS = {
     "softmax_ce_gradient": softmax_ce_gradient,
     "softmax_ce_extreme": softmax_ce_extreme,
     "linear_layer": linear_layer,
+    "conv_layer": conv_layer,
+    "relu_layer": relu_layer,
+    "dropout_layer": dropout_layer,
+    "sgd_momentum": sgd_momentum,
+    "receptive_field": receptive_field,
 }

@@ -49,12 +49,12 @@ class GradeReport:
         return sum(r.max_points for r in self.results)
 
     def __str__(self):
-        lines = [f"{'part':<14}{'points':>8}  {'result':<8}{'worst error':>12}  message"]
+        lines = [f"{'part':<17}{'points':>8}  {'result':<8}{'worst error':>12}  message"]
         for r in self.results:
             error = "-" if math.isnan(r.worst_error) else f"{r.worst_error:.1e}"
-            lines.append(f"{r.part:<14}{r.points:>4}/{r.max_points:<3}  "
+            lines.append(f"{r.part:<17}{r.points:>4}/{r.max_points:<3}  "
                          f"{'passed' if r.passed else 'FAILED':<8}{error:>12}  {r.message}")
-        lines.append(f"{'total':<14}{self.score:>4}/{self.max_score:<3}")
+        lines.append(f"{'total':<17}{self.score:>4}/{self.max_score:<3}")
         return "\n".join(lines)
 
     def to_json(self):

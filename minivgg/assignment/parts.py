@@ -52,4 +52,23 @@ PARTS = tuple(Part(*row) for row in [
     ("linear", "layers/linear.py", 10, ("linear_layer",), {
         "Linear.forward": "y = x W^T + b.",
         "Linear.backward": "fill self.grads['weight'] and self.grads['bias'], return dx."}),
+    ("conv_layer", "layers/conv.py", 15, ("conv_layer",), {
+        "Conv2d.forward": "im2col the input, one matrix product with the weights per image (or "
+                          "for the batch), add the bias; keep x.shape in self._x_shape and what "
+                          "backward needs (the columns).",
+        "Conv2d.backward": "fill self.grads['bias'] and self.grads['weight'] (dy times the "
+                           "columns, summed over the batch), return dx = col2im(weight^T dy)."}),
+    ("relu", "layers/activation.py", 5, ("relu_layer",), {
+        "ReLU.forward": "self._y = max(0, x), kept for backward.",
+        "ReLU.backward": "return dout where the output was positive, 0 elsewhere."}),
+    ("dropout", "layers/dropout.py", 10, ("dropout_layer",), {
+        "Dropout.forward": "draw one uniform number per element of x from self.rng into "
+                           "self._draws (a unit is kept where its draw is >= p).",
+        "Dropout._apply": "return a times the mask, divided by 1 - p (inverted dropout)."}),
+    ("sgd_momentum", "optim.py", 10, ("sgd_momentum",), {
+        "SGD.step": "Caffe's update, in place: v = momentum v - lr (g + weight_decay w), the "
+                    "decay only where self.decays(name); then w += v."}),
+    ("receptive_field", "arithmetic.py", 5, ("receptive_field",), {
+        "next_field": "one step of the module docstring's three recurrences: the field, jump "
+                      "and start after a window of size kernel, stride and padding."}),
 ])

@@ -23,7 +23,9 @@ class ReLU(Layer):
         if get_backend() == "numba":
             self._y = kernels("numba").relu_forward(x)
         else:
+            ### BEGIN SOLUTION
             self._y = np.maximum(x, 0)
+            ### END SOLUTION
         return self._y
 
     def backward(self, dout):
@@ -31,4 +33,6 @@ class ReLU(Layer):
         check_gradient(self, dout, y.shape)
         if get_backend() == "numba" and dout.dtype == y.dtype:
             return kernels("numba").relu_backward(dout, y)
+        ### BEGIN SOLUTION
         return np.where(y > 0, dout, 0).astype(dout.dtype, copy=False)
+        ### END SOLUTION

@@ -52,6 +52,7 @@ class Conv2d(Layer):
         N = x.shape[0]
         F, Ho, Wo = self.output_shape(x.shape[1:])
         K, P = self.params["weight"][0].size, Ho * Wo
+        ### BEGIN SOLUTION
         # The batch's columns side by side, cols2d: (C*kh*kw, N*Ho*Wo), so the whole batch is ONE
         # matrix product; BLAS runs that far faster than N small ones (measured up to 10x on a
         # busy 2-core machine for CIFAR batches). im2col fills it through a (N, K, P) view.
@@ -64,11 +65,13 @@ class Conv2d(Layer):
         y = _unstack(y2d, N)                                                # (N, F, Ho*Wo)
         y += self.params["bias"][:, None]
         return y.reshape(N, F, Ho, Wo)
+        ### END SOLUTION
 
     def backward(self, dout):
         x_shape = require_forward(self, self._x_shape)
         N, F = x_shape[0], self.out_channels
         check_gradient(self, dout, (N, *self.output_shape(x_shape[1:])))
+        ### BEGIN SOLUTION
         dy = dout.reshape(N, F, -1)                                         # (N, F, Ho*Wo)
         self.grads["bias"][...] = dy.sum(axis=(0, 2))
         dy2d = _stack(dy, "dy")                                             # (F, N*Ho*Wo)
@@ -89,6 +92,7 @@ class Conv2d(Layer):
         P = dy.shape[2]
         return kernels(self.backend).col2im(dcols2d.reshape(K, N, P).transpose(1, 0, 2), x_shape,
                                             self.kernel_size, self.stride, self.padding)
+        ### END SOLUTION
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

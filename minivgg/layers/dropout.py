@@ -31,8 +31,10 @@ class Dropout(Layer):
         if not self.training or self.p == 0.0:
             self._draws = ()                                # eval: the identity
             return x
+        ### BEGIN SOLUTION
         draws = self._buffers.get("draws", x.shape, x.dtype)
         self._draws = self.rng.random(dtype=x.dtype, out=draws)
+        ### END SOLUTION
         return self._apply(x)
 
     def backward(self, dout):
@@ -47,7 +49,9 @@ class Dropout(Layer):
         scale = 1.0 / (1.0 - self.p)
         if get_backend() == "numba" and a.dtype == self._draws.dtype:
             return kernels("numba").dropout_apply(a, self._draws, self.p, scale)
+        ### BEGIN SOLUTION
         return a * ((self._draws >= self.p) * a.dtype.type(scale))
+        ### END SOLUTION
 
     def extra_repr(self):
         return f"p={self.p}"
