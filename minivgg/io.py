@@ -24,7 +24,16 @@ import tempfile
 
 import numpy as np
 
-from .layers import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU
+from .layers import (
+    Conv2d,
+    Dropout,
+    Flatten,
+    Linear,
+    LocalResponseNorm,
+    MaxPool2d,
+    ReLU,
+    Standardise,
+)
 from .vgg import build_vgg
 
 _CONFIG_KEY = "__config__"
@@ -88,7 +97,8 @@ def load_model(path, backend=None):
 
 def torchvision_names(model):
     """{minivgg parameter name: torchvision state-dict name}, derived from the layer order."""
-    names = list(model.layers)
+    # Standardise is preprocessing torchvision does outside the network: it has no index there
+    names = [name for name, layer in model.layers.items() if not isinstance(layer, Standardise)]
     split = [i for i, name in enumerate(names) if isinstance(model[name], Flatten)]
     if len(split) != 1:
         raise ValueError("torchvision's layout needs exactly one Flatten between features and "

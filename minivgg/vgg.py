@@ -11,7 +11,16 @@ fc8 with relu6/drop6 and relu7/drop7 between them.
 import numpy as np
 
 from .configs import config_name, parse_config
-from .layers import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU
+from .layers import (
+    Conv2d,
+    Dropout,
+    Flatten,
+    Linear,
+    LocalResponseNorm,
+    MaxPool2d,
+    ReLU,
+    Standardise,
+)
 from .layers.base import check_float_dtype
 from .model import Sequential
 
@@ -69,7 +78,7 @@ def _positive(value, name, kind=int):
 
 def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, width=1.0,
               fc_width=4096, dropout=0.5, init="glorot", std=0.01, lrn_convention="krizhevsky",
-              dtype=np.float32, seed=0, backend=None):
+              input_std=None, dtype=np.float32, seed=0, backend=None):
     """Build a VGG from a configuration name ("A", "A-LRN", "B", "C", "D", "E", "vgg16", ...) or a
     row in the same notation.
 
@@ -77,7 +86,10 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     the size of fc6 and fc7 (4096 in the paper); dropout the drop probability of drop6 and drop7.
     input_size must survive the max-pools exactly: each 2x2/2 pool halves it, so 224 -> 7 after
     five; a size that is too small or not divisible is a ValueError that says where it fails.
-    ``seed`` makes the weights and the dropout masks reproducible. ``init=None`` builds fast with
+    ``input_std`` (the training pixels' std, e.g. ``minivgg.train.pixel_std``) puts a
+    ``Standardise`` layer first, which divides the mean-subtracted input by it (see its docstring
+    for why the small nets need it). ``seed`` makes the weights and the dropout masks
+    reproducible. ``init=None`` builds fast with
     all-zero weights (nothing drawn): for ``build_vgg("E", init=None).summary()`` or loading.
     """
     specs = parse_config(config)
@@ -100,6 +112,8 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
         return Linear(d_in, d_out, weight_std=init_std(init, d_in, d_out, std), dtype=dtype, rng=rng)
 
     layers, stage, index, channels, size, sizes = [], 1, 0, in_channels, input_size, [input_size]
+    if input_std is not None:
+        layers.append(("standardise", Standardise(input_std)))
     for spec in specs:
         if spec[0] == "conv":
             index += 1
@@ -132,7 +146,8 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     settings = dict(config=config_name(config) if isinstance(config, str) else list(config),
                     num_classes=num_classes, input_size=input_size, in_channels=in_channels,
                     width=width, fc_width=fc_width, dropout=dropout, init=init, std=std,
-                    lrn_convention=lrn_convention, dtype=dtype.name, seed=seed)
+                    lrn_convention=lrn_convention, input_std=input_std, dtype=dtype.name,
+                    seed=seed)
     return VGG(layers, settings)
 
 

@@ -224,3 +224,16 @@ def test_layers_build_vgg_would_not_make_are_refused(tmp_path):
     with pytest.raises(ValueError, match="layer 'scale' \\(Scale\\) has no counterpart in "
                                          "torchvision's VGG"):
         torchvision_names(extended)
+
+
+def test_standardised_model_saves_loads_and_maps_to_torchvision(tmp_path):
+    model = build_vgg("A", num_classes=3, input_size=32, width=1 / 16, fc_width=8, input_std=70.0)
+    assert list(model.layers)[0] == "standardise"
+    path = tmp_path / "m.npz"
+    save_model(model, path)
+    loaded = load_model(path)
+    assert loaded["standardise"].std == 70.0
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32) * 70
+    np.testing.assert_array_equal(loaded.eval()(x), model.eval()(x))
+    # preprocessing has no torchvision index: conv1_1 is still features.0
+    assert to_torchvision_state_dict(model).keys() >= {"features.0.weight", "classifier.6.bias"}

@@ -58,6 +58,7 @@ def test_lrn_gradients(backend, rng, layer):
     (mv.Softmax(), (4, 6)),
     (mv.Dropout(0.5, rng=3), (5, 8)),
     (mv.Dropout(0.2, rng=3), (2, 3, 4, 4)),
+    (mv.layers.Standardise(70.0), (2, 3, 4, 4)),
 ], ids=lambda v: type(v).__name__ if not isinstance(v, tuple) else str(v))
 def test_other_layer_gradients(rng, layer, shape):
     report = check_layer(layer, rng.standard_normal(shape))

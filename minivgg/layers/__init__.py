@@ -9,6 +9,7 @@ from .linear import Flatten, Linear
 from .lrn import LocalResponseNorm
 from .pool import MaxPool2d
 from .softmax import Softmax, log_softmax, softmax, softmax_cross_entropy
+from .standardise import Standardise
 
 __all__ = ["Layer", "Conv2d", "MaxPool2d", "ReLU", "Linear", "Flatten", "LocalResponseNorm",
-           "Dropout", "Softmax", "softmax", "log_softmax", "softmax_cross_entropy"]
+           "Dropout", "Standardise", "Softmax", "softmax", "log_softmax", "softmax_cross_entropy"]
