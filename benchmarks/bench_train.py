@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from minivgg.cli import build_parser  # noqa: E402
 from minivgg.data import synthetic_splits  # noqa: E402
 from minivgg.optim import SGD  # noqa: E402
-from minivgg.train import Trainer, pixel_std, standardised  # noqa: E402
+from minivgg.train import Trainer, pixel_std  # noqa: E402
 from minivgg.vgg import build_vgg  # noqa: E402
 
 
@@ -64,7 +64,7 @@ def median_times(fns, steps):
 def minivgg_step(kwargs, batch):
     """One SGD iteration of the CLI's network (Standardise in front, as ``minivgg train``
     builds it) on a fixed batch of pixel-scale inputs."""
-    model = standardised(build_vgg(**kwargs), 60.0)
+    model = build_vgg(**kwargs, input_std=60.0)
     optimizer = SGD(model)
     rng = np.random.default_rng(0)
     size = kwargs["input_size"]
@@ -95,7 +95,7 @@ def epoch_images_per_s(kwargs, batch, steps):
     default image size), after one warm-up epoch."""
     image_size = build_parser().parse_args(["train"]).image_size
     train, val = synthetic_splits(batch * steps, 16, size=image_size)
-    trainer = Trainer(standardised(build_vgg(**kwargs), pixel_std(train)), train, val,
+    trainer = Trainer(build_vgg(**kwargs, input_std=pixel_std(train)), train, val,
                       batch_size=batch, progress=False, log=None)
     trainer.train_epoch()
     return trainer.train_epoch()["images_per_s"]

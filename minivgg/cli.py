@@ -95,7 +95,7 @@ def build_parser():
     model.add_argument("--no-standardise", dest="standardise", action="store_false",
                        help="feed the mean-subtracted pixels as they are, as the paper does, "
                             "instead of dividing them by the training pixels' std "
-                            "(minivgg.train.Standardise)")
+                            "(minivgg.layers.Standardise)")
     model.add_argument("--seed", type=int, default=0,
                        help="seeds the weights, dropout, shuffling and augmentation")
     data = train.add_argument_group("data (built-in synthetic shapes, 10 classes)")
@@ -205,7 +205,7 @@ def _check_run_dir(path):
 
 def cmd_train(args):
     from .optim import SGD, ReduceOnPlateau, StepSchedule
-    from .train import Trainer, load_checkpoint, pixel_std, standardised
+    from .train import Trainer, load_checkpoint, pixel_std
     from .vgg import build_vgg
 
     if args.resume:
@@ -226,12 +226,11 @@ def cmd_train(args):
         run_dir = args.run_dir or _new_run_dir(args.runs_dir, args.config)
         print(f"run folder: {run_dir}", flush=True)
         try:
+            train_set, val_set = _synthetic_data(settings)
             model = build_vgg(args.config, num_classes=10, input_size=args.input,
                               width=args.width, fc_width=args.fc_width, dropout=args.dropout,
-                              init=args.init, seed=args.seed)
-            train_set, val_set = _synthetic_data(settings)
-            if args.standardise:
-                model = standardised(model, pixel_std(train_set))
+                              init=args.init, seed=args.seed,
+                              input_std=pixel_std(train_set) if args.standardise else None)
             optimizer = SGD(model, lr=args.lr, momentum=args.momentum,
                             weight_decay=args.weight_decay)
             schedule = (ReduceOnPlateau(optimizer, patience=args.patience,

@@ -17,10 +17,9 @@ ends with the same bits as a run that never stopped (tests/test_train.py checks 
 
 Checkpoint (``run_dir/checkpoint.npz``, no pickles): "param/<name>" weights, "velocity/<name>"
 momentum buffers, "mean" (3,) training mean RGB, "pca_eigvals"/"pca_eigvecs" (the colour
-shift's components), and "meta", a JSON string holding the build config, the input std of a
-leading Standardise layer (if any), the optimiser's hyper-parameters, the schedule's state, the
-generators' states, the epoch counter, the augmentation settings, the history and the
-caller's ``settings``. Files are written to a
+shift's components), and "meta", a JSON string holding the build config (``input_std``
+included), the optimiser's hyper-parameters, the schedule's state, the generators' states, the
+epoch counter, the augmentation settings, the history and the caller's ``settings``. Files are written to a
 temporary file in the run folder and renamed over the old one (``os.replace``), so a crash
 mid-write never leaves a half-written checkpoint.
 """
@@ -38,9 +37,8 @@ from .data import ImageDataset
 from .data.augment import TrainTransform
 from .data.stats import mean_rgb, rgb_pca
 from .evaluate import posteriors, top_k_error
-from .layers import Layer
 from .optim import SGD, ReduceOnPlateau, schedule_from_state
-from .vgg import VGG, build_vgg
+from .vgg import build_vgg
 
 CHECKPOINT = "checkpoint.npz"
 HISTORY = "history.json"
@@ -58,45 +56,12 @@ class NonFiniteLossError(FloatingPointError):
                          f"this step, and {kept}")
 
 
-class Standardise(Layer):
-    """y = x / std, no parameters: makes the mean-subtracted pixels (spread ~70 grey levels)
-    unit-variance. x: any shape -> y: the same shape; backward dx = dy / std.
-
-    The one deviation from the paper's preprocessing (which only subtracts the mean, Sec. 2.1).
-    Without it the first layer's gradients are ~std times, and its effective learning rate
-    ~std^2 times, what a variance-scaled initialisation assumes: at lr 1e-2 the small VGGs of
-    ``minivgg train`` diverged (He init) or died at chance (Glorot) within a few steps. It sits
-    in the network as its first layer ("standardise"), so every caller that feeds the network
-    mean-subtracted pixels (evaluation, dense testing) gets the same scaling.
-    """
-
-    def __init__(self, std):
-        super().__init__()
-        if not (isinstance(std, (int, float, np.floating)) and std > 0):
-            raise ValueError(f"Standardise: std must be a positive number; got {std!r}")
-        self.std = float(std)
-        self._scale = np.float32(1.0 / self.std)
-
-    def forward(self, x):
-        return x * x.dtype.type(self._scale)
-
-    def backward(self, dout):
-        return dout * dout.dtype.type(self._scale)
-
-    def extra_repr(self):
-        return f"std={self.std:.4g}"
-
-
 def pixel_std(dataset):
-    """The standard deviation of the training pixels per channel, averaged over R, G, B, in grey
-    levels: 255 sqrt(trace(cov) / 3) (the covariance's trace is the sum of its eigenvalues)."""
+    """``build_vgg(input_std=...)`` for a training set: the std of its pixels per channel,
+    averaged over R, G, B, in grey levels, 255 sqrt(trace(cov) / 3) (the trace of the
+    covariance is the sum of its eigenvalues)."""
     eigvals, _ = rgb_pca(dataset)
     return float(255.0 * np.sqrt(eigvals.sum() / 3.0))
-
-
-def standardised(model, std):
-    """``model`` (a VGG) with a Standardise(std) layer in front, same config and weights."""
-    return VGG([("standardise", Standardise(std)), *model.layers.items()], model.config)
 
 
 def error_rates(scores, labels):
@@ -219,9 +184,7 @@ def model_from_checkpoint(path):
     if meta.get("model_config") is None:
         raise ValueError(f"{path}: the checkpoint has no build config (the model was not a VGG "
                          f"from build_vgg); rebuild the model yourself and pass it as model=")
-    model = build_vgg(**meta["model_config"])
-    if meta.get("input_std") is not None:
-        model = standardised(model, meta["input_std"])
+    model = build_vgg(**meta["model_config"])               # with its Standardise, if any
     model.set_params(_prefixed(arrays, "param/"))
     return model, arrays, meta
 
@@ -396,9 +359,7 @@ class Trainer:
         arrays["mean"] = self.mean
         if self.pca is not None:
             arrays["pca_eigvals"], arrays["pca_eigvecs"] = self.pca
-        first = next(iter(self.model.layers.values()))
         meta = {"epoch": self.epoch, "model_config": getattr(self.model, "config", None),
-                "input_std": first.std if isinstance(first, Standardise) else None,
                 "optimizer": optimizer, "schedule": self.schedule.state_dict(),
                 "batch_size": self.batch_size, "augment": self.augment,
                 "rng": self.rng.bit_generator.state,

@@ -46,7 +46,7 @@ def test_no_standardise_trains_the_network_as_built(tmp_path):
     assert main(["train", "--epochs", "1", "--run-dir", str(tmp_path), "--no-plot",
                  "--no-standardise", *TINY]) == 0
     model, _, meta = model_from_checkpoint(tmp_path)
-    assert meta["input_std"] is None and list(model.layers)[0] == "conv1_1"
+    assert meta["model_config"]["input_std"] is None and list(model.layers)[0] == "conv1_1"
 
 
 def test_train_names_a_run_folder_and_prints_it_at_start_and_end(tmp_path, capsys):

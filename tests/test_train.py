@@ -15,12 +15,10 @@ from minivgg.train import (
     History,
     NonFiniteLossError,
     Progress,
-    Standardise,
     Trainer,
     error_rates,
     load_checkpoint,
     model_from_checkpoint,
-    standardised,
 )
 from minivgg.vgg import build_vgg
 
@@ -250,16 +248,11 @@ def test_plot_confusion_colours_row_fractions_and_writes_counts():
         plot_confusion(matrix, ["a", "b"])
 
 
-def test_standardise_divides_both_ways_and_survives_the_checkpoint(data, tmp_path):
-    layer = Standardise(4.0)
-    x = np.array([[2.0, -8.0]], dtype=np.float32)
-    assert np.array_equal(layer.forward(x), [[0.5, -2.0]]) and layer.forward(x).dtype == x.dtype
-    assert np.array_equal(layer.backward(x), [[0.5, -2.0]])
-    with pytest.raises(ValueError, match="std"):
-        Standardise(0.0)
-    model = standardised(tiny_model(), 50.0)
+def test_a_standardised_model_is_rebuilt_with_its_standardise_layer(data, tmp_path):
+    model = build_vgg("A", num_classes=10, input_size=32, width=1 / 16, fc_width=8,
+                      input_std=50.0)
     Trainer(model, *data, batch_size=16, run_dir=tmp_path, progress=False, log=None).fit(1)
     rebuilt, _, meta = model_from_checkpoint(tmp_path)
-    assert meta["input_std"] == 50.0 and rebuilt["standardise"].std == 50.0
+    assert meta["model_config"]["input_std"] == 50.0 and rebuilt["standardise"].std == 50.0
     x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
     assert np.array_equal(rebuilt.eval().forward(x), model.eval().forward(x))
