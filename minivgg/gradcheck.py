@@ -141,6 +141,30 @@ def _compare(f, arrays, analytic, tol, eps, max_entries, rng):
     return report
 
 
+def _validate(target, x):
+    _check_float64("x", x)
+    for name, value in target.params.items():
+        _check_float64(name, value)
+
+
+def _check(target, x, head, include_input, tol, eps, max_entries, rng):
+    """The procedure both checks share: one analytic pass, then finite differences of the same
+    scalar. ``head(output) -> (scalar, d scalar / d output)`` turns the target's output into the
+    scalar checked."""
+    x = x.copy()
+    rewind = _freeze_randomness(target)
+    _, dout = head(target.forward(x))
+    analytic = {"x": target.backward(dout).copy()}
+    analytic.update({name: grad.copy() for name, grad in target.grads.items()})
+
+    def f():
+        rewind()
+        return head(target.forward(x))[0]
+    arrays = {"x": x} if include_input else {}
+    arrays.update(target.params)
+    return _compare(f, arrays, analytic, tol, eps, max_entries, rng)
+
+
 def check_layer(layer, x, *, tol=LAYER_TOL, eps=1e-5, max_entries=None, seed=0):
     """Check ``layer.backward`` for the input and every parameter against finite differences.
 
@@ -148,22 +172,10 @@ def check_layer(layer, x, *, tol=LAYER_TOL, eps=1e-5, max_entries=None, seed=0):
     df/dx = layer.backward(g). x and the parameters must be float64. ``max_entries`` samples that
     many entries per tensor (all when None). Returns a GradCheckReport.
     """
-    _check_float64("x", x)
-    for name, value in layer.params.items():
-        _check_float64(name, value)
-    x = x.copy()
+    _validate(layer, x)
     rng = np.random.default_rng(seed)
-    rewind = _freeze_randomness(layer)
     g = rng.standard_normal(layer.forward(x).shape)
-    rewind()
-    layer.forward(x)
-    analytic = {"x": layer.backward(g).copy()}
-    analytic.update({name: grad.copy() for name, grad in layer.grads.items()})
-
-    def f():
-        rewind()
-        return float(np.sum(layer.forward(x) * g))
-    return _compare(f, {"x": x, **layer.params}, analytic, tol, eps, max_entries, rng)
+    return _check(layer, x, lambda y: (float(np.sum(y * g)), g), True, tol, eps, max_entries, rng)
 
 
 def check_model(model, x, labels, *, tol=MODEL_TOL, eps=1e-5, max_entries=20, seed=0,
@@ -173,19 +185,6 @@ def check_model(model, x, labels, *, tol=MODEL_TOL, eps=1e-5, max_entries=20, se
     ``model`` needs forward, backward and ``params`` / ``grads`` dicts (a minivgg Sequential).
     ``max_entries`` entries are sampled per tensor (None: all). Returns a GradCheckReport.
     """
-    _check_float64("x", x)
-    for name, value in model.params.items():
-        _check_float64(name, value)
-    x = x.copy()
-    rng = np.random.default_rng(seed)
-    rewind = _freeze_randomness(model)
-    _, dlogits = softmax_cross_entropy(model.forward(x), labels)
-    analytic = {"x": model.backward(dlogits).copy()}
-    analytic.update({name: grad.copy() for name, grad in model.grads.items()})
-
-    def f():
-        rewind()
-        return softmax_cross_entropy(model.forward(x), labels)[0]
-    arrays = {"x": x} if include_input else {}
-    arrays.update(model.params)
-    return _compare(f, arrays, analytic, tol, eps, max_entries, rng)
+    _validate(model, x)
+    return _check(model, x, lambda logits: softmax_cross_entropy(logits, labels), include_input,
+                  tol, eps, max_entries, np.random.default_rng(seed))
