@@ -15,7 +15,7 @@ which needs a validation set we keep for testing). Deep nets train from scratch 
 initialisation (the authors' later note: a variance-scaled init trains D and E without
 warm-starting from A). fc8 alone starts from the paper's N(0, 0.01^2), so the first logits are
 near zero. One deviation: the mean-subtracted pixels are also divided by their standard
-deviation (``Standardise``), without which these nets did not train at lr 1e-2.
+deviation (``build_vgg(input_std=...)``, the ``Standardise`` layer), without which these nets did not train at lr 1e-2.
 
 Tables 3 and 4 use dense evaluation with flips (Sec. 3.2); Table 5 compares dense, multi-crop
 (grid x grid crops x 2 flips per scale) and their average on the jittered D. Errors are on a
@@ -29,12 +29,11 @@ import time
 
 import numpy as np
 
-from minivgg.data import load_cifar, rgb_pca, synthetic_splits
+from minivgg.data import load_cifar, synthetic_splits
 from minivgg.evaluate import combine, paper_scales, posteriors, top_k_error
-from minivgg.layers import Layer
 from minivgg.optim import SGD, StepSchedule
-from minivgg.train import Trainer
-from minivgg.vgg import VGG, build_vgg
+from minivgg.train import Trainer, pixel_std
+from minivgg.vgg import build_vgg
 
 CROP = 32
 S_SMALL, S_LARGE, S_JITTER = 36, 54, (36, 72)     # the paper's 256, 384, [256; 512] / 7
@@ -71,37 +70,16 @@ def load_data(args, cfg):
             test.subset(rng.permutation(len(test))[:cfg["n_val"]]))
 
 
-class Standardise(Layer):
-    """y = x / std: makes the mean-subtracted pixels (spread ~70 grey levels) unit-variance.
-
-    Without it the first layer's gradients are ~std times, and its effective learning rate
-    ~std^2 times, what He initialisation assumes: at lr 1e-2 these small nets diverged (He init)
-    or died at chance (Glorot) within a few steps. The paper only subtracts the mean (Sec. 2.1);
-    this is the one deviation, equivalent to scaling conv1_1's inputs, with no parameters.
-    """
-
-    def __init__(self, std):
-        super().__init__()
-        self.scale = np.float32(1 / std)
-
-    def forward(self, x):
-        return x * self.scale
-
-    def backward(self, dout):
-        return dout * self.scale
-
-
 def train_net(label, config, scale, train, test, cfg):
     """Train one net under the shared recipe; returns (model, mean RGB, seconds)."""
     model = build_vgg(config, num_classes=len(train.classes), input_size=CROP,
-                      width=cfg["width"], fc_width=cfg["fc_width"], init="he", seed=cfg["seed"])
+                      width=cfg["width"], fc_width=cfg["fc_width"], init="he", seed=cfg["seed"],
+                      input_std=cfg["pixel_std"])
     # fc8 from the paper's N(0, 0.01^2) (Sec. 3.1), not He's N(0, 2 / 128): the first logits
     # are then near 0 (loss ln K). With He's they were large enough (loss ~6) that the first
     # steps killed ReLUs and the nets collapsed to the class prior (loss ln 10) within ~10 steps.
     fc8 = model["fc8"].params["weight"]
     fc8[...] = np.random.default_rng(cfg["seed"]).normal(0.0, 0.01, fc8.shape)
-    model = VGG([("standardise", Standardise(cfg["pixel_std"])), *model.layers.items()],
-                model.config)
     optimizer = SGD(model, lr=cfg["lr"])
     # The trainer's per-epoch check is a centre crop of a few held-out images, for the log only.
     trainer = Trainer(model, train, test.subset(np.arange(min(100, len(test)))),
@@ -152,7 +130,7 @@ def main():
     train, test = load_data(args, cfg)
     # The RMS of the per-channel pixel std: the total RGB variance is the sum of its PCA's
     # eigenvalues (on [0, 1] values), shared by the three channels.
-    cfg["pixel_std"] = round(255 * math.sqrt(rgb_pca(train)[0].sum() / 3), 1)
+    cfg["pixel_std"] = round(pixel_std(train), 1)
     n = len(test)
     print(f"data: {'CIFAR-10 ' + args.cifar if args.cifar else 'synthetic shapes'}, "
           f"{len(train)} train / {n} test images of {train.images.shape[1]}x"
