@@ -36,7 +36,7 @@ import numpy as np
 from .data import ImageDataset
 from .data.augment import TrainTransform
 from .data.stats import mean_rgb, rgb_pca
-from .evaluate import posteriors, top_k_error
+from .evaluate import paper_scales, posteriors, top_k_error
 from .optim import SGD, ReduceOnPlateau, schedule_from_state
 from .vgg import build_vgg
 
@@ -315,8 +315,12 @@ class Trainer:
         return result
 
     def validate(self):
-        """Centre crops of the validation set, dropout off: {"loss", "top1"[, "top5"]}."""
+        """The paper's single-scale test (Sec. 4.1) on the validation set, dropout off: centre
+        crops of the images rescaled to Q = S (fixed S) or (Smin + Smax) / 2 (jittered S), or of
+        the images as they are when training does not rescale. {"loss", "top1"[, "top5"]}."""
+        scale = self.augment["scale"]
         probs = posteriors(self.model, self.val_set.images, mean=self.mean, method="center",
+                           scales=None if scale is None else paper_scales(scale),
                            batch_size=max(self.batch_size, 64))
         labels = self.val_set.labels
         loss = -np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-300)))

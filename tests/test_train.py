@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from minivgg.data import synthetic_splits
+from minivgg.evaluate import posteriors, top_k_error
 from minivgg.optim import SGD, StepSchedule
 from minivgg.train import (
     CHECKPOINT,
@@ -256,3 +257,16 @@ def test_a_standardised_model_is_rebuilt_with_its_standardise_layer(data, tmp_pa
     assert meta["model_config"]["input_std"] == 50.0 and rebuilt["standardise"].std == 50.0
     x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
     assert np.array_equal(rebuilt.eval().forward(x), model.eval().forward(x))
+
+
+@pytest.mark.parametrize("scale, q", [(40, 40), ((36, 44), 40)])
+def test_validation_tests_at_the_training_scale(data, tmp_path, scale, q):
+    """Validation uses the paper's Q for the training scale, not the images' own size (34)."""
+    trainer = make_trainer(data, tmp_path, scale=scale)
+    val = trainer.validate()
+    probs = posteriors(trainer.model, data[1].images, mean=trainer.mean, scales=(q,))
+    assert val["top1"] == top_k_error(probs, data[1].labels, 1)
+    expected_loss = -np.mean(np.log(probs[np.arange(len(data[1].labels)), data[1].labels]))
+    assert val["loss"] == pytest.approx(expected_loss)
+    unscaled = posteriors(trainer.model, data[1].images, mean=trainer.mean)
+    assert not np.allclose(probs, unscaled)
