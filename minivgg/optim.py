@@ -37,6 +37,19 @@ def _check_number(value, name, low=0.0, high=None, low_inclusive=True):
     return float(value)
 
 
+_SLICE = 1 << 20
+
+
+def _slices(*arrays):
+    """Matching flat slices (views) of equally shaped contiguous arrays, _SLICE entries each."""
+    if not all(a.flags.c_contiguous for a in arrays):
+        raise ValueError("SGD updates parameters, gradients and velocities through flat views; "
+                         "they must be C-contiguous arrays")
+    flats = [a.reshape(-1) for a in arrays]
+    for start in range(0, flats[0].size, _SLICE):
+        yield tuple(f[start:start + _SLICE] for f in flats)
+
+
 class SGD:
     """Stochastic gradient descent with momentum and weight decay on a model's parameters.
 
@@ -70,20 +83,22 @@ class SGD:
     def step(self):
         """One update of every parameter from its current gradient, in place."""
         grads = self.model.grads
-        for name, w in self.model.params.items():
-            g = grads[name]
-            v = self.velocity.get(name)
-            if v is None or v.shape != w.shape or v.dtype != w.dtype:
-                v = self.velocity[name] = np.zeros_like(w)
-            ### BEGIN SOLUTION
-            # v = mu v - lr (g + wd w), computed in place without temporaries of w's size
-            # beyond one: the dtype of w (float32 in training) is kept throughout.
-            v *= self.momentum
-            if self.weight_decay and self.decays(name):
-                v -= (self.lr * self.weight_decay) * w
-            v -= self.lr * g
-            w += v
-            ### END SOLUTION
+        for name, param in self.model.params.items():
+            velocity = self.velocity.get(name)
+            if velocity is None or velocity.shape != param.shape or velocity.dtype != param.dtype:
+                velocity = self.velocity[name] = np.zeros_like(param)
+            decay = self.weight_decay if self.decays(name) else 0.0
+            # In slices of at most _SLICE entries: each expression below makes one temporary of its
+            # operands' size, and for VGG-16's fc6 a whole-array one would be 411 MB of peak memory.
+            for w, g, v in _slices(param, grads[name], velocity):  # noqa: B007 (blank in a student copy)
+                ### BEGIN SOLUTION
+                # v = mu v - lr (g + wd w); w = w + v, in place, in w's dtype
+                v *= self.momentum
+                if decay:
+                    v -= (self.lr * decay) * w
+                v -= self.lr * g
+                w += v
+                ### END SOLUTION
 
     def state_dict(self):
         """Hyper-parameters and velocities (copies), everything a checkpoint needs to continue."""
