@@ -21,3 +21,11 @@ def test_two_commands_main_job_and_tests():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert readme_commands()[1] in ci
+
+
+def test_the_python_example_runs():
+    example = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    namespace = {}
+    exec(compile(example.group(1), "README.md", "exec"), namespace)
+    assert namespace["model"].num_params() == 138_357_544
+    assert set(namespace["small"].grads) == set(namespace["small"].params)
