@@ -4,19 +4,13 @@ import numpy as np
 import pytest
 
 import minivgg as mv
+
+# the grader's conv shapes: odd sizes, stride 2, 1x1, non-square kernel, paddings 0-2, batch > 1
+from minivgg.assignment.checks import CONV_CASES
 from minivgg.gradcheck import LAYER_TOL, check_layer
 from minivgg.kernels import naive
 
 F64 = np.float64
-
-CONV_CASES = [  # (x shape, out channels, kernel, stride, padding)
-    ((2, 3, 7, 7), 4, 3, 1, 1),           # the paper's conv3, odd size, batch > 1
-    ((1, 2, 6, 5), 3, 3, 1, 0),           # padding 0, non-square input
-    ((2, 3, 9, 8), 2, 3, 2, 1),           # stride 2
-    ((2, 4, 5, 5), 3, 1, 1, 0),           # config C's 1x1
-    ((1, 2, 7, 6), 3, (3, 2), (2, 1), (1, 0)),  # non-square kernel, stride and padding
-    ((3, 1, 5, 5), 2, 5, 1, 2),           # one 5x5 (the stacking argument's comparison)
-]
 
 
 @pytest.mark.parametrize("shape, out_channels, kernel, stride, padding", CONV_CASES)
