@@ -54,6 +54,10 @@ def test_bad_constructor_arguments():
 def test_backward_misuse():
     with pytest.raises(RuntimeError, match="backward called before forward"):
         mv.MaxPool2d().backward(np.zeros((1, 1, 1, 1), np.float32))
+    with pytest.raises(RuntimeError, match="Standardise.backward called before forward"):
+        mv.layers.Standardise(2.0).backward(np.zeros((1, 3), np.float32))
+    with pytest.raises(ValueError, match="std must be a positive number; got 0"):
+        mv.layers.Standardise(0)
     pool = mv.MaxPool2d()
     pool(np.zeros((1, 1, 4, 4), np.float32))
     with pytest.raises(ValueError, match=r"dout must have the forward output's shape \(1, 1, 2, 2\)"):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .base import Layer, check_gradient, check_input
+from .base import Layer, check_gradient, check_input, require_forward
 
 
 class Standardise(Layer):
@@ -25,6 +25,7 @@ class Standardise(Layer):
         if isinstance(std, bool) or not isinstance(std, (int, float, np.floating)) or not std > 0:
             raise ValueError(f"Standardise: std must be a positive number; got {std!r}")
         self.std = float(std)
+        self._shape = None
 
     def forward(self, x):
         check_input(self, x, ndim=None)
@@ -32,7 +33,7 @@ class Standardise(Layer):
         return x * x.dtype.type(1.0 / self.std)
 
     def backward(self, dout):
-        check_gradient(self, dout, self._shape)
+        check_gradient(self, dout, require_forward(self, self._shape))
         return dout * dout.dtype.type(1.0 / self.std)
 
     def extra_repr(self):
