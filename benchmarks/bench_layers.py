@@ -44,6 +44,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from minivgg.backend import use_backend  # noqa: E402
+from minivgg.conv import ALGORITHMS, supports  # noqa: E402
 
 try:
     import torch
@@ -141,25 +142,25 @@ REFERENCE_FLOPS = 2 * 512 * 4608 * 784
 
 
 def bench_convs(args):
+    """Every convolution algorithm (numba kernels) on each shape, forward + backward, beside a GEMM
+    of the layer's own im2col sizes, the reference GEMM and PyTorch; ``auto`` marks the one
+    Conv2d(algorithm="auto") uses."""
     shapes = list(VGG16_CONVS) + list(CIFAR_CONVS)
     if args.quick:
         shapes = [VGG16_CONVS[1], VGG16_CONVS[5], VGG16_CONVS[8], CIFAR_CONVS[0]]
-    rows, refs, totals = [], [], {"numba": 0.0, "torch": 0.0, "flops": 0.0, "ref": 0.0}
+    rows, totals = [], {"auto": 0.0, "im2col": 0.0, "torch": 0.0, "flops": 0.0, "ref": 0.0}
     rng = np.random.default_rng(0)
     for name, C, F, HW, N, count in [TINY_CONV] + shapes:
         x = rng.standard_normal((N, C, HW, HW), dtype=np.float32)
-        macs = N * F * C * 9 * HW * HW
-        backends = ["naive", "numpy", "numba"] if name.startswith("tiny") else ["numpy", "numba"]
-        if args.quick and not name.startswith("tiny"):
-            backends = ["numba"]
+        macs = N * F * C * 9 * HW * HW              # im2col's multiply-adds: "effective" rates
+        auto = mv.Conv2d(C, F, 3, padding=1).algorithm_for((C, HW, HW))
+        algorithms = [a for a in ALGORITHMS if supports(a, (3, 3), (1, 1), (1, 1))]
         fns = {}
-        for b in backends:
-            layer = mv.Conv2d(C, F, 3, padding=1, backend=b, rng=0)
-            with use_backend(b):
-                y = layer.forward(x)
-            dy = rng.standard_normal(y.shape, dtype=np.float32)
-            fns[b + " fwd"] = (lambda layer=layer: layer.forward(x))
-            fns[b + " bwd"] = (lambda layer=layer, dy=dy: layer.backward(dy))
+        for algorithm in algorithms:
+            layer = mv.Conv2d(C, F, 3, padding=1, rng=0, algorithm=algorithm, backend="numba")
+            dy = rng.standard_normal(layer.forward(x).shape, dtype=np.float32)
+            fns[algorithm + " fwd"] = (lambda layer=layer: layer.forward(x))
+            fns[algorithm + " bwd"] = (lambda layer=layer, dy=dy: layer.backward(dy))
         fns["gemm"] = gemm(F, C * 9, N * HW * HW)
         fns["gemm ref"] = REFERENCE_GEMM          # timed in the same round-robin as the layer
         if torch is not None:
@@ -176,39 +177,41 @@ def bench_convs(args):
         t = bench(fns, reps, budget=2 if args.quick else None)
         g_same = rate(2 * macs, t["gemm"])
         g_ref = rate(REFERENCE_FLOPS, t["gemm ref"])
-        refs.append(g_ref)
-        for b in backends:
-            tf, tb_ = t[b + " fwd"], t[b + " bwd"]
+        tt = (t["torch fwd"] + t["torch bwd"]) if torch is not None else NAN
+        for algorithm in algorithms:
+            tf, tb_ = t[algorithm + " fwd"], t[algorithm + " bwd"]
             fb = rate(6 * macs, tf + tb_)
-            tt = (t["torch fwd"] + t["torch bwd"]) if torch is not None else NAN
-            rows.append([name, f"{N}x{C}x{HW}x{HW}->{F}", b, f2(tf * 1e3), f2(tb_ * 1e3),
-                         f1(rate(2 * macs, tf)), f1(rate(4 * macs, tb_)), f1(fb),
-                         f1(g_same), f1(g_ref), f2(fb / g_ref), f2(fb / g_same),
-                         f2(t["torch fwd"] * 1e3) if torch is not None else "-",
+            rows.append([name, f"{N}x{C}x{HW}x{HW}->{F}",
+                         algorithm + (" (auto)" if algorithm == auto else ""),
+                         f2(tf * 1e3), f2(tb_ * 1e3), f1(fb), f1(g_same), f1(g_ref),
+                         f2(fb / g_ref), f2(t["torch fwd"] * 1e3) if torch is not None else "-",
                          f2(t["torch bwd"] * 1e3) if torch is not None else "-",
-                         f2((tf + tb_) / tt)])
-            if b == "numba" and count:
-                totals["numba"] += count * (tf + tb_)
-                totals["torch"] += count * tt
-                totals["flops"] += count * 6 * macs
-                totals["ref"] += count * (tf + tb_) * g_ref     # time-weighted reference rate
-    table("Conv2d 3x3/1 pad 1, float32: forward and backward (dx, dweight, dbias)",
-          ["layer", "shape", "backend", "fwd ms", "bwd ms", "fwd GF/s", "bwd GF/s", "f+b GF/s",
-           "GEMM same MNK", "GEMM ref", "f+b / GEMM", "f+b / same", "torch fwd", "torch bwd", "ours / torch"],
+                         f1(rate(6 * macs, tt)), f2((tf + tb_) / tt)])
+        if count:
+            totals["auto"] += count * (t[auto + " fwd"] + t[auto + " bwd"])
+            totals["im2col"] += count * (t["im2col fwd"] + t["im2col bwd"])
+            totals["torch"] += count * tt
+            totals["flops"] += count * 6 * macs
+            totals["ref"] += count * (t[auto + " fwd"] + t[auto + " bwd"]) * g_ref
+    table("Conv2d 3x3/1 pad 1, float32, numba kernels: forward and backward (dx, dweight, dbias)",
+          ["layer", "shape", "algorithm", "fwd ms", "bwd ms", "f+b GF/s", "GEMM same MNK",
+           "GEMM ref", "f+b / GEMM", "torch fwd", "torch bwd", "torch GF/s", "ours / torch"],
           rows,
-          note="All rates in GFLOP/s. GEMM ref: NumPy's float32 (512x4608)@(4608x784), timed "
-               "in the same round-robin as the row (it drifts with the machine's load); "
-               "f+b / GEMM: our forward+backward rate over it. f+b / same: over a GEMM of the "
-               "layer's own "
-               "M=C_out, K=9*C_in, N=batch*H*W. ours / torch: time ratio, < 1 means faster.")
+          note="Effective GFLOP/s: im2col's multiply-adds (forward 2*F*C*9*H*W*N flops, "
+               "backward twice that) over the time, whatever the algorithm really computes, so "
+               "Winograd can exceed the GEMM. GEMM ref: NumPy's float32 (512x4608)@(4608x784), "
+               "timed in the same round-robin as the row (it drifts with the machine's load); "
+               "GEMM same MNK: M=C_out, K=9*C_in, N=batch*H*W. ours / torch: time ratio, < 1 "
+               "means faster. (auto): the algorithm Conv2d(algorithm='auto') uses there.")
     if totals["flops"] and not args.quick:
-        vs = totals["numba"] / totals["torch"] if torch is not None else NAN
-        ratio_to_ref = rate(totals["flops"], totals["numba"]) / (totals["ref"] / totals["numba"])
-        print(f"\nVGG-16's 13 conv layers at 224x224, batch 1, forward+backward: numba "
-              f"{totals['numba'] * 1e3:.0f} ms ({rate(totals['flops'], totals['numba']):.0f} "
-              f"GFLOP/s = {ratio_to_ref:.2f} x the reference GEMM timed alongside)"
-              + (f", PyTorch {totals['torch'] * 1e3:.0f} ms: ours / torch = {vs:.2f}"
-                 if torch is not None else ""))
+        ratio_to_ref = rate(totals["flops"], totals["auto"]) / (totals["ref"] / totals["auto"])
+        print(f"\nVGG-16's 13 conv layers at 224x224, batch 1, forward+backward: auto "
+              f"{totals['auto'] * 1e3:.0f} ms ({rate(totals['flops'], totals['auto']):.0f} "
+              f"effective GFLOP/s = {ratio_to_ref:.2f} x the reference GEMM timed alongside), "
+              f"im2col only {totals['im2col'] * 1e3:.0f} ms"
+              + (f", PyTorch {totals['torch'] * 1e3:.0f} ms: auto / torch = "
+                 f"{totals['auto'] / totals['torch']:.2f}, im2col / torch = "
+                 f"{totals['im2col'] / totals['torch']:.2f}" if torch is not None else ""))
 
 
 # ------------------------------------------------------------------------------------------------

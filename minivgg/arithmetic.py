@@ -69,6 +69,7 @@ class LayerStats:
     field: tuple              # receptive field size r, in input pixels
     jump: tuple               # j: input pixels between neighbouring units
     start: tuple              # centre of unit (0, 0); input pixel i spans [i, i+1)
+    algorithm: str = ""       # how a convolution is computed ("im2col", "winograd", ...)
 
     @property
     def centre_unit(self):
@@ -124,14 +125,14 @@ class Summary:
             return f"{values[0]:g}" if values[0] == values[1] else f"{values[0]:g}x{values[1]:g}"
 
         header = (f"{'layer':<10}{'output':>14}{'params':>14}{'MACs':>17}{'activations':>13}"
-                  f"{self.dtype.name:>11}{'field':>10}{'jump':>7}{'start':>11}")
+                  f"{self.dtype.name:>11}{'field':>10}{'jump':>7}{'start':>11}  algorithm")
         lines = [header, "-" * len(header),
                  f"{'input':<10}{'x'.join(map(str, self.input_shape)):>14}"]
         for row in self.rows:
             lines.append(f"{row.name:<10}{'x'.join(map(str, row.output_shape)):>14}"
                          f"{row.params:>14,}{row.macs:>17,}{row.activations:>13,}"
                          f"{_bytes(row.bytes):>11}{pair(row.field):>10}{pair(row.jump):>7}"
-                         f"{pair(row.start):>11}")
+                         f"{pair(row.start):>11}  {row.algorithm}".rstrip())
         lines += ["-" * len(header),
                   f"{'total':<24}{self.total_params:>14,}{self.total_macs:>17,}"
                   f"{self.total_activations:>13,}{_bytes(self.total_bytes):>11}",
@@ -209,7 +210,8 @@ def summarize(model, input_shape=None):
             name=name, kind=_kind(layer), output_shape=out_shape,
             params=sum(p.size for p in layer.params.values()), macs=int(macs),
             activations=activations, bytes=activations * dtype.itemsize,
-            field=field, jump=jump, start=start))
+            field=field, jump=jump, start=start,
+            algorithm=layer.algorithm_for(shape) if isinstance(layer, Conv2d) else ""))
         shape = out_shape
     return Summary(rows=rows, input_shape=_input_shape(model, input_shape), dtype=dtype)
 

@@ -24,3 +24,10 @@ def output_size(size, kernel, stride, padding):
         raise ValueError(f"kernel size {kernel} is larger than the padded input size {padded} "
                          f"(input {size} + 2 * padding {padding})")
     return (padded - kernel) // stride + 1
+
+
+def conv_output_shape(x_shape, weight_shape, stride, padding):
+    """(N, F, Ho, Wo) of a convolution of x (N, C, H, W) with weight (F, C, kh, kw)."""
+    (N, _, H, W), (F, _, kh, kw) = x_shape, weight_shape
+    return (N, F, output_size(H, kh, stride[0], padding[0]),
+            output_size(W, kw, stride[1], padding[1]))

@@ -123,8 +123,8 @@ def test_a_copy_with_one_part_done_scores_exactly_that_part(tmp_path, part):
     ("layers/linear.py", "np.matmul(dout.T, x, out=self.grads[\"weight\"])",
      "np.matmul(dout.T, x[::-1], out=self.grads[\"weight\"])", "linear",
      "Linear.backward: the gradient of weight is wrong"),
-    ("layers/conv.py", 'weight = self.params["weight"].reshape(F, -1)',
-     'weight = self.params["weight"][:, :, ::-1, ::-1].reshape(F, -1)', "conv_layer",
+    ("conv/im2col.py", "weight.reshape(F, K).T, dy2d",
+     "weight[:, :, ::-1, ::-1].reshape(F, K).T, dy2d", "conv_layer",
      "Conv2d.backward: the gradient of x is wrong on x (2, 3, 7, 7), kernel (3, 3), stride (1, 1), "
      "padding (1, 1)"),
     ("optim.py", "v -= self.lr * g", "v += self.lr * g", "sgd_momentum", "after step 1 differs"),

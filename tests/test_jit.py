@@ -113,27 +113,6 @@ def test_relu_nan_and_noncontiguous():
     np.testing.assert_array_equal(jit.relu_forward(x), np.maximum(x, 0))
 
 
-def test_conv_layer_reuses_buffers_and_keeps_outputs(backend):
-    """The workspace is reused across calls, yet an output or gradient returned earlier is never
-    overwritten by a later call."""
-    conv = mv.Conv2d(3, 4, 3, padding=1, rng=0)
-    rng = np.random.default_rng(6)
-    x1, x2 = (rng.standard_normal((2, 3, 6, 6)).astype(np.float32) for _ in range(2))
-    y1 = conv(x1)
-    y1_copy = y1.copy()
-    dx1 = conv.backward(np.ones_like(y1))
-    dx1_copy = dx1.copy()
-    cols_before = conv._buffers.get("cols", (1,), np.float32).__array_interface__["data"][0]
-    y2 = conv(x2)
-    dx2 = conv.backward(np.ones_like(y2))
-    cols_after = conv._buffers.get("cols", (1,), np.float32).__array_interface__["data"][0]
-    assert cols_before == cols_after                     # same memory: no fresh allocation
-    np.testing.assert_array_equal(y1, y1_copy)
-    np.testing.assert_array_equal(dx1, dx1_copy)
-    assert not np.shares_memory(y1, y2) and not np.shares_memory(dx1, dx2)
-    assert y2.flags.c_contiguous and dx2.flags.c_contiguous
-
-
 def test_pool_relu_dropout_outputs_not_overwritten(backend):
     rng = np.random.default_rng(7)
     x1, x2 = (rng.standard_normal((2, 3, 6, 6)).astype(np.float32) for _ in range(2))

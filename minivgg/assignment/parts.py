@@ -52,12 +52,12 @@ PARTS = tuple(Part(*row) for row in [
     ("linear", "layers/linear.py", 10, ("linear_layer",), {
         "Linear.forward": "y = x W^T + b.",
         "Linear.backward": "fill self.grads['weight'] and self.grads['bias'], return dx."}),
-    ("conv_layer", "layers/conv.py", 15, ("conv_layer",), {
-        "Conv2d.forward": "im2col the input, one matrix product with the weights per image (or "
+    ("conv_layer", "conv/im2col.py", 15, ("conv_layer",), {
+        "Im2col.forward": "im2col the input, one matrix product with the weights per image (or "
                           "for the batch), add the bias; keep x.shape in self._x_shape and what "
                           "backward needs (the columns).",
-        "Conv2d.backward": "fill self.grads['bias'] and self.grads['weight'] (dy times the "
-                           "columns, summed over the batch), return dx = col2im(weight^T dy)."}),
+        "Im2col.backward": "fill dweight (dy times the columns, summed over the batch), return "
+                           "dx = col2im(weight^T dy)."}),
     ("relu", "layers/activation.py", 5, ("relu_layer",), {
         "ReLU.forward": "self._y = max(0, x), kept for backward.",
         "ReLU.backward": "return dout where the output was positive, 0 elsewhere."}),

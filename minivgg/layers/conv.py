@@ -1,13 +1,10 @@
-"""2-D convolution as im2col + one matrix product (the paper's conv3 and conv1 layers)."""
+"""2-D convolution (the paper's conv3 and conv1 layers); how it is computed is in minivgg/conv/."""
 
 import numpy as np
 
-from ..backend import kernels
-from ..shapes import output_size, pair
-from .base import Layer, Workspace, check_gradient, check_input, random_weight, require_forward
-
-# Shared by every Conv2d: backward's temporaries are dead once backward returns.
-_scratch = Workspace()
+from ..conv import ALGORITHMS, NEEDS, check_algorithm, choose, supports
+from ..shapes import conv_output_shape, pair
+from .base import Layer, check_gradient, check_input, random_weight, require_forward
 
 
 class Conv2d(Layer):
@@ -16,16 +13,19 @@ class Conv2d(Layer):
     x: (N, C, H, W) -> y: (N, F, Ho, Wo),  Ho = (H + 2*ph - kh) // sh + 1  (likewise Wo)
     params: weight (F, C, kh, kw) ~ N(0, weight_std^2) (default He: sqrt(2 / (C*kh*kw))), bias 0
 
-    Forward unrolls every receptive field into a column (im2col, cols: (N, C*kh*kw, Ho*Wo)) so the
-    convolution is a matrix product: y[n] = weight.reshape(F, -1) @ cols[n]. We lay the images'
-    columns side by side, cols2d = [cols[0] cols[1] ...], and do the whole batch as one product.
-    Backward is two products and the adjoint of im2col (dy2d: dy's images side by side):
-        dweight = dy2d @ cols2d.T  (= sum_n dy[n] @ cols[n].T)     dbias = sum of dy over n, oh, ow
-        dcols2d = weight.reshape(F, -1).T @ dy2d                    dx = col2im(dcols)
+    Backward:  dbias[f] = sum_{n, oh, ow} dy[n, f]
+               dweight[f, c] = sum_n x_pad[n, c] (*) dy[n, f]
+               dx[n, c] = sum_f dy_pad[n, f] (*) flip(weight[f, c])   (a "full" convolution)
+
+    ``algorithm`` says how the sums are computed (minivgg/conv/): "im2col" (unrolled windows, one
+    matrix product; any shape), "winograd" / "winograd2x2" (Winograd's F(4x4, 3x3) / F(2x2, 3x3):
+    3x3, stride 1), "direct" (a product per kernel offset; stride 1), or "auto" (the default:
+    ``minivgg.conv.choose``'s measured rule). Asking for an algorithm that does not support the
+    layer's shape is a ValueError. ``auto`` decides per input size (``algorithm_for``).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=0, *,
-                 weight_std=None, dtype=np.float32, backend=None, rng=None):
+                 weight_std=None, dtype=np.float32, backend=None, rng=None, algorithm="auto"):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = pair(kernel_size, "kernel_size")
@@ -34,84 +34,47 @@ class Conv2d(Layer):
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
             raise ValueError(f"Conv2d: kernel_size and stride must be >= 1 and padding >= 0; got "
                              f"{self.kernel_size}, {self.stride}, {self.padding}")
-        self.backend = backend
+        if check_algorithm(algorithm) != "auto" and not supports(algorithm, *self._geometry):
+            raise ValueError(f"Conv2d: algorithm={algorithm!r} needs {NEEDS[algorithm][0]}; got "
+                             f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                             f"padding={self.padding}")
+        self.algorithm, self.backend = algorithm, backend
+        self._computers = {}                 # algorithm name -> its object (and its buffers)
         shape = (out_channels, in_channels, *self.kernel_size)
         self.params = {"weight": random_weight(shape, weight_std, dtype, rng),
                        "bias": np.zeros(out_channels, dtype)}
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self._buffers = Workspace()
         self._x_shape = None
 
+    @property
+    def _geometry(self):
+        return self.kernel_size, self.stride, self.padding
+
+    def algorithm_for(self, input_shape):
+        """The algorithm used for one input sample of ``input_shape`` (C, H, W)."""
+        if self.algorithm != "auto":
+            return self.algorithm
+        return choose(*self._geometry, self.in_channels, self.out_channels,
+                      self.output_shape(input_shape)[1:])
+
     def output_shape(self, input_shape):
-        _, H, W = input_shape
-        return (self.out_channels, *(output_size(size, k, s, p) for size, k, s, p in
-                                     zip((H, W), self.kernel_size, self.stride, self.padding)))
+        shape = (1, *input_shape)
+        return conv_output_shape(shape, self.params["weight"].shape, self.stride, self.padding)[1:]
 
     def forward(self, x):
         check_input(self, x, 4, self.in_channels)
-        N = x.shape[0]
-        F, Ho, Wo = self.output_shape(x.shape[1:])
-        K, P = self.params["weight"][0].size, Ho * Wo
-        ### BEGIN SOLUTION
-        # The batch's columns side by side, cols2d: (C*kh*kw, N*Ho*Wo), so the whole batch is ONE
-        # matrix product; BLAS runs that far faster than N small ones (measured up to 10x on a
-        # busy 2-core machine for CIFAR batches). im2col fills it through a (N, K, P) view.
-        cols2d = self._buffers.get("cols", (K, N * P), x.dtype)
-        kernels(self.backend).im2col(x, self.kernel_size, self.stride, self.padding,
-                                     out=cols2d.reshape(K, N, P).transpose(1, 0, 2))
-        self._cols2d, self._x_shape = cols2d, x.shape
-        y2d = np.matmul(self.params["weight"].reshape(F, K), cols2d,
-                        out=_scratch.get("y", (F, N * P), x.dtype) if N > 1 else None)
-        y = _unstack(y2d, N)                                                # (N, F, Ho*Wo)
-        y += self.params["bias"][:, None]
-        return y.reshape(N, F, Ho, Wo)
-        ### END SOLUTION
+        name = self.algorithm_for(x.shape[1:])
+        if name not in self._computers:
+            self._computers[name] = ALGORITHMS[name](*self._geometry, self.backend)
+        self._compute, self._x_shape = self._computers[name], x.shape
+        return self._compute.forward(x, self.params["weight"], self.params["bias"])
 
     def backward(self, dout):
         x_shape = require_forward(self, self._x_shape)
-        N, F = x_shape[0], self.out_channels
-        check_gradient(self, dout, (N, *self.output_shape(x_shape[1:])))
-        ### BEGIN SOLUTION
-        dy = dout.reshape(N, F, -1)                                         # (N, F, Ho*Wo)
-        self.grads["bias"][...] = dy.sum(axis=(0, 2))
-        dy2d = _stack(dy, "dy")                                             # (F, N*Ho*Wo)
-        weight = self.params["weight"].reshape(F, -1)                       # (F, K)
-        # dweight = dy2d @ cols2d.T, a product with a very long inner dimension. OpenBLAS shares
-        # such a product among its threads well only by the rows of the result, so when
-        # K = C*kh*kw > F we compute its transpose, cols2d @ dy2d.T (same sums). Measured on a
-        # busy 2-core machine: K=576, F=64: 170 ms instead of 960; K=27, F=64: 15 ms, not 350.
-        dweight = self.grads["weight"].reshape(F, -1)
-        K = dweight.shape[1]
-        if K > F:
-            dweight[...] = np.matmul(self._cols2d, dy2d.T,
-                                     out=_scratch.get("dweight_t", (K, F), dout.dtype)).T
-        else:
-            np.matmul(dy2d, self._cols2d.T, out=dweight)
-        dcols2d = np.matmul(weight.T, dy2d, out=_scratch.get("dcols", self._cols2d.shape,
-                                                             dout.dtype))
-        P = dy.shape[2]
-        return kernels(self.backend).col2im(dcols2d.reshape(K, N, P).transpose(1, 0, 2), x_shape,
-                                            self.kernel_size, self.stride, self.padding)
-        ### END SOLUTION
+        check_gradient(self, dout, (x_shape[0], *self.output_shape(x_shape[1:])))
+        self.grads["bias"][...] = dout.sum(axis=(0, 2, 3))
+        return self._compute.backward(dout, self.params["weight"], self.grads["weight"])
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
-
-
-def _stack(a, name):
-    """(N, F, P) -> (F, N*P), the images' columns side by side (a view when N == 1)."""
-    N, F, P = a.shape
-    if N == 1:
-        return np.ascontiguousarray(a).reshape(F, P)
-    out = _scratch.get(name, (F, N, P), a.dtype)
-    np.copyto(out, a.transpose(1, 0, 2))
-    return out.reshape(F, N * P)
-
-
-def _unstack(a2d, N):
-    """(F, N*P) -> a new (N, F, P) array: what forward returns (a view when N == 1)."""
-    F = a2d.shape[0]
-    if N == 1:
-        return a2d.reshape(1, F, -1)
-    return np.ascontiguousarray(a2d.reshape(F, N, -1).transpose(1, 0, 2))
+                f"stride={self.stride}, padding={self.padding}, algorithm={self.algorithm!r}")

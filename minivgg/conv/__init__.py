@@ -1,0 +1,66 @@
+"""The convolution algorithms a Conv2d layer can use, one module each, and how ``auto`` picks.
+
+    im2col        unroll the windows into columns, one matrix product (conv/im2col.py): any shape
+    winograd      Winograd's F(4x4, 3x3) (conv/winograd.py): 3x3 kernels, stride 1, padding 0-2
+    winograd2x2   F(2x2, 3x3): the same with smaller tiles (fewer savings, smaller float32 error)
+    direct        one product per kernel offset, no im2col matrix (conv/direct.py): stride 1
+
+Each algorithm object holds its own buffers and has the same two methods:
+
+    forward(x, weight, bias) -> y            backward(dy, weight, dweight) -> dx (fills dweight)
+"""
+
+from functools import partial
+
+from .direct import Direct
+from .im2col import Im2col
+from .winograd import Winograd
+
+ALGORITHMS = {"im2col": Im2col, "winograd": partial(Winograd, m=4),
+              "winograd2x2": partial(Winograd, m=2), "direct": Direct}
+CHOICES = ("auto", *ALGORITHMS)
+
+
+def check_algorithm(name):
+    if name not in CHOICES:
+        raise ValueError(f"algorithm must be one of {', '.join(map(repr, CHOICES))}; got {name!r}")
+    return name
+
+
+# What each algorithm needs, in words (for errors) and as a test of (kernel_size, stride, padding)
+NEEDS = {
+    "winograd": ("a 3x3 kernel, stride 1 and equal padding 0, 1 or 2",
+                 lambda k, s, p: k == (3, 3) and s == (1, 1) and p[0] == p[1] and p[0] in (0, 1, 2)),
+    "direct": ("stride 1", lambda k, s, p: s == (1, 1)),
+}
+NEEDS["winograd2x2"] = NEEDS["winograd"]
+
+
+def supports(name, kernel_size, stride, padding):
+    """Whether algorithm ``name`` computes a convolution of this geometry."""
+    return name not in NEEDS or NEEDS[name][1](kernel_size, stride, padding)
+
+
+def choose(kernel_size, stride, padding, in_channels, out_channels, output_size):
+    """The algorithm ``auto`` uses for a layer whose output maps are ``output_size`` (Ho, Wo).
+
+    A rule read off benchmarks/bench_conv.py (forward + backward, one thread, CPU time, numba
+    kernels): Winograd's transforms cost per channel and per tile while its products save
+    multiplies per channel pair, so it pays with many channels on large maps; the 4x4 tile wastes
+    work on small ones (a 2x2 map still costs a 6x6 tile). Measured:
+
+        3x3, both channel counts >= 32, maps >= 32: F(4x4, 3x3), 0.56-0.60x of im2col's time
+        (VGG-16's conv1_2 to conv3_x at 224; a 64-channel CIFAR layer, batch 64: 0.84x)
+        the same at maps 24-31 (conv4_x at 28): F(2x2, 3x3), 0.76x of im2col's time
+        stride 1, maps <= 8 (the CLI net's deep layers, batch 64): "direct", 0.56-0.86x
+        everything else (conv1_1's 3 channels, maps of 9-23, strides > 1): im2col
+    """
+    small = min(output_size)
+    if supports("winograd", kernel_size, stride, padding) and min(in_channels, out_channels) >= 32:
+        if small >= 32:
+            return "winograd"
+        if small >= 24:
+            return "winograd2x2"
+    if supports("direct", kernel_size, stride, padding) and (small <= 8 or kernel_size == (1, 1)):
+        return "direct"
+    return "im2col"

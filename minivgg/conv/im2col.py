@@ -1,0 +1,88 @@
+"""Convolution as im2col + one matrix product, any kernel, stride and padding."""
+
+import numpy as np
+
+from ..backend import kernels
+from ..layers.base import Workspace
+from ..shapes import conv_output_shape
+
+# Shared by every layer: backward's temporaries are dead once backward returns.
+_scratch = Workspace()
+
+
+class Im2col:
+    """Forward unrolls every receptive field into a column (im2col, cols: (N, C*kh*kw, Ho*Wo)) so
+    the convolution is a matrix product: y[n] = weight.reshape(F, -1) @ cols[n]. We lay the images'
+    columns side by side, cols2d = [cols[0] cols[1] ...], and do the whole batch as one product.
+    Backward is two products and the adjoint of im2col (dy2d: dy's images side by side):
+
+        dweight = dy2d @ cols2d.T  (= sum_n dy[n] @ cols[n].T)
+        dcols2d = weight.reshape(F, -1).T @ dy2d                    dx = col2im(dcols)
+    """
+
+    def __init__(self, kernel_size, stride, padding, backend):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.backend = backend
+        self._buffers = Workspace()
+
+    def forward(self, x, weight, bias):
+        """x (N, C, H, W), weight (F, C, kh, kw), bias (F,) -> y (N, F, Ho, Wo)."""
+        N, F, Ho, Wo = conv_output_shape(x.shape, weight.shape, self.stride, self.padding)
+        K, P = weight[0].size, Ho * Wo
+        ### BEGIN SOLUTION
+        # The batch's columns side by side, cols2d: (C*kh*kw, N*Ho*Wo), so the whole batch is ONE
+        # matrix product; BLAS runs that far faster than N small ones (measured up to 10x on a
+        # busy 2-core machine for CIFAR batches). im2col fills it through a (N, K, P) view.
+        cols2d = self._buffers.get("cols", (K, N * P), x.dtype)
+        kernels(self.backend).im2col(x, self.kernel_size, self.stride, self.padding,
+                                     out=cols2d.reshape(K, N, P).transpose(1, 0, 2))
+        self._cols2d, self._x_shape = cols2d, x.shape
+        y2d = np.matmul(weight.reshape(F, K), cols2d,
+                        out=_scratch.get("y", (F, N * P), x.dtype) if N > 1 else None)
+        y = _unstack(y2d, N)                                                # (N, F, Ho*Wo)
+        y += bias[:, None]
+        ### END SOLUTION
+        return y.reshape(N, F, Ho, Wo)
+
+    def backward(self, dy, weight, dweight):
+        """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, kh, kw)."""
+        N, F = dy.shape[:2]
+        ### BEGIN SOLUTION
+        dy = dy.reshape(N, F, -1)                                           # (N, F, Ho*Wo)
+        P = dy.shape[2]
+        dy2d = _stack(dy, "dy")                                             # (F, N*Ho*Wo)
+        # dweight = dy2d @ cols2d.T, a product with a very long inner dimension. OpenBLAS shares
+        # such a product among its threads well only by the rows of the result, so when
+        # K = C*kh*kw > F we compute its transpose, cols2d @ dy2d.T (same sums). Measured on a
+        # busy 2-core machine: K=576, F=64: 170 ms instead of 960; K=27, F=64: 15 ms, not 350.
+        dweight = dweight.reshape(F, -1)
+        K = dweight.shape[1]
+        if K > F:
+            dweight[...] = np.matmul(self._cols2d, dy2d.T,
+                                     out=_scratch.get("dweight_t", (K, F), dy.dtype)).T
+        else:
+            np.matmul(dy2d, self._cols2d.T, out=dweight)
+        dcols2d = np.matmul(weight.reshape(F, K).T, dy2d,
+                            out=_scratch.get("dcols", self._cols2d.shape, dy.dtype))
+        return kernels(self.backend).col2im(dcols2d.reshape(K, N, P).transpose(1, 0, 2),
+                                            self._x_shape, self.kernel_size, self.stride,
+                                            self.padding)
+        ### END SOLUTION
+
+
+def _stack(a, name):
+    """(N, F, P) -> (F, N*P), the images' columns side by side (a view when N == 1)."""
+    N, F, P = a.shape
+    if N == 1:
+        return np.ascontiguousarray(a).reshape(F, P)
+    out = _scratch.get(name, (F, N, P), a.dtype)
+    np.copyto(out, a.transpose(1, 0, 2))
+    return out.reshape(F, N * P)
+
+
+def _unstack(a2d, N):
+    """(F, N*P) -> a new (N, F, P) array: what forward returns (a view when N == 1)."""
+    F = a2d.shape[0]
+    if N == 1:
+        return a2d.reshape(1, F, -1)
+    return np.ascontiguousarray(a2d.reshape(F, N, -1).transpose(1, 0, 2))

@@ -1,0 +1,212 @@
+"""The convolution algorithms (minivgg/conv/): Winograd's transforms, every algorithm against the
+definition and finite differences on every backend, the float32 error bound, and ``auto``."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minivgg as mv
+from minivgg.conv import ALGORITHMS, choose, supports
+from minivgg.conv.winograd import forms
+from minivgg.gradcheck import check_layer
+from minivgg.kernels import naive, winograd
+
+F64 = np.float64
+SQUARE_3x3 = [a for a in ALGORITHMS]                   # every algorithm does 3x3, stride 1
+
+
+def test_transforms_are_lavin_and_grays():
+    """F(4x4, 3x3) derived from the points 0, 1, -1, 2, -2 is eq. 12 of Lavin & Gray (2015)
+    exactly; F(2x2, 3x3) from 0, 1, -1 is their eq. 8 up to the signs of B^T's rows 0 and 3, G's
+    row 0 and A^T's column 3: pairs that cancel in A^T [(G g) * (B^T d)]."""
+    AT, G, BT = winograd.transforms(4)
+    np.testing.assert_array_equal(BT, [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0],
+                                       [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+                                       [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]])
+    np.testing.assert_allclose(G, [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                                   [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+                               rtol=1e-15)
+    np.testing.assert_array_equal(AT, [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0],
+                                       [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]])
+    AT, G, BT = winograd.transforms(2)
+    np.testing.assert_array_equal(np.diag([-1, 1, 1, -1]) @ BT, [[1, 0, -1, 0], [0, 1, 1, 0],
+                                                                 [0, -1, 1, 0], [0, 1, 0, -1]])
+    np.testing.assert_array_equal(np.diag([-1, 1, 1, 1]) @ G, [[1, 0, 0], [.5, .5, .5],
+                                                               [.5, -.5, .5], [0, 0, 1]])
+    np.testing.assert_array_equal(AT @ np.diag([1, 1, 1, -1]), [[1, 1, 1, 0], [0, 1, -1, -1]])
+
+
+@pytest.mark.parametrize("points", [(0, 1, -1), (0, 1, -1, 2, -2), (0, 1, -1, 3, -3, 2, -2)])
+def test_any_distinct_points_give_an_exact_1d_algorithm(points):
+    """y = A^T [(G g) * (B^T d)] is the correlation sum_j d[i + j] g[j], for any choice of points
+    (here with 6 multiplies for F(4, 3) and 8 for F(6, 3) instead of 12 and 18)."""
+    m = len(points) - 1
+    AT, G, BT = winograd.transforms(m, points)
+    rng = np.random.default_rng(m)
+    d, g = rng.standard_normal(m + 2), rng.standard_normal(3)
+    expected = [d[i:i + 3] @ g for i in range(m)]
+    np.testing.assert_allclose(AT @ ((G @ g) * (BT @ d)), expected, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match="distinct"):
+        winograd.transforms(2, (0, 1, 1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 2), st.integers(1, 3), st.integers(1, 3), st.integers(1, 9),
+       st.integers(1, 9), st.integers(0, 2), st.sampled_from([2, 4]), st.integers(0, 2**31))
+def test_winograd_forms_match_the_definition(N, C, F, H, W, padding, m, seed):
+    """Random shapes, odd sizes and partial last tiles included: the tile-by-tile reference and
+    each backend's transforms (forward and the output transform's adjoint) match."""
+    if H + 2 * padding < 3 or W + 2 * padding < 3:
+        return
+    rng = np.random.default_rng(seed)
+    x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, 3, 3)), \
+        rng.standard_normal(F)
+    expected = naive.conv2d_direct(x, w, b, (1, 1), (padding, padding))
+    np.testing.assert_allclose(winograd.conv2d_winograd_naive(x, w, b, padding, m), expected,
+                               rtol=1e-10, atol=1e-10)
+    U = winograd.filter_transform(w, m)
+    dy = rng.standard_normal(expected.shape)
+    for backend in mv.BACKENDS:
+        form = forms(backend)
+        M = np.matmul(U, form.input_transform(x, padding, m))
+        np.testing.assert_allclose(form.output_transform(M, expected.shape, m, b), expected,
+                                   rtol=1e-10, atol=1e-10)
+        # the adjoint: <output_transform(M), dy> = <M, output_transform_adjoint(dy)>
+        dM = form.output_transform_adjoint(dy, m)
+        assert np.isclose(np.sum(form.output_transform(M, expected.shape, m) * dy),
+                          np.sum(M * dM), rtol=1e-10)
+
+
+@pytest.mark.parametrize("algorithm", SQUARE_3x3)
+@pytest.mark.parametrize("shape, padding", [((2, 3, 5, 7), 1), ((1, 2, 6, 6), 0),
+                                            ((1, 2, 3, 4), 2)])
+def test_every_algorithm_matches_the_definition_and_finite_differences(backend, algorithm,
+                                                                       shape, padding):
+    rng = np.random.default_rng(3)
+    layer = mv.Conv2d(shape[1], 3, 3, 1, padding, dtype=F64, rng=1, algorithm=algorithm)
+    layer.params["bias"][...] = rng.standard_normal(3)
+    x = rng.standard_normal(shape)
+    np.testing.assert_allclose(layer(x), naive.conv2d_direct(x, layer.params["weight"],
+                                                             layer.params["bias"], (1, 1),
+                                                             (padding, padding)),
+                               rtol=1e-10, atol=1e-10)
+    report = check_layer(layer, x)
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("kernel, padding", [(1, 0), ((3, 2), (1, 0)), (5, 2)])
+def test_direct_handles_other_kernels(backend, kernel, padding):
+    rng = np.random.default_rng(4)
+    layer = mv.Conv2d(3, 2, kernel, 1, padding, dtype=F64, rng=1, algorithm="direct")
+    x = rng.standard_normal((2, 3, 6, 5))
+    np.testing.assert_allclose(layer(x), naive.conv2d_direct(x, layer.params["weight"],
+                                                             layer.params["bias"], (1, 1),
+                                                             layer.padding), rtol=1e-10, atol=1e-10)
+    assert check_layer(layer, x).passed
+
+
+def float32_errors(algorithm, C, H, seed=0):
+    """max |float32 - float64| / max |float64| of y, dx and dweight for one layer and batch."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, C, H, H))
+    layer = mv.Conv2d(C, 16, 3, 1, 1, dtype=F64, rng=seed, algorithm=algorithm)
+    y64 = layer(x)
+    dy = rng.standard_normal(y64.shape)
+    dx64, dw64 = layer.backward(dy), layer.grads["weight"].copy()
+    layer.astype(np.float32)
+    y = layer(x.astype(np.float32))
+    dx = layer.backward(dy.astype(np.float32))
+    return [np.abs(a - b).max() / np.abs(b).max()
+            for a, b in ((y, y64), (dx, dx64), (layer.grads["weight"], dw64))]
+
+
+# The documented float32 bounds (relative to the largest entry), measured over these shapes: im2col
+# and F(2x2, 3x3) stay below 1e-6; F(4x4, 3x3)'s larger transform entries (up to 8 and 1/24) put
+# it near 2-5e-6, about ten times im2col's. The bounds below leave a factor of about 4.
+FLOAT32_BOUND = {"im2col": 3e-6, "direct": 3e-6, "winograd2x2": 5e-6, "winograd": 2e-5}
+
+
+@pytest.mark.parametrize("C, H", [(3, 16), (64, 12), (256, 6)])
+def test_float32_error_is_bounded_and_grows_with_the_tile(C, H):
+    errors = {a: float32_errors(a, C, H) for a in FLOAT32_BOUND}
+    for algorithm, bound in FLOAT32_BOUND.items():
+        assert max(errors[algorithm]) < bound, (algorithm, errors[algorithm])
+    # forward: the bigger tile is measurably less accurate than im2col
+    assert errors["winograd"][0] > 2 * errors["im2col"][0], errors
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.tuples(st.integers(1, 5), st.integers(1, 5)), st.tuples(st.integers(1, 3),
+       st.integers(1, 3)), st.tuples(st.integers(0, 3), st.integers(0, 3)),
+       st.integers(1, 128), st.integers(1, 128), st.tuples(st.integers(1, 64), st.integers(1, 64)))
+def test_auto_picks_an_algorithm_that_supports_the_layer(kernel, stride, padding, C, F, size):
+    name = choose(kernel, stride, padding, C, F, size)
+    assert supports(name, kernel, stride, padding)
+    if name.startswith("winograd"):
+        assert kernel == (3, 3) and stride == (1, 1) and padding[0] == padding[1] <= 2
+    if name == "direct":
+        assert stride == (1, 1)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [
+    (3, 2, 1),          # stride 2
+    (1, 1, 0),          # 1x1
+    ((3, 1), 1, 1),     # non-square kernel
+    (5, 1, 2),          # 5x5
+    (3, 1, 3),          # padding Winograd's input gradient cannot mirror
+    (3, 1, (1, 0)),     # unequal padding
+])
+def test_auto_sends_other_shapes_elsewhere_and_winograd_refuses_them(kernel, stride, padding):
+    rng = np.random.default_rng(5)
+    layer = mv.Conv2d(32, 32, kernel, stride, padding, dtype=F64, rng=0)
+    assert layer.algorithm == "auto"
+    for size in (7, 28, 64):
+        assert not layer.algorithm_for((32, size, size)).startswith("winograd")
+    x = rng.standard_normal((1, 32, 7, 7))
+    np.testing.assert_allclose(layer(x), naive.conv2d_direct(x, layer.params["weight"],
+                                                             layer.params["bias"], layer.stride,
+                                                             layer.padding), rtol=1e-9, atol=1e-9)
+    for algorithm in ("winograd", "winograd2x2"):
+        with pytest.raises(ValueError, match="algorithm='winograd.*needs a 3x3 kernel"):
+            mv.Conv2d(32, 32, kernel, stride, padding, algorithm=algorithm)
+
+
+def test_auto_follows_the_measured_rule():
+    conv3 = mv.Conv2d(64, 64, 3, padding=1)
+    assert [conv3.algorithm_for((64, s, s)) for s in (224, 56, 32, 28, 14, 8, 2)] == [
+        "winograd", "winograd", "winograd", "winograd2x2", "im2col", "direct", "direct"]
+    assert mv.Conv2d(3, 64, 3, padding=1).algorithm_for((3, 224, 224)) == "im2col"
+    assert mv.Conv2d(64, 64, 1).algorithm_for((64, 56, 56)) == "direct"
+    summary = mv.build_vgg("A", input_size=32, width=0.25, init=None).summary()
+    assert [row.algorithm for row in summary.rows if row.kind.startswith("conv")] == [
+        "im2col", "im2col", "direct", "direct", "direct", "direct", "direct", "direct"]
+    table = str(summary).splitlines()
+    assert table[0].endswith("algorithm") and table[3].split()[0] == "conv1_1"
+    assert table[3].endswith(" im2col") and table[3 + 3].split()[-1] == "im2col"
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        mv.Conv2d(3, 4, algorithm="fft")
+    with pytest.raises(ValueError, match="stride 1"):
+        mv.Conv2d(3, 4, 3, stride=2, algorithm="direct")
+
+
+@pytest.mark.parametrize("algorithm", SQUARE_3x3)
+def test_buffers_are_reused_and_outputs_kept(backend, algorithm):
+    """The algorithm's workspace is reused across calls, yet an output or gradient returned earlier
+    is never overwritten by a later call."""
+    conv = mv.Conv2d(3, 4, 3, padding=1, rng=0, algorithm=algorithm)
+    rng = np.random.default_rng(6)
+    x1, x2 = (rng.standard_normal((2, 3, 6, 6)).astype(np.float32) for _ in range(2))
+    y1 = conv(x1)
+    y1_copy = y1.copy()
+    dx1 = conv.backward(np.ones_like(y1))
+    dx1_copy = dx1.copy()
+    buffers = {name: a.ctypes.data for name, a in conv._compute._buffers._arrays.items()}
+    assert buffers
+    y2 = conv(x2)
+    dx2 = conv.backward(np.ones_like(y2))
+    assert buffers == {name: a.ctypes.data for name, a in conv._compute._buffers._arrays.items()}
+    np.testing.assert_array_equal(y1, y1_copy)
+    np.testing.assert_array_equal(dx1, dx1_copy)
+    assert not np.shares_memory(y1, y2) and not np.shares_memory(dx1, dx2)
+    assert y2.flags.c_contiguous and dx2.flags.c_contiguous
