@@ -8,12 +8,13 @@ import pickle
 import struct
 import tarfile
 import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
 from test_data import _dump, _rows, _write_cifar10
 
-from minivgg.data import cifar, load_cifar
+from minivgg.data import cifar, load_cifar, load_image_folder
 from minivgg.data.plainpickle import load_plain
 from minivgg.errors import CorruptFileError, FileTooLargeError
 
@@ -250,3 +251,103 @@ def test_bit_flipped_cifar_files_give_only_documented_errors(tmp_path):
             except (CorruptFileError, FileNotFoundError):   # a flipped name: a missing file
                 outcomes["refused"] += 1
     assert outcomes["refused"] > 100 and outcomes["ok"] > 10
+
+
+# ---------------------------------------------------------------- images
+
+
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _forged_png(path, width, height):
+    """A grey 8-bit PNG whose header says width x height but that holds one row of pixels: the
+    file is tiny, the declared image huge."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+                     + _png_chunk(b"IDAT", zlib.compress(b"\x00" * (width + 1)))
+                     + _png_chunk(b"IEND", b""))
+    return path
+
+
+def _image_root(tmp_path, files):
+    """root/cls/<name> for {name: PIL image or a callable writing the path}."""
+    folder = tmp_path / "root" / "cls"
+    folder.mkdir(parents=True)
+    for name, image in files.items():
+        image(folder / name) if callable(image) else image.save(folder / name)
+    return tmp_path / "root"
+
+
+def test_every_image_mode_becomes_the_right_rgb(tmp_path):
+    from PIL import Image
+    rgb = np.random.default_rng(0).integers(0, 256, (2, 4, 3), dtype=np.uint8)
+    rgba = np.concatenate([rgb, np.array([[[0], [90], [255], [7]]] * 2, np.uint8)], axis=2)
+    grey16 = np.array([[0, 1000, 32768, 65535], [257, 128, 129, 65407]], np.uint16)
+    palette = Image.fromarray(rgb).quantize(4)
+    lookup = np.array(palette.getpalette()[:12], np.uint8).reshape(4, 3)
+    root = _image_root(tmp_path, {"a_rgba.png": Image.fromarray(rgba),
+                                  "b_grey16.png": Image.fromarray(grey16),
+                                  "c_palette.png": palette,
+                                  "d_grey_alpha.png": Image.fromarray(rgba[..., ::3], "LA")})
+    images = load_image_folder(root).images
+    np.testing.assert_array_equal(images[0], rgb)                       # alpha dropped
+    assert Image.open(root / "cls" / "b_grey16.png").mode.startswith("I")
+    expected = [[0, 4, 128, 255], [1, 0, 1, 255]]                       # round(v / 257)
+    np.testing.assert_array_equal(images[1], np.repeat(np.array(expected, np.uint8)[..., None],
+                                                       3, axis=2))
+    np.testing.assert_array_equal(images[2], lookup[np.asarray(palette)])
+    np.testing.assert_array_equal(images[3], np.repeat(rgb[..., :1], 3, axis=2))
+
+
+@pytest.mark.parametrize("side", [12000, 14000])    # Pillow: a warning; its own error beyond
+def test_a_huge_image_is_refused_before_decoding(tmp_path, side):
+    root = _image_root(tmp_path, {"big.png": lambda p: _forged_png(p, side, side)})
+    with Peak() as peak, pytest.raises(FileTooLargeError, match="big.png"):
+        load_image_folder(root)
+    assert peak.bytes < 5 * MB
+
+
+def test_the_pixel_limit_is_a_documented_argument(tmp_path):
+    from PIL import Image
+    root = _image_root(tmp_path, {"a.png": Image.new("RGB", (30, 20))})
+    with pytest.raises(FileTooLargeError, match=r"30 x 20 = 600 pixels, more than max_pixels "
+                                                r"= 599"):
+        load_image_folder(root, max_pixels=599)
+    assert load_image_folder(root, max_pixels=600).images.shape == (1, 20, 30, 3)
+
+
+def test_only_png_and_jpeg_content_is_decoded_whatever_the_name(tmp_path):
+    from PIL import Image
+    root = _image_root(tmp_path, {"x.png": lambda p: Image.new("RGB", (4, 4)).save(p, "TIFF")})
+    with pytest.raises(CorruptFileError, match="cannot read image .*x.png"):
+        load_image_folder(root)
+
+
+def test_a_symbolic_link_loop_is_a_clear_error(tmp_path):
+    from PIL import Image
+    root = _image_root(tmp_path, {"a.png": Image.new("RGB", (4, 4))})
+    (root / "cls" / "loop.png").symlink_to("loop.png")
+    with pytest.raises(CorruptFileError, match="loop.png: a symbolic link that loops"):
+        load_image_folder(root)
+    (root / "cls" / "loop.png").unlink()
+    (root / "cycle").symlink_to("cycle")                                # a class folder too
+    with pytest.raises(CorruptFileError, match="cycle: a symbolic link that loops"):
+        load_image_folder(root)
+
+
+@pytest.mark.parametrize("name, options", [("a.png", {}), ("a.jpg", {"quality": 90})])
+def test_bit_flipped_images_give_only_documented_errors(tmp_path, name, options):
+    from PIL import Image
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    root = _image_root(tmp_path, {name: lambda p: Image.fromarray(pixels).save(p, **options)})
+    path = root / "cls" / name
+    valid, refused = path.read_bytes(), 0
+    for _ in range(150):
+        path.write_bytes(_fuzz(valid, rng, int(rng.integers(1, 4))))
+        try:
+            assert load_image_folder(root).images.dtype == np.uint8
+        except CorruptFileError:
+            refused += 1
+    assert refused > 10
