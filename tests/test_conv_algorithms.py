@@ -190,13 +190,16 @@ def test_auto_follows_the_measured_rule():
         mv.Conv2d(3, 4, 3, stride=2, algorithm="direct")
 
 
+# C or F == 1: views of (N, 1, P) arrays are contiguous, a trap for np.ascontiguousarray
+@pytest.mark.parametrize("in_channels, out_channels, padding", [(3, 4, 1), (3, 1, 1), (1, 1, 0)])
 @pytest.mark.parametrize("algorithm", SQUARE_3x3)
-def test_buffers_are_reused_and_outputs_kept(backend, algorithm):
+def test_buffers_are_reused_and_outputs_kept(backend, algorithm, in_channels, out_channels,
+                                             padding):
     """The algorithm's workspace is reused across calls, yet an output or gradient returned earlier
-    is never overwritten by a later call."""
-    conv = mv.Conv2d(3, 4, 3, padding=1, rng=0, algorithm=algorithm)
+    is never overwritten by a later call (by this layer or another Conv2d sharing the scratch)."""
+    conv = mv.Conv2d(in_channels, out_channels, 3, padding=padding, rng=0, algorithm=algorithm)
     rng = np.random.default_rng(6)
-    x1, x2 = (rng.standard_normal((2, 3, 6, 6)).astype(np.float32) for _ in range(2))
+    x1, x2 = (rng.standard_normal((2, in_channels, 6, 6)).astype(np.float32) for _ in range(2))
     y1 = conv(x1)
     y1_copy = y1.copy()
     dx1 = conv.backward(np.ones_like(y1))
@@ -206,6 +209,8 @@ def test_buffers_are_reused_and_outputs_kept(backend, algorithm):
     y2 = conv(x2)
     dx2 = conv.backward(np.ones_like(y2))
     assert buffers == {name: a.ctypes.data for name, a in conv._compute._buffers._arrays.items()}
+    other = mv.Conv2d(in_channels, out_channels, 3, padding=padding, rng=1, algorithm=algorithm)
+    other.backward(np.ones_like(other(x2)))
     np.testing.assert_array_equal(y1, y1_copy)
     np.testing.assert_array_equal(dx1, dx1_copy)
     assert not np.shares_memory(y1, y2) and not np.shares_memory(dx1, dx2)

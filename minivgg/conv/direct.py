@@ -55,7 +55,7 @@ class Direct:
             if k:
                 y_full += products
         y = y_full.reshape(F, N, Hp, Wp)[:, :, :Ho, :Wo].transpose(1, 0, 2, 3) + bias[:, None, None]
-        return np.ascontiguousarray(y)
+        return np.ascontiguousarray(y)            # "+" made a new array: no scratch escapes
 
     def backward(self, dy, weight, dweight):
         """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, kh, kw)."""
@@ -73,5 +73,6 @@ class Direct:
             dweight[:, :, k] = dy_full @ self._xs[:, shift:shift + L].T
             dxs[:, shift:shift + L] += weight[:, :, k].T @ dy_full
         (ph, pw) = self.padding
-        dx = dxs[:, :L].reshape(C, N, Hp, Wp)[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)
-        return np.ascontiguousarray(dx)
+        # a copy: with no padding and C == 1 this view is contiguous, and ascontiguousarray would
+        # hand out the scratch buffer itself
+        return dxs[:, :L].reshape(C, N, Hp, Wp)[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3).copy()
