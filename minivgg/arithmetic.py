@@ -51,6 +51,7 @@ from .layers import (
     SpatialAverage,
     Standardise,
 )
+from .conv import choose
 from .shapes import output_size
 
 # The kind ("op") of each layer type the arithmetic knows. Another layer type that acts on each
@@ -279,7 +280,7 @@ class Summary:
         cells.append(["total", "", f"{self.total_params:,}",
                       f"{self.total_ops(count, bias, elementwise):,}",
                       f"{self.total_activations:,}", format_bytes(distinct * item, units), "", "",
-                      ""])
+                      "", ""])
         widths = [max(len(line[i]) for line in cells) + (0 if i == 0 else 2)
                   for i in range(len(cells[0]))]
         lines = ["".join(c.ljust(w) if i == 0 else c.rjust(w)
@@ -424,9 +425,20 @@ def summarize(model, input_shape=None, *, dtype=None):
             new=geometry.op not in ("flatten", "dropout"),
             cols=int(cols), kept_bytes=int(_kept_bytes(geometry, previous, in_values,
                                                         activations, cols, dtype.itemsize)),
-            algorithm=layer.algorithm_for(shape) if geometry.op == "conv" and layer else ""))
+            algorithm=_algorithm(geometry, layer, shape, out_shape)))
         shape, previous = out_shape, geometry.op
     return Summary(rows=rows, input_shape=input_shape, dtype=dtype)
+
+
+def _algorithm(geometry, layer, shape, out_shape):
+    """How Conv2d computes a conv layer at this size (its own choice, or ``auto``'s rule for a
+    plan); "" for other layers."""
+    if geometry.op != "conv":
+        return ""
+    if layer is not None:
+        return layer.algorithm_for(shape)
+    return choose(geometry.kernel, geometry.stride, geometry.padding, shape[0],
+                  geometry.out_channels, out_shape[1:])
 
 
 def _check_shape(shape):

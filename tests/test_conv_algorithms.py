@@ -175,12 +175,14 @@ def test_auto_sends_other_shapes_elsewhere_and_winograd_refuses_them(kernel, str
 def test_auto_follows_the_measured_rule():
     conv3 = mv.Conv2d(64, 64, 3, padding=1)
     assert [conv3.algorithm_for((64, s, s)) for s in (224, 56, 32, 28, 14, 8, 2)] == [
-        "winograd", "winograd", "winograd", "winograd2x2", "im2col", "direct", "direct"]
+        "winograd", "winograd", "winograd", "winograd2x2", "im2col", "im2col", "im2col"]
     assert mv.Conv2d(3, 64, 3, padding=1).algorithm_for((3, 224, 224)) == "im2col"
     assert mv.Conv2d(64, 64, 1).algorithm_for((64, 56, 56)) == "direct"
     summary = mv.build_vgg("A", input_size=32, width=0.25, init=None).summary()
-    assert [row.algorithm for row in summary.rows if row.kind.startswith("conv")] == [
-        "im2col", "im2col", "direct", "direct", "direct", "direct", "direct", "direct"]
+    assert [row.algorithm for row in summary.rows if row.kind.startswith("conv")] == ["im2col"] * 8
+    vgg16 = mv.build_vgg("D", init=None).summary()
+    assert [row.algorithm for row in vgg16.rows if row.kind.startswith("conv")] == [
+        "im2col"] + ["winograd"] * 6 + ["winograd2x2"] * 3 + ["im2col"] * 3
     table = str(summary).splitlines()
     assert table[0].endswith("algorithm") and table[3].split()[0] == "conv1_1"
     assert table[3].endswith(" im2col") and table[3 + 3].split()[-1] == "im2col"

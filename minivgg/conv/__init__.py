@@ -44,16 +44,21 @@ def supports(name, kernel_size, stride, padding):
 def choose(kernel_size, stride, padding, in_channels, out_channels, output_size):
     """The algorithm ``auto`` uses for a layer whose output maps are ``output_size`` (Ho, Wo).
 
-    A rule read off benchmarks/bench_conv.py (forward + backward, one thread, CPU time, numba
-    kernels): Winograd's transforms cost per channel and per tile while its products save
-    multiplies per channel pair, so it pays with many channels on large maps; the 4x4 tile wastes
-    work on small ones (a 2x2 map still costs a 6x6 tile). Measured:
+    A rule read off measurements of forward + backward per layer (benchmarks/bench_layers.py;
+    one thread, CPU time, numba kernels, 2026-11-29). Winograd's transforms cost per channel and
+    per tile while its products save multiplies per channel pair, so it pays with many channels
+    on large maps; a 4x4 tile wastes work on small maps (a 2x2 map still costs a 6x6 tile):
 
         3x3, both channel counts >= 32, maps >= 32: F(4x4, 3x3), 0.56-0.60x of im2col's time
         (VGG-16's conv1_2 to conv3_x at 224; a 64-channel CIFAR layer, batch 64: 0.84x)
         the same at maps 24-31 (conv4_x at 28): F(2x2, 3x3), 0.76x of im2col's time
-        stride 1, maps <= 8 (the CLI net's deep layers, batch 64): "direct", 0.56-0.86x
-        everything else (conv1_1's 3 channels, maps of 9-23, strides > 1): im2col
+        1x1, stride 1: "direct", one matrix product with no copy of the input
+        everything else (conv1_1's 3 channels, maps under 24, strides > 1): im2col
+
+    "direct" also took 0.56-0.86x of im2col's CPU time on maps of 8x8 and smaller (batch 64), but
+    its nine products per pass ran 3x *slower* than im2col with two BLAS threads on a loaded
+    machine (each product is a point where the threads wait for each other), so auto leaves
+    those layers to im2col.
     """
     small = min(output_size)
     if supports("winograd", kernel_size, stride, padding) and min(in_channels, out_channels) >= 32:
@@ -61,6 +66,6 @@ def choose(kernel_size, stride, padding, in_channels, out_channels, output_size)
             return "winograd"
         if small >= 24:
             return "winograd2x2"
-    if supports("direct", kernel_size, stride, padding) and (small <= 8 or kernel_size == (1, 1)):
+    if kernel_size == (1, 1) and stride == (1, 1):
         return "direct"
     return "im2col"
