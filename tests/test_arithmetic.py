@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -320,3 +321,16 @@ def test_training_memory_of_the_small_net_at_batch_64():
     kept = predicted.total("kept")
     cols = sum(row.cols for row in model.summary().rows) * 64 * 4
     assert cols < kept and predicted.total("grads") == predicted.total("params")
+
+
+# ---- the whole summaries as expected-output files (the torchinfo habit) ----
+
+EXPECTED = Path(__file__).parent / "expected"
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_the_summary_is_the_expected_file(name, capsys):
+    """Any changed number shows in a diff. After a deliberate change, regenerate with
+    ``python -m minivgg summary NAME > tests/expected/summary_NAME.txt`` and read the diff."""
+    expected = (EXPECTED / f"summary_{name}.txt").read_text()
+    assert run(["summary", name], capsys) == expected
