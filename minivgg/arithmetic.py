@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .conv import choose
 from .layers import (
     Conv2d,
     Dropout,
@@ -51,7 +52,6 @@ from .layers import (
     SpatialAverage,
     Standardise,
 )
-from .conv import choose
 from .shapes import output_size
 
 # The kind ("op") of each layer type the arithmetic knows. Another layer type that acts on each
@@ -634,11 +634,11 @@ def measure_training_memory(config, batch, seed=0):
     shared workspace is emptied first, so that its buffers are allocated, and seen, here."""
     import tracemalloc
 
-    from .layers import conv
+    from .conv import clear_scratch
     from .optim import SGD
     from .vgg import build_vgg
     numpy_domain = 389047                     # tracemalloc domain of NumPy's array data
-    conv._scratch._arrays.clear()
+    clear_scratch()
     started = not tracemalloc.is_tracing()
     if started:
         tracemalloc.start()

@@ -12,6 +12,7 @@ Each algorithm object holds its own buffers and has the same two methods:
 
 from functools import partial
 
+from . import direct, im2col, winograd
 from .direct import Direct
 from .im2col import Im2col
 from .winograd import Winograd
@@ -19,6 +20,13 @@ from .winograd import Winograd
 ALGORITHMS = {"im2col": Im2col, "winograd": partial(Winograd, m=4),
               "winograd2x2": partial(Winograd, m=2), "direct": Direct}
 CHOICES = ("auto", *ALGORITHMS)
+
+
+def clear_scratch():
+    """Free the temporaries every algorithm module shares between layers (they are regrown on
+    the next call): for memory measurements that must see them allocated."""
+    for module in (im2col, winograd, direct):
+        module._scratch._arrays.clear()
 
 
 def check_algorithm(name):
