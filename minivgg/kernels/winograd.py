@@ -123,6 +123,16 @@ def _padded(x, padding, m):
                       (padding, tw * m + 2 - W - padding))), th, tw
 
 
+def _padded_output(dy, m):
+    """(dy zero-padded below and right to whole m x m tiles, tiles_h, tiles_w): the adjoint of
+    cropping the last tiles."""
+    N, F, Ho, Wo = dy.shape
+    th, tw = tiles(Ho, m), tiles(Wo, m)
+    padded = np.zeros((N, F, th * m, tw * m), dy.dtype)
+    padded[:, :, :Ho, :Wo] = dy
+    return padded, th, tw
+
+
 # ------------------------------------------------------------------------------------------------
 # naive: one tile at a time, exactly the equations above
 # ------------------------------------------------------------------------------------------------
@@ -184,10 +194,7 @@ class naive:
     @staticmethod
     def output_transform_adjoint(dy, m, out=None):
         AT, _, _ = transforms(m)
-        N, F, Ho, Wo = dy.shape
-        th, tw = tiles(Ho, m), tiles(Wo, m)
-        dY = np.zeros((N, F, th * m, tw * m), dy.dtype)               # the crop's adjoint
-        dY[:, :, :Ho, :Wo] = dy
+        (N, F, _, _), (dY, th, tw) = dy.shape, _padded_output(dy, m)
         dM = np.empty((m + 2, m + 2, F, N * th * tw), dy.dtype) if out is None else out
         for f in range(F):
             for t in range(N * th * tw):
@@ -245,10 +252,7 @@ class vectorized:
     @staticmethod
     def output_transform_adjoint(dy, m, out=None):
         AT, _, _ = transforms(m)
-        N, F, Ho, Wo = dy.shape
-        th, tw = tiles(Ho, m), tiles(Wo, m)
-        padded = np.zeros((N, F, th * m, tw * m), dy.dtype)            # the crop's adjoint
-        padded[:, :, :Ho, :Wo] = dy
+        (N, F, _, _), (padded, th, tw) = dy.shape, _padded_output(dy, m)
         dY = np.empty((m, m, F, N, th, tw), dy.dtype)                   # tiles to the front
         np.copyto(dY.transpose(3, 2, 4, 0, 5, 1), padded.reshape(N, F, th, m, tw, m))
         dM = _both_sides(AT.T.astype(dy.dtype), dY.reshape(m, m, F, -1))

@@ -46,17 +46,7 @@ def _input_transform(x, BT, ph, pw, m, th, tw, V, start, stop):
                             for w in range(W):
                                 dst[w] += coefficient * src[w]
         _deinterleave(R, m, phases)
-        t = n * th * tw
-        for xi in range(alpha):                # V = R B: tile (i, j) reads R[xi, i, j*m + b]
-            for nu in range(alpha):
-                out = V[xi, nu, c, t:t + th * tw]
-                out[:] = 0
-                for b in range(alpha):
-                    coefficient = BT[nu, b]
-                    if coefficient != 0:
-                        src = phases[xi, b]
-                        for k in range(th * tw):
-                            out[k] += coefficient * src[k]
+        _tile_columns(phases, BT, V, c, n * th * tw)      # V = R B
 
 
 @kernel
@@ -71,6 +61,23 @@ def _deinterleave(R, m, phases):
                 src, dst = R[xi, i], phases[xi, b, i * tw:(i + 1) * tw]
                 for j in range(tw):
                     dst[j] = src[j * m + b]
+
+
+@kernel
+def _tile_columns(phases, L, out, plane, t):
+    """out[xi, nu, plane, t + k] = sum_b L[nu, b] * phases[xi, b, k] for the plane's tiles k: the
+    column half of a transform, L = B^T (input) or A (the output transform's adjoint)."""
+    alpha, columns, count = phases.shape
+    for xi in range(alpha):
+        for nu in range(L.shape[0]):
+            row = out[xi, nu, plane, t:t + count]
+            row[:] = 0
+            for b in range(columns):
+                coefficient = L[nu, b]
+                if coefficient != 0:
+                    src = phases[xi, b]
+                    for k in range(count):
+                        row[k] += coefficient * src[k]
 
 
 @kernel
@@ -112,7 +119,7 @@ def _output_transform(M, AT, bias, y, start, stop):
 
 
 @kernel
-def _output_transform_adjoint(dy, AT, dM, start, stop):
+def _output_transform_adjoint(dy, AT, A, dM, start, stop):
     N, F, Ho, Wo = dy.shape
     m, alpha = AT.shape
     th, tw = (Ho + m - 1) // m, (Wo + m - 1) // m
@@ -131,17 +138,7 @@ def _output_transform_adjoint(dy, AT, dM, start, stop):
                         for w in range(Wo):
                             dst[w] += coefficient * src[w]
         _deinterleave(R, m, phases)
-        t = n * th * tw
-        for xi in range(alpha):                # dM = R A^T, every tile of the plane
-            for nu in range(alpha):
-                out = dM[xi, nu, f, t:t + th * tw]
-                out[:] = 0
-                for b in range(m):
-                    coefficient = AT[b, nu]
-                    if coefficient != 0:
-                        src = phases[xi, b]
-                        for k in range(th * tw):
-                            out[k] += coefficient * src[k]
+        _tile_columns(phases, A, dM, f, n * th * tw)      # dM = R A^T
 
 
 class numba:
@@ -173,6 +170,7 @@ class numba:
         th, tw = tiles(Ho, m), tiles(Wo, m)
         if out is None:
             out = np.empty((m + 2, m + 2, F, N * th * tw), dy.dtype)
-        _run(_output_transform_adjoint, F * N, out.size, np.ascontiguousarray(dy),
-             transforms(m)[0].astype(dy.dtype), out)
+        AT = transforms(m)[0].astype(dy.dtype)
+        _run(_output_transform_adjoint, F * N, out.size, np.ascontiguousarray(dy), AT,
+             np.ascontiguousarray(AT.T), out)
         return out
