@@ -19,7 +19,13 @@ from test_data import _dump, _rows, _write_cifar10
 from minivgg.data import cifar, load_cifar, load_image_folder
 from minivgg.data.plainpickle import load_plain
 from minivgg.errors import CorruptFileError, FileTooLargeError
-from minivgg.io import load_model, load_torchvision_state_dict, save_model, to_torchvision_state_dict
+from minivgg.io import (
+    load_model,
+    load_torchvision_state_dict,
+    param_shapes,
+    save_model,
+    to_torchvision_state_dict,
+)
 from minivgg.train import model_from_checkpoint, save_checkpoint
 from minivgg.vgg import build_vgg
 
@@ -505,3 +511,16 @@ def test_torchvision_weights_that_are_not_finite_real_numbers_are_refused():
                 state["features.0.bias"] + 1j):
         with pytest.raises(ValueError, match=r"features.0.bias \(conv1_1.bias\) .*finite real"):
             load_torchvision_state_dict(model, {**state, "features.0.bias": bad})
+
+
+@pytest.mark.parametrize("config, settings", [
+    ("A", dict(input_size=32, width=1 / 16)), ("A-LRN", dict(input_size=64, width=0.1)),
+    ("B", dict(input_size=32, width=0.3, in_channels=1)), ("C", dict(input_size=32, width=1 / 8)),
+    ("D", dict(input_size=96, width=1 / 32, input_std=[50.0, 60.0, 70.0])),
+    ("E", dict(input_size=32, width=1 / 64, fc_width=5, num_classes=7))])
+def test_the_shapes_a_file_is_checked_against_are_what_build_vgg_makes(config, settings):
+    """param_shapes (arithmetic, no arrays) and the built network agree, so the check that
+    protects load_model cannot drift from the builder."""
+    model = build_vgg(config, init=None, **{"fc_width": 8, **settings})
+    assert param_shapes(model.config) == {k: v.shape for k, v in model.params.items()}
+    assert list(param_shapes(model.config)) == list(model.params)
