@@ -281,6 +281,15 @@ def _forged_png(path, width, height):
     return path
 
 
+def _png16(path, pixels):
+    """An RGB PNG of 16 bits per channel (Pillow cannot write one): pixels (H, W, 3) uint16."""
+    height, width = pixels.shape[:2]
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
+                     + _png_chunk(b"IDAT", zlib.compress(rows)) + _png_chunk(b"IEND", b""))
+
+
 def _image_root(tmp_path, files):
     """root/cls/<name> for {name: PIL image or a callable writing the path}."""
     folder = tmp_path / "root" / "cls"
@@ -300,13 +309,16 @@ def test_every_image_mode_becomes_the_right_rgb(tmp_path):
     root = _image_root(tmp_path, {"a_rgba.png": Image.fromarray(rgba),
                                   "b_grey16.png": Image.fromarray(grey16),
                                   "c_palette.png": palette,
-                                  "d_grey_alpha.png": Image.fromarray(rgba[..., ::3], "LA")})
+                                  "d_grey_alpha.png": Image.fromarray(rgba[..., ::3], "LA"),
+                                  "e_rgb16.png": lambda p: _png16(p, np.repeat(grey16[..., None],
+                                                                               3, axis=2))})
     images = load_image_folder(root).images
     np.testing.assert_array_equal(images[0], rgb)                       # alpha dropped
     assert Image.open(root / "cls" / "b_grey16.png").mode.startswith("I")
-    expected = [[0, 4, 128, 255], [1, 0, 1, 255]]                       # round(v / 257)
+    expected = [[0, 3, 128, 255], [1, 0, 0, 255]]                       # the high byte
     np.testing.assert_array_equal(images[1], np.repeat(np.array(expected, np.uint8)[..., None],
                                                        3, axis=2))
+    np.testing.assert_array_equal(images[4], images[1])     # the same values saved as 16-bit RGB
     np.testing.assert_array_equal(images[2], lookup[np.asarray(palette)])
     np.testing.assert_array_equal(images[3], np.repeat(rgb[..., :1], 3, axis=2))
 
@@ -524,3 +536,13 @@ def test_the_shapes_a_file_is_checked_against_are_what_build_vgg_makes(config, s
     model = build_vgg(config, init=None, **{"fc_width": 8, **settings})
     assert param_shapes(model.config) == {k: v.shape for k, v in model.params.items()}
     assert list(param_shapes(model.config)) == list(model.params)
+
+
+def test_loading_cifar_takes_about_twice_the_files_in_memory(tmp_path):
+    """The documented bound for valid files: the files' bytes once, the images once."""
+    _write_cifar10(tmp_path / "c10", n=400)
+    files = sum(f.stat().st_size for f in (tmp_path / "c10").iterdir() if "data" in f.name)
+    with Peak() as peak:
+        train = load_cifar(tmp_path / "c10")
+    assert train.images.nbytes == 5 * 400 * 3072
+    assert peak.bytes < 2.3 * files
