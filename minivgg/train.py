@@ -184,6 +184,8 @@ def load_checkpoint(path):
         for key, kind in _META_TYPES.items():
             if not isinstance(meta.get(key), kind):
                 npz.fail(f"its meta entry has no {key!r} of the right type")
+        if npz.shapes.get("mean") != (3,):
+            npz.fail("it has no (3,) 'mean' entry (the training mean RGB)")
         arrays = {key: npz.array(key) for key in npz.shapes if key != "meta"}
     return arrays, meta
 

@@ -495,6 +495,8 @@ def test_every_broken_checkpoint_is_one_clear_error(tmp_path):
     _checkpoint(tmp_path / "bad-epoch.npz", model, epoch="three")
     np.savez(tmp_path / "bad-json.npz", meta=np.array('{"epoch": 1,'))
     np.savez(tmp_path / "no-meta.npz", x=np.zeros(2))
+    with np.load(good) as data:
+        np.savez(tmp_path / "no-mean.npz", **{k: data[k] for k in data.files if k != "mean"})
     claim = {**model.config, "config": "E", "input_size": 224, "width": 1.0}
     _checkpoint(tmp_path / "huge-claim.npz", model, model_config=claim)
     for path in sorted(tmp_path.glob("*.npz")):
