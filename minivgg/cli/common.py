@@ -54,7 +54,12 @@ CONFIG_NAMES = f"{', '.join(CONFIGS)} (or {', '.join(ALIASES)})"
 
 
 def synthetic_data(settings):
+    """(train, val) of a run: the built-in shapes, or the pairs of ``minivgg reproduce``."""
     from ..data import synthetic_splits
+    from ..data.synthetic import pair_splits
+    if settings.get("dataset", "shapes") == "pairs":
+        return pair_splits((settings["train_size"], settings["val_size"]),
+                           size=settings["image_size"], seed=settings["data_seed"])
     return synthetic_splits(settings["train_size"], settings["val_size"],
                             size=settings["image_size"], seed=settings["data_seed"])
 
