@@ -11,7 +11,7 @@ import pytest
 
 from minivgg import reproduce
 from minivgg.cli import main
-from minivgg.data.synthetic import PAIR_CLASSES, pair_splits, synthetic_pairs
+from minivgg.data.synthetic import PAIR_CLASSES, dataset_splits, synthetic_pairs, synthetic_splits
 
 RECORD = os.path.join(os.path.dirname(__file__), "..", "docs", "results", reproduce.JSON_NAME)
 RUN_FIELDS = {"config", "seed", "top1", "top5", "left_chance_epoch"}
@@ -178,11 +178,15 @@ def test_pairs_are_deterministic_balanced_and_splits_disjoint():
     assert a.images.shape == (60, 32, 32, 3) and a.images.dtype == np.uint8
     assert np.bincount(a.labels, minlength=15).tolist() == [4] * 15
     assert len(PAIR_CLASSES) == 15 and len(set(PAIR_CLASSES)) == 15
-    train, val = pair_splits((30, 30), size=32, seed=1)
+    train, val = dataset_splits("pairs", (30, 30), size=32, seed=1)
     assert not np.array_equal(train.images, val.images)
-    # pair_splits' streams do not depend on how many sets are asked for (the CLI rebuilds
-    # train and val of a three-set run).
-    assert np.array_equal(pair_splits((30, 30, 10), size=32, seed=1)[1].images, val.images)
+    # The streams do not depend on how many sets are asked for (the CLI rebuilds train and val
+    # of a three-set run), and for the shapes they are synthetic_splits'.
+    assert np.array_equal(dataset_splits("pairs", (30, 30, 10), size=32, seed=1)[1].images,
+                          val.images)
+    shapes = dataset_splits("shapes", (20, 10, 5), size=32, seed=1)
+    assert all(np.array_equal(a.images, b.images)
+               for a, b in zip(shapes, synthetic_splits(20, 10, size=32, seed=1)))
 
 
 def test_pairs_colour_says_nothing_about_the_class():

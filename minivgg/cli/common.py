@@ -54,14 +54,11 @@ CONFIG_NAMES = f"{', '.join(CONFIGS)} (or {', '.join(ALIASES)})"
 
 
 def synthetic_data(settings):
-    """(train, val) of a run: the built-in shapes, or the pairs of ``minivgg reproduce``."""
-    from ..data import synthetic_splits
-    from ..data.synthetic import pair_splits
-    if settings.get("dataset", "shapes") == "pairs":
-        return pair_splits((settings["train_size"], settings["val_size"]),
-                           size=settings["image_size"], seed=settings["data_seed"])
-    return synthetic_splits(settings["train_size"], settings["val_size"],
-                            size=settings["image_size"], seed=settings["data_seed"])
+    """(train, val) of a run: the built-in shapes, or the set its "dataset" names (reproduce)."""
+    from ..data.synthetic import dataset_splits
+    return dataset_splits(settings.get("dataset", "shapes"),
+                          (settings["train_size"], settings["val_size"]),
+                          size=settings["image_size"], seed=settings["data_seed"])
 
 
 def check_run_dir(path):

@@ -15,6 +15,8 @@ def add_parser(commands):
     reproduce.add_argument("--quick", action="store_true",
                            help="a few minutes: checks the pipeline; too small for the claims")
     reproduce.add_argument("--out", default="reproduce", help="folder for the results")
+    reproduce.add_argument("--data", choices=("shapes", "pairs"), default="shapes",
+                           help="the built-in data set (pairs: the harder one, two shapes each)")
     reproduce.add_argument("--overwrite", action="store_true",
                            help="replace a run already in OUT")
     reproduce.set_defaults(run=cmd_reproduce)
@@ -22,9 +24,11 @@ def add_parser(commands):
 
 def cmd_reproduce(args):
     from ..reproduce import run
-    command = "minivgg reproduce" + (" --quick" if args.quick else "") + f" --out {args.out}"
+    command = ("minivgg reproduce" + (" --quick" if args.quick else "") + f" --data {args.data}"
+               f" --out {args.out}" + (" --overwrite" if args.overwrite else ""))
     try:
-        run("quick" if args.quick else "full", args.out, overwrite=args.overwrite,
+        run("quick" if args.quick else "full", args.out, dataset=args.data,
+            overwrite=args.overwrite,
             command=command, log=lambda line: print(line, flush=True))
     except FileExistsError as error:
         raise CommandError(str(error)) from None

@@ -238,7 +238,10 @@ def _render_pairs(labels, size, rng, noise, clutter):
     m = len(labels)
     grid = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     images = np.empty((m, 3, size, size), np.float32)
-    images[:] = rng.uniform(0, 255, (m, 3, 1, 1)).astype(np.float32)
+    # A dark, nearly grey background (a level, give or take a tint), so the parts' shapes, not
+    # the background's colour, are what varies most between images.
+    level = rng.uniform(20, 90, (m, 1)) + rng.uniform(-15, 15, (m, 3))
+    images[:] = level[:, :, None, None].astype(np.float32)
     _draw_clutter(images, rng, grid, clutter)
     parts = np.array(PAIRS)[labels]                             # (m, 2)
     parts = np.where(rng.random((m, 1)) < 0.5, parts, parts[:, ::-1])   # which one goes first
@@ -277,8 +280,15 @@ def synthetic_pairs(n, size=64, seed=0, *, noise=10.0, clutter=2.0):
     return ImageDataset(images, labels, PAIR_CLASSES)
 
 
-def pair_splits(sizes, size=64, seed=0, **difficulty):
-    """Disjoint sets of :func:`synthetic_pairs` from independent streams spawned from ``seed``:
-    ``sizes`` (n_train, n_val[, n_test]) -> a tuple of ImageDatasets in that order."""
-    return tuple(synthetic_pairs(n, size, s, **difficulty)
+DATASETS = {"shapes": synthetic_shapes, "pairs": synthetic_pairs}
+
+
+def dataset_splits(name, sizes, size=64, seed=0, **difficulty):
+    """Disjoint sets of a built-in dataset ("shapes" or "pairs", DATASETS) from independent
+    streams spawned from ``seed``: ``sizes`` (n_train, n_val[, n_test]) -> ImageDatasets in that
+    order. Set i is the same whatever follows it, and for "shapes" the first two are
+    :func:`synthetic_splits`' (the CLI rebuilds train and val of a three-set run)."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {tuple(DATASETS)}; got {name!r}")
+    return tuple(DATASETS[name](n, size, s, **difficulty)
                  for n, s in zip(sizes, np.random.SeedSequence(seed).spawn(len(sizes))))
