@@ -111,9 +111,9 @@ VERDICTS = ("agrees", "within noise", "contradicts")
 # Sizes: "full" is the recorded run (<= 60 min on 2 cores); "quick" checks the pipeline in a few
 # minutes; "tiny" is for the tests (seconds). The same for every net: never tuned per configuration.
 _COMMON = dict(dataset="shapes", image_size=64, width=1 / 8, fc_width=128, batch_size=32, lr=0.01,
-               grid=3, workers=2, data_seed=0)
+               patience=2, grid=3, workers=2, data_seed=0)
 SETTINGS = {
-    "full": dict(_COMMON, n_train=1500, n_val=300, n_test=1000, epochs=8, finetune_epochs=3,
+    "full": dict(_COMMON, n_train=1500, n_val=400, n_test=1000, epochs=14, finetune_epochs=4,
                  seeds=3),
     "quick": dict(_COMMON, n_train=400, n_val=100, n_test=200, epochs=2, finetune_epochs=1,
                   seeds=2),
@@ -269,7 +269,7 @@ def train_net(task):
             init_from_shallower(model, model_from_checkpoint(run_dir(out, parent, seed))[0])
     optimizer = SGD(model, lr=lr)
     schedule = PlateauAfterChance(optimizer, chance_threshold(len(train.classes), len(val)),
-                                  patience=1, max_reductions=3)
+                                  patience=cfg["patience"], max_reductions=3)
     folder = run_dir(out, label, seed)
     trainer = Trainer(model, train, val, optimizer=optimizer, schedule=schedule,
                       batch_size=cfg["batch_size"], scale=scale, seed=seed, run_dir=folder,
