@@ -135,11 +135,13 @@ def chance_threshold(num_classes, n_val):
 
 
 def left_chance_epoch(val_top1, num_classes, n_val):
-    """The first epoch (1-based) whose validation top-1 error is below chance by the threshold,
-    or None if none is."""
+    """The epoch (1-based) from which the net had left chance: the first of two epochs in a row
+    whose validation accuracy exceeds chance by the threshold (one such epoch happens by luck
+    about once in 40), or None if there are none."""
     threshold = chance_threshold(num_classes, n_val)
-    for epoch, error in enumerate(val_top1, 1):
-        if 1.0 - error > threshold:
+    above = [1.0 - error > threshold for error in val_top1]
+    for epoch in range(1, len(above)):
+        if above[epoch - 1] and above[epoch]:
             return epoch
     return None
 
@@ -224,17 +226,21 @@ def load_data(out):
 
 class PlateauAfterChance(ReduceOnPlateau):
     """The paper's rule, lr / 10 when the validation accuracy stops improving (three times), with
-    the count started only once the net has left chance (accuracy above ``threshold``): a net
-    still at chance has not yet started to improve, and cutting its rate there (as a plain
-    plateau rule does after ``patience`` epochs) would stop it from ever leaving."""
+    the count started only once the net has left chance (``left_chance_epoch``: two epochs in a
+    row above ``threshold``): a net still at chance has not started to improve, and cutting its
+    rate there, as a plain plateau rule does after ``patience`` epochs, can keep it there."""
 
     def __init__(self, optimizer, threshold, **kwargs):
         super().__init__(optimizer, **kwargs)
         self.threshold = threshold
+        self.above = 0                  # epochs in a row above the threshold, until it is 2
 
     def step(self, metric):
-        if max(self.best, metric) <= self.threshold:
-            return False
+        if self.above < 2:
+            self.above = self.above + 1 if metric > self.threshold else 0
+            if self.above < 2:
+                return False
+            self.best = -np.inf         # from here on, the paper's rule
         return super().step(metric)
 
 
