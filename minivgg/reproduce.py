@@ -18,18 +18,21 @@ The protocol, where it can run here (docs/results/README.md says what differs an
 - every net: SGD with momentum 0.9, weight decay 5e-4, batch 32, dropout 0.5, random crops,
   flips and the PCA colour shift; lr 1e-2 divided by 10 when the validation accuracy stops
   improving, three times, then one more epoch (or the epoch budget ends);
-- the deep nets from scratch with He's initialisation (the authors' later finding), and, to
-  measure the paper's own way too, D warm-started from the same seed's trained A
-  (``init_from_shallower``: its first four convolutions and three FC layers);
+- as the paper: A and A-LRN from scratch (He's initialisation here), the deeper B, C, D, E
+  warm-started from the same seed's trained A (``init_from_shallower``: its first four
+  convolutions and three FC layers); to measure the alternative too (the authors' later finding),
+  D and B also from scratch ("D He", "B He");
 - the scale chain: D at S = 36, then D at S = 54 initialised from it at lr 1e-3, then D with
   jittered S fine-tuned from that at lr 1e-3;
-- B against the same net with each pair of 3x3 convolutions made one 5x5 (Sec. 4.1);
+- B (from scratch) against the same net with each pair of 3x3 convolutions made one 5x5, also
+  from scratch, since A has no 5x5 layers to start it from (Sec. 4.1);
 - testing: dense (with flips) at one and at three scales for every net; multi-crop (a grid x grid
   grid, with flips) and dense + multi-crop for the jittered D; fusion (the mean posterior) of the
   best two nets and of all nets, seed by seed.
 
 A run that never left chance (its validation accuracy never above chance by two binomial
-standard errors) is a failed run: it is listed, and left out of every mean and claim.
+standard errors in two epochs in a row), or fell back to it by its last epoch, or diverged, is a
+failed run: it is listed with the reason, and left out of every mean and claim.
 """
 
 import json
@@ -57,17 +60,21 @@ FIVE_BY_FIVE = ["conv5-64", "M", "conv5-128", "M", "conv5-256", "M", "conv5-512"
 
 # The nets, one row each: label, configuration, training scale, how it starts ("he": from
 # scratch; "warm": init_from_shallower of that seed's net named in `parent`; "finetune": all
-# weights of `parent`, at lr / 10). Parents come before their children.
+# weights of `parent`, at lr / 10). Parents come before their children. As the paper (Sec. 3.1):
+# the shallow A and A-LRN from scratch, the deeper B-E from A; "D He" and "B He" are the same nets
+# from scratch (the authors' later finding), and B's from-scratch twin is what the five-5x5 net,
+# which cannot take A's 3x3 layers, is compared with.
 NETS = (
     ("A", "A", S_SMALL, "he", None),
-    ("D", "D", S_SMALL, "he", None),
-    ("E", "E", S_SMALL, "he", None),
-    ("D warm", "D", S_SMALL, "warm", "A"),
-    ("D S=54", "D", S_LARGE, "finetune", "D"),
-    ("C", "C", S_SMALL, "he", None),
-    ("5x5", FIVE_BY_FIVE, S_SMALL, "he", None),
-    ("B", "B", S_SMALL, "he", None),
+    ("D He", "D", S_SMALL, "he", None),
     ("A-LRN", "A-LRN", S_SMALL, "he", None),
+    ("D", "D", S_SMALL, "warm", "A"),
+    ("E", "E", S_SMALL, "warm", "A"),
+    ("C", "C", S_SMALL, "warm", "A"),
+    ("B", "B", S_SMALL, "warm", "A"),
+    ("D S=54", "D", S_LARGE, "finetune", "D"),
+    ("B He", "B", S_SMALL, "he", None),
+    ("5x5", FIVE_BY_FIVE, S_SMALL, "he", None),
     ("D jitter", "D", S_JITTER, "finetune", "D S=54"),
 )
 MULTICROP_NETS = ("D jitter",)          # Table 5 is about the jittered D
@@ -98,7 +105,7 @@ CLAIMS = (
     ("D beats B", "3", "D", "B", "beats"),
     ("E matches D", "3", "D", "E", "no gain"),
     ("D beats C", "3", "D", "C", "beats"),
-    ("B beats the five-5x5 net", "4.1", f"B [{CENTER}]", f"5x5 [{CENTER}]", "beats"),
+    ("B beats the five-5x5 net", "4.1", f"B He [{CENTER}]", f"5x5 [{CENTER}]", "beats"),
     ("jittered S beats fixed S", "3", "D jitter", "D S=54", "beats"),
     ("multi-scale Q beats single Q", "4", f"D jitter [{MULTI}]", "D jitter", "beats"),
     ("dense + multi-crop beats either alone", "5", f"D jitter [{BOTH}]",
@@ -146,6 +153,18 @@ def left_chance_epoch(val_top1, num_classes, n_val):
     return None
 
 
+def failed(run, num_classes, n_val):
+    """Why a run is not an architecture result, or None: it diverged, never left chance, or fell
+    back to chance (its last epoch's validation accuracy not above the threshold)."""
+    if run.get("diverged"):
+        return f"diverged: {run['diverged']}"
+    if run["left_chance_epoch"] is None:
+        return "never left chance"
+    if 1.0 - run["curve"][-1]["val_top1"] <= chance_threshold(num_classes, n_val):
+        return "fell back to chance"
+    return None
+
+
 def standard_error(errors, n_test):
     """Standard error (percentage points) of the mean of several nets' top-1 errors (%): the
     seeds' spread, sample variance / k, plus the test set's binomial sampling error of the mean
@@ -182,7 +201,7 @@ def row_errors(report, label):
     test = test[:-1] if test else None
     return [run["top1"] if test is None else run["tests"][test]["top1"]
             for run in report["runs"] if run["config"] == config
-            and run["left_chance_epoch"] is not None and (test is None or test in run["tests"])]
+            and run["failed"] is None and (test is None or test in run["tests"])]
 
 
 def judge(report):
@@ -293,13 +312,14 @@ def train_net(task):
             if schedule.reductions == 3 and trainer.history[-1]["lr"] < optimizer.lr * 1.5:
                 break
     except NonFiniteLossError as error:
-        record["failed"] = str(error)
+        record["diverged"] = str(error)
     history = trainer.history
     record["curve"] = [{k: r[k] for k in ("epoch", "lr", "train_loss", "train_top1", "val_loss",
                                           "val_top1")} for r in history]
     record["left_chance_epoch"] = left_chance_epoch(history["val_top1"], len(train.classes),
                                                     len(val))
-    if "failed" not in record:
+    record["failed"] = failed(record, len(train.classes), len(val))
+    if "diverged" not in record:
         record["tests"] = test_net(model, trainer.mean, test, scale, label, cfg["grid"], folder)
         record["top1"], record["top5"] = (record["tests"][DENSE][k] for k in ("top1", "top5"))
     record["seconds"] = round(time.perf_counter() - clock, 1)
@@ -334,7 +354,7 @@ def errors(probs, labels):
 def fuse(report, test_labels, out):
     """Seed by seed, the mean posterior (dense, multi-scale Q) of the best two nets (by their
     mean Table 4 error over seeds) and of all nets; failed runs are left out."""
-    ok = [r for r in report["runs"] if r["left_chance_epoch"] is not None and r["tests"]]
+    ok = [r for r in report["runs"] if r["failed"] is None]
     means = {}
     for r in ok:
         means.setdefault(r["config"], []).append(r["tests"][MULTI]["top1"])
@@ -383,7 +403,7 @@ def _run_tasks(tasks, workers, log):
         records.append(record)
         log(f"  {record['config']:>9} seed {record['seed']}: top-1 {record['top1']}%, top-5 "
             f"{record['top5']}%, left chance at epoch {record['left_chance_epoch']}, "
-            f"{record['seconds']:.0f} s" + (f" FAILED: {record['failed']}" if "failed" in record
+            f"{record['seconds']:.0f} s" + (f"; FAILED: {record['failed']}" if record["failed"]
                                             else ""))
 
     def ready(task):
@@ -514,7 +534,7 @@ def plot(report):
     fig, (table, claims, curves) = plt.subplots(1, 3, figsize=(17, 5.2),
                                                 gridspec_kw={"width_ratios": [1, 1.3, 1]})
     labels = [net[0] for net in NETS]
-    colours = dict(zip(labels, plt.cm.tab10.colors))
+    colours = {label: plt.cm.tab20(i % 20) for i, label in enumerate(labels)}
     n_test = report["settings"]["n_test"]
     paper = table.twinx()
     for i, label in enumerate(labels):

@@ -14,7 +14,7 @@ from minivgg.cli import main
 from minivgg.data.synthetic import PAIR_CLASSES, dataset_splits, synthetic_pairs, synthetic_splits
 
 RECORD = os.path.join(os.path.dirname(__file__), "..", "docs", "results", reproduce.JSON_NAME)
-RUN_FIELDS = {"config", "seed", "top1", "top5", "left_chance_epoch"}
+RUN_FIELDS = {"config", "seed", "top1", "top5", "left_chance_epoch", "failed"}
 CLAIM_FIELDS = {"claim", "table", "better", "worse", "difference", "two_se", "verdict"}
 
 
@@ -34,8 +34,8 @@ def test_verdicts_with_two_standard_errors_of_2(kind, difference, expected):
 def _report(errors, n_test=500, left=1):
     """A report with runs of the given {row: [top-1 per seed]} (top-5: half of it)."""
     runs = [{"config": config, "seed": seed, "top1": e, "top5": e / 2,
-             "left_chance_epoch": left, "tests": {}} for config, es in errors.items()
-            for seed, e in enumerate(es)]
+             "left_chance_epoch": left, "failed": None, "tests": {}}
+            for config, es in errors.items() for seed, e in enumerate(es)]
     return {"settings": {"n_test": n_test}, "runs": runs, "fusions": []}
 
 
@@ -55,7 +55,7 @@ def _recomputed(report, claim):
         if label in reproduce.FUSIONS:
             return [f["top1"] for f in report["fusions"] if f["config"] == label]
         return [r["top1"] if not test else r["tests"][test[:-1]]["top1"] for r in report["runs"]
-                if r["config"] == config and r["left_chance_epoch"] is not None]
+                if r["config"] == config and r["failed"] is None]
 
     def se(e):
         e, n = np.array(e, float), report["settings"]["n_test"]
@@ -71,7 +71,8 @@ def test_claims_recomputed_from_runs_and_failed_runs_left_out():
     report = _report(errors, n_test=5000)
     # A seed that never left chance is a failed run: not an architecture result.
     report["runs"].append({"config": "B", "seed": 3, "top1": 93.0, "top5": 66.0,
-                           "left_chance_epoch": None, "tests": {}})
+                           "left_chance_epoch": None, "failed": "never left chance",
+                           "tests": {}})
     claims = {c["claim"]: c for c in reproduce.judge(report)}
     for name in ("B beats A", "D beats B"):
         difference, two_se = _recomputed(report, claims[name])
@@ -89,6 +90,12 @@ def test_left_chance_needs_two_standard_errors_above_chance():
     # Two epochs in a row: one lucky epoch is not leaving chance.
     assert reproduce.left_chance_epoch([0.9, 0.83, 0.86, 0.83, 0.5], 10, 100) == 4
     assert reproduce.left_chance_epoch([0.9, 0.83, 0.86, 0.83], 10, 100) is None
+    curve = [{"val_top1": e} for e in (0.9, 0.8, 0.7, 0.9)]
+    run = {"left_chance_epoch": 2, "curve": curve}
+    assert reproduce.failed(run, 10, 100) == "fell back to chance"
+    assert reproduce.failed({"left_chance_epoch": 2, "curve": curve[:3]}, 10, 100) is None
+    assert reproduce.failed({"left_chance_epoch": None, "curve": curve}, 10, 100) == (
+        "never left chance")
 
 
 def test_the_plateau_count_starts_only_once_the_net_left_chance():
@@ -110,7 +117,7 @@ def tiny(tmp_path_factory):
     """One tiny run of a subset of the nets, one of each way to start (scratch, warm start,
     fine-tuned chain), shared by the tests that read it."""
     out = tmp_path_factory.mktemp("paper")
-    report = reproduce.run("tiny", out, nets=("D warm", "D jitter"), log=lambda line: None)
+    report = reproduce.run("tiny", out, nets=("D jitter", "D He"), log=lambda line: None)
     return out, report
 
 
@@ -139,7 +146,7 @@ def test_tiny_run_writes_the_record_and_figure_with_the_schema(tiny):
     assert (out / reproduce.FIGURE_NAME).stat().st_size > 0
     _check_schema(report)
     labels = {(r["config"], r["seed"]) for r in report["runs"]}
-    assert labels == {(n, s) for n in ("A", "D", "D warm", "D S=54", "D jitter") for s in (0, 1)}
+    assert labels == {(n, s) for n in ("A", "D", "D He", "D S=54", "D jitter") for s in (0, 1)}
     jitter = next(r for r in report["runs"] if r["config"] == "D jitter")
     assert {reproduce.DENSE, reproduce.MULTI, reproduce.CROPS, reproduce.BOTH} <= set(
         jitter["tests"])
