@@ -457,3 +457,34 @@ def plot_architecture(model, title=None, annotate=True):
                           f"G multiply-accumulates per {summary.input_shape[1]}x"
                           f"{summary.input_shape[2]} image", fontsize=10)
     return fig
+
+
+def plot_effective_fields(fields, boxes, row_labels, title="Effective receptive fields"):
+    """Heat maps of effective receptive fields (``arithmetic.effective_receptive_field``), one row
+    per set of weights, one column per layer, with each layer's theoretical field drawn as a box.
+
+    fields: {row label: {layer name: (H, W) map}}; boxes: {layer name: (top, left, height,
+    width)}, e.g. ``summary[name].field_box(clip=(H, W))``; row_labels: the order of the rows.
+    Each map is shown on its own colour scale (square root, so the tails show).
+    """
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+    names = list(boxes)
+    fig, axes = plt.subplots(len(row_labels), len(names), squeeze=False,
+                             figsize=(2.2 * len(names) + 0.5, 2.4 * len(row_labels) + 0.6),
+                             layout="constrained")
+    for r, label in enumerate(row_labels):
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            ax.imshow(np.sqrt(fields[label][name]), cmap="magma")
+            top, left, height, width = boxes[name]
+            ax.add_patch(Rectangle((left - 0.5, top - 0.5), width, height, fill=False,
+                                   edgecolor="cyan", linewidth=1.2))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return fig

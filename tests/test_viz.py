@@ -225,3 +225,14 @@ def test_summary_plot_writes_a_figure_and_keeps_an_existing_file(tmp_path, capsy
     before = path.read_bytes()
     assert main(["summary", "D", "--plot", str(path)]) == 2
     assert "exists" in capsys.readouterr().err and path.read_bytes() == before
+
+
+def test_plot_effective_fields_draws_a_map_and_the_theoretical_box_per_layer():
+    maps = {label: {"a": np.full((8, 8), 1 / 64), "b": np.eye(8) / 8} for label in ("x", "y")}
+    fig = viz.plot_effective_fields(maps, {"a": (1, 1, 3, 3), "b": (0, 0, 8, 8)}, ["x", "y"])
+    render(fig)
+    assert len(fig.axes) == 4
+    for ax in fig.axes:
+        assert len([im for im in ax.get_children() if isinstance(im, AxesImage)]) == 1
+        assert len(boxes(ax)) == 1
+    assert boxes(fig.axes[0])[0].get_width() == 3 and fig.axes[0].get_title() == "a"
