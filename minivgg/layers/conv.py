@@ -114,4 +114,5 @@ def _unstack(a2d, N):
     F = a2d.shape[0]
     if N == 1:
         return a2d.reshape(1, F, -1)
-    return np.ascontiguousarray(a2d.reshape(F, N, -1).transpose(1, 0, 2))
+    # a copy even when the transpose is already contiguous (F == 1): a2d is the shared scratch
+    return a2d.reshape(F, N, -1).transpose(1, 0, 2).copy()
