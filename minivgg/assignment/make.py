@@ -21,6 +21,7 @@ after the notebook (which ``--only`` can name too, and which ``minivgg grade`` d
 import argparse
 import ast
 import json
+import re
 import shutil
 import sys
 import textwrap
@@ -35,6 +36,7 @@ REFERENCE_ROOT = Path(__file__).resolve().parents[2]     # the directory that ho
 MANIFEST = "assignment.json"                             # the parts assigned, for the grader
 PROJECT_FILES = ("pyproject.toml", "setup.cfg", "README.md")   # so the copy installs, lints alike
 SKIPPED = ("__pycache__", ".ipynb_checkpoints")
+COMPILED = (".pyc", ".so", ".nbi", ".nbc", ".pyd")       # caches and builds are never copied
 NOQA = "  # noqa: {} (your code will need it)"      # F401 unused import, F841 unused local
 BANNER_WIDTH = 96
 EXERCISE = "complete this cell; the notebook's later cells check it."
@@ -245,6 +247,124 @@ def _part_in_notebook(notebook):
     return part_of
 
 
+# The other backends' versions of an assigned function hold its solution (Numba kernels, NumPy
+# tricks), so in a student's copy they run the student's own code instead: (file, function) ->
+# (the parts that blank it, a part that keeps it, the body that replaces it). The private
+# functions only they called (the compiled kernels) are removed with them.
+INTO = "return _into(out, {})"
+DELEGATES = {
+    ("kernels/jit.py", "im2col"): (("im2col", "im2col_numpy"), None,
+                                   INTO.format("naive.im2col(x, kernel, stride, padding)")),
+    ("kernels/jit.py", "col2im"): (("im2col", "im2col_numpy"), None, INTO.format(
+        "naive.col2im(cols, x_shape, kernel, stride, padding)")),
+    ("kernels/jit.py", "maxpool_forward"): (("maxpool",), None,
+                                            INTO.format("naive.maxpool_forward(x, kernel, stride)")),
+    ("kernels/jit.py", "maxpool_backward"): (("maxpool",), None, INTO.format(
+        "naive.maxpool_backward(dout, argmax, x_shape)")),
+    ("kernels/jit.py", "lrn_forward"): (("lrn",), None,
+                                        "return naive.lrn_forward(x, size, alpha, beta, k)"),
+    ("kernels/jit.py", "lrn_backward"): (("lrn",), None, "return naive.lrn_backward(dout, x, "
+                                                          "scale, size, alpha, beta)"),
+    ("kernels/vectorized.py", "maxpool_forward"): (("maxpool",), None,
+                                                   "return naive.maxpool_forward(x, kernel, stride)"),
+    ("kernels/vectorized.py", "maxpool_backward"): (("maxpool",), None, "return "
+                                                    "naive.maxpool_backward(dout, argmax, x_shape)"),
+    ("kernels/vectorized.py", "lrn_forward"): (("lrn",), None,
+                                               "return naive.lrn_forward(x, size, alpha, beta, k)"),
+    ("kernels/vectorized.py", "lrn_backward"): (("lrn",), None, "return naive.lrn_backward(dout, "
+                                                                "x, scale, size, alpha, beta)"),
+    ("kernels/vectorized.py", "im2col"): (("im2col",), "im2col_numpy",
+                                          "return naive.im2col(x, kernel, stride, padding, out)"),
+    ("kernels/vectorized.py", "col2im"): (("im2col",), "im2col_numpy", "return naive.col2im("
+                                          "cols, x_shape, kernel, stride, padding, out)"),
+    ("kernels/naive.py", "im2col"): (("im2col_numpy",), "im2col", "from . import vectorized\n"
+                                     "return vectorized.im2col(x, kernel, stride, padding, out)"),
+    ("kernels/naive.py", "col2im"): (("im2col_numpy",), "im2col", "from . import vectorized\n"
+                                     "return vectorized.col2im(cols, x_shape, kernel, stride, "
+                                     "padding, out)"),
+    ("kernels/jit.py", "relu_forward"): (("relu",), None, "from ..backend import use_backend\n"
+                                         "from ..layers.activation import ReLU\n"
+                                         "with use_backend(\"numpy\"):       # your ReLU\n"
+                                         "    return ReLU().forward(x)"),
+    ("kernels/jit.py", "relu_backward"): (("relu",), None, "from ..backend import use_backend\n"
+                                          "from ..layers.activation import ReLU\n"
+                                          "layer = ReLU()\nlayer._y = y\n"
+                                          "with use_backend(\"numpy\"):       # your ReLU\n"
+                                          "    return layer.backward(dout)"),
+    ("kernels/jit.py", "dropout_apply"): (("dropout",), None, "from ..backend import use_backend\n"
+                                          "from ..layers.dropout import Dropout\n"
+                                          "layer = Dropout(p)\nlayer._draws = u\n"
+                                          "with use_backend(\"numpy\"):       # your Dropout\n"
+                                          "    return layer._apply(x)"),
+}
+INTO_HELPER = '''
+
+
+def _into(out, result):
+    """``result`` (an array or a tuple of them) copied into ``out`` when it is given."""
+    if out is None:
+        return result
+    pairs = zip(out, result) if isinstance(out, tuple) else [(out, result)]
+    for target, value in pairs:
+        target[...] = value
+    return out
+'''
+
+
+def _only_for(original, replaced):
+    """The private top-level functions of ``original`` (the reference file) that only the
+    functions in ``replaced`` use, directly or through each other."""
+    tree = ast.parse(original)
+    users = {}                      # private function -> top-level names whose code names it
+    for node in tree.body:
+        owner = node.name if isinstance(node, ast.FunctionDef) else None
+        for name in {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}:
+            users.setdefault(name, set()).add(owner)
+    private = {node.name for node in tree.body
+               if isinstance(node, ast.FunctionDef) and node.name.startswith("_")}
+    gone = set(replaced)
+    while True:
+        more = {f for f in private - gone if users.get(f) and users[f] <= gone}
+        if not more:
+            return gone - set(replaced)
+        gone |= more
+
+
+def delegate(source, relative, assigned, original):
+    """A package file with the other backends' versions of assigned functions replaced by calls
+    of the student's own code (DELEGATES), and the private functions only they used removed."""
+    rows = {function: body for (file, function), (parts, keep, body) in DELEGATES.items()
+            if file == relative and set(parts) & set(assigned) and keep not in assigned}
+    if not rows:
+        return source
+    tree = ast.parse(source)
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    missing = sorted(set(rows) - set(functions))
+    if missing:
+        raise MarkerError(f"{PACKAGE}/{relative}: no function {', '.join(missing)} to replace "
+                          f"(make.py's DELEGATES names it)")
+    orphans = _only_for(original, rows)
+    lines = source.split("\n")
+    for node in sorted((functions[name] for name in [*rows, *orphans]), key=lambda n: -n.lineno):
+        if node.name in orphans:
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            del lines[start - 1:node.end_lineno]
+            continue
+        first = node.body[0]
+        docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+        start = first.end_lineno + 1 if docstring else first.lineno
+        indent = " " * (node.col_offset + 4)
+        body = [f"{indent}# your own code runs here (this was a solution of the assignment)"]
+        if "naive." in rows[node.name]:
+            body.append(f"{indent}from . import naive")
+        body += [indent + line for line in rows[node.name].split("\n")]
+        lines[start - 1:node.end_lineno] = body
+    result = re.sub(r"\n{4,}", "\n\n\n", "\n".join(lines))
+    if "_into(" in result and "def _into(" not in result:
+        result = result.rstrip("\n") + INTO_HELPER
+    return result
+
+
 def _has_markers(text):
     return any(line.strip() in (BEGIN, END) for line in text.split("\n"))
 
@@ -275,7 +395,8 @@ def student_notebook(path, assigned):
 def _package_files(package_dir):
     for path in sorted(package_dir.rglob("*")):
         relative = path.relative_to(package_dir)
-        if path.is_file() and not any(part in SKIPPED for part in relative.parts):
+        if path.is_file() and not any(part in SKIPPED for part in relative.parts) \
+                and path.suffix not in COMPILED:
             yield path, relative.as_posix()
 
 
@@ -311,10 +432,14 @@ def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False):
     texts, copies, seen = {}, {}, set()
     for path, relative in _package_files(root / PACKAGE):
         source = path.read_text() if path.suffix == ".py" else ""
+        text = source
         if _has_markers(source):
-            texts[Path(PACKAGE, relative)], parts = student_source(
-                source, f"{PACKAGE}/{relative}", _part_in_file(relative), assigned)
+            text, parts = student_source(source, f"{PACKAGE}/{relative}", _part_in_file(relative),
+                                         assigned)
             seen |= parts
+        text = delegate(text, relative, assigned, source)
+        if text != source:
+            texts[Path(PACKAGE, relative)] = _keep_names(text, ast.parse(source), ast.parse(text))
         else:
             copies[Path(PACKAGE, relative)] = path
     for path in _notebooks(root):
