@@ -8,13 +8,14 @@ self-check. See docs/INSTRUCTORS.md.
 
 from . import grade as _grade
 from . import make as _make
+from . import selfcheck as _selfcheck
 from .grade import GradeReport, PartResult, grade, grade_main
 from .make import MarkerError, make_assignment, make_main
 from .parts import PARTS, Part
 
 
 def add_subcommands(subparsers):
-    """Add ``assignment make`` and ``grade`` to a CLI's subparsers; each sets ``run(args) -> exit
+    """Add ``assignment make``, ``grade`` and ``check`` to a CLI's subparsers; each sets ``run(args) -> exit
     code`` as its default, as minivgg/cli's commands do."""
     assignment = subparsers.add_parser("assignment", help="make a student's copy with the "
                                                           "marked solutions taken out")
@@ -22,3 +23,5 @@ def add_subcommands(subparsers):
         "make", help="write the student's copy to OUT")
     _make.add_arguments(make)
     _grade.add_arguments(subparsers.add_parser("grade", help="grade students' copies"))
+    _selfcheck.add_arguments(subparsers.add_parser("check", help="a student's self-check of "
+                                                                 "their copy"))

@@ -180,6 +180,7 @@ class Case:
     def expect(self, name, what, value=None, **options):
         if value is not None:
             value = np.array(value)             # a copy: layers may reuse their output buffers
+        options["hints"] = [(np.array(wrong), hint) for wrong, hint in options.get("hints", [])]
         self.expects.append(Expect(name, what, value, **options))
         return self
 

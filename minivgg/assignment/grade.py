@@ -184,28 +184,28 @@ def judge_check(name, cases, offset, outcome):
     """(worst error, message) of one check from the child's outcome; message "" when passed."""
     _, adding = CHECKS[name][:2]
     results = {r.get("group"): r for r in outcome.results}
-    worst, disjoint_passed = 0.0, False
+    worst, disjoint_passed = float("nan"), False
     for index, case in enumerate(cases):
         entry = results.get(offset + index)
         if entry is None:
             reason = outcome.status if outcome.status != "finished" else "ended early"
             return worst, f"the part's process {reason} before the case {case.what}"
-        if "error" in entry:
-            return worst, crash_message(entry["error"])
         saved = entry.get("saved") if isinstance(entry.get("saved"), list) else []
+        if "error" in entry and any(e.name not in saved for e in case.expects):
+            return worst, crash_message(entry["error"])   # (what was saved before it still counts)
         outputs = {e.name: outcome.array(offset + index, e.name) if e.name in saved else None
                    for e in case.expects}
         try:
             for expect in case.expects:
-                worst = max(worst, judge(expect, outputs[expect.name], outputs))
+                worst = np.fmax(worst, judge(expect, outputs[expect.name], outputs))
         except Wrong as wrong:
             hint = wrong.hint
             if adding and disjoint_passed and case.overlapping and hint.startswith(adding):
                 from .checks import OVERLAP_HINT
                 hint = f"{hint}; {OVERLAP_HINT}"
-            return (wrong.error if not math.isnan(wrong.error) else worst), hint
+            return float(np.fmax(worst, wrong.error)), hint
         disjoint_passed |= not case.overlapping
-    return worst, ""
+    return float(worst), ""
 
 
 def part_cases(part, ref, rng):
@@ -238,7 +238,7 @@ def grade_part(part, built, box, work):
         message = f"{failed[0].check}: {message}"
     if failed and outcome.output:
         message += f" [printed: {outcome.output}]"
-    worst = max((c.worst_error for c in checks), default=float("nan"))
+    worst = float(np.fmax.reduce([c.worst_error for c in checks]))
     return PartResult(part.name, not failed, points, part.points, worst, message, checks,
                       round(outcome.seconds, 3))
 

@@ -422,13 +422,26 @@ def select_parts(only, names):
     return list(dict.fromkeys(only))
 
 
-def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False):
-    """Write the student's copy of ``root``/minivgg (and notebooks) into ``out``; return the parts
+def default_spec(out):
+    """Where ``make`` puts the instructor's assignment file for the copy ``out``: beside it."""
+    out = Path(out).resolve()
+    return out.parent / f"{out.name}.assignment.json"
+
+
+def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False, spec=None, seed=None):
+    """Write the student's copy of ``root``/minivgg (and notebooks) into ``out``, and the
+    instructor's assignment file to ``spec`` (default: :func:`default_spec`); return the parts
     assigned. Nothing is written if a file has a marker problem."""
+    import numpy as np
+
+    from .grade import _reference, make_spec, part_cases
+    from .selfcheck import PUBLIC, PUBLIC_SEED, save_public
     root, out = Path(root), Path(out)
+    spec = Path(spec) if spec else default_spec(out)
     assigned = select_parts(only, exercise_names(root))
-    if (out / PACKAGE).exists() and not force:
-        raise FileExistsError(f"{out / PACKAGE} exists; pass --force to replace it")
+    for path in (out / PACKAGE, spec):
+        if path.exists() and not force:
+            raise FileExistsError(f"{path} exists; pass --force to replace it")
     texts, copies, seen = {}, {}, set()
     for path, relative in _package_files(root / PACKAGE):
         source = path.read_text() if path.suffix == ".py" else ""
@@ -455,6 +468,8 @@ def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False):
         raise MarkerError(f"the parts table names functions without a marked block: "
                           f"{'; '.join(missing)}")
     copies.update({Path(name): root / name for name in PROJECT_FILES if (root / name).is_file()})
+    graded = [part for part in PARTS if part.name in assigned]
+    texts[Path("README.md")] = student_readme(graded)
     texts[Path(MANIFEST)] = json.dumps({"parts": assigned}, indent=1)
     if force:
         shutil.rmtree(out / PACKAGE, ignore_errors=True)
@@ -462,16 +477,85 @@ def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False):
         (out / relative).parent.mkdir(parents=True, exist_ok=True)
         (out / relative).write_text(text if text.endswith("\n") else text + "\n")
     for relative, path in copies.items():
-        (out / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, out / relative)
+        if relative not in texts:
+            (out / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, out / relative)
+    reference = _reference()
+    for index, part in enumerate(graded):        # the self-check's cases: public inputs, answers
+        save_public(part.name, part_cases(part, reference, np.random.default_rng([PUBLIC_SEED, index])),
+                    out / PACKAGE / PUBLIC)
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(json.dumps(make_spec(assigned, seed), indent=1) + "\n")
     return assigned
+
+
+# Which notebook goes with which part (the course order): the student README's table.
+NOTEBOOK_OF = {"conv_direct": "01", "im2col": "01", "im2col_numpy": "01", "conv_layer": "01",
+               "linear": "02", "relu": "02", "maxpool": "02", "lrn": "02", "dropout": "02",
+               "receptive_field": "03", "softmax_ce": "05", "sgd_momentum": "05"}
+
+
+def student_readme(parts):
+    """The README of a student's copy: what to implement, where, how to check it, what to hand in."""
+    rows = "\n".join(f"| `{p.name}` | {p.points} | `minivgg/{p.file}` | "
+                     f"{', '.join(f'`{f}`' for f in p.functions)} | {NOTEBOOK_OF.get(p.name, '-')} |"
+                     for p in parts)
+    total = sum(p.points for p in parts)
+    return f"""# Your minivgg assignment
+
+You implement parts of minivgg, a from-scratch NumPy reimplementation of the VGG paper (Simonyan &
+Zisserman, ICLR 2015). Each part is a banner in the code saying what to write, followed by a
+`raise NotImplementedError` that you replace with your code. Do the parts in this order
+({total} points in all):
+
+| part | points | file | function(s) | notebook |
+|---|---|---|---|---|
+{rows}
+
+The docstrings above each banner give the shapes and the equation; `minivgg/kernels/__init__.py`
+gives the conventions every kernel keeps (the order of im2col's rows, the max-pool tie rule).
+
+## Which code runs
+
+Layers call the kernels of a *backend*: `"naive"` (plain loops, `kernels/naive.py`), `"numpy"`
+(`kernels/vectorized.py`) or `"numba"`. In your copy the NumPy and Numba versions of a kernel you
+must write run *your* naive one (their solutions are not in your copy), except `im2col`/`col2im`
+on `"numpy"`, which are the part `im2col_numpy` if you have it. Choose with
+`minivgg.set_backend("naive")`, `with minivgg.use_backend("numpy"): ...`, a layer's
+`backend=` argument, or `MINIVGG_BACKEND=naive` in the environment. The grader runs your layers on
+the naive and numpy backends, with its own im2col (so an unfinished im2col does not cost Conv2d),
+in float64 and in float32 (a float32 input must give a float32 result), and calls your kernels
+with `out=` buffers the way Conv2d does (fill `out` when it is given).
+
+## Checking your work
+
+    python -m minivgg check              # every part of your assignment
+    python -m minivgg check im2col lrn   # just these
+
+runs the grader's own checks, with its hints and its share of points per check, on public inputs
+stored in `minivgg/assignment/public/`. Run it from this folder (the one holding `minivgg/`).
+The grader uses the same checks on fresh random inputs, so code that passes here because it is
+right passes there too; code that recognises these inputs does not. The notebooks in
+`notebooks/` run up to the first part you have not written and show its check there.
+
+## What to hand in
+
+This folder's `minivgg/` directory, as it is (no symbolic links; only `.py` files are read). Your
+code runs in a separate, limited process when graded: about a minute of CPU time per part, 1 GiB
+of memory, no network, no other files. Printing is fine but is not shown to you in full.
+"""
 
 
 def add_arguments(parser):
     parser.add_argument("out", metavar="OUT", help="directory for the student's copy")
     parser.add_argument("--only", metavar="NAMES", action="append", default=[],
                         help="comma-separated parts to assign (default: all); the others stay solved")
-    parser.add_argument("--force", action="store_true", help="replace OUT/minivgg if it exists")
+    parser.add_argument("--force", action="store_true",
+                        help="replace OUT/minivgg and the assignment file if they exist")
+    parser.add_argument("--spec", metavar="FILE", help="the instructor's assignment file "
+                        "(default: OUT.assignment.json beside OUT); keep it from students")
+    parser.add_argument("--seed", type=int, help="fix the grader's inputs (default: fresh at "
+                                                 "every grading)")
     parser.set_defaults(run=run)
 
 
@@ -479,16 +563,19 @@ def run(args):
     """Run ``minivgg assignment make`` with parsed arguments; returns the exit code."""
     only = [name.strip() for names in args.only for name in names.split(",") if name.strip()]
     try:
-        assigned = make_assignment(args.out, only)
+        assigned = make_assignment(args.out, only, force=args.force, spec=args.spec,
+                                   seed=args.seed)
     except (ValueError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote the student's copy to {args.out}; parts to implement: {', '.join(assigned)}")
+    print(f"wrote the student's copy to {args.out}; parts to implement: {', '.join(assigned)}\n"
+          f"the instructor's assignment file (grade with --assignment; keep it from students): "
+          f"{args.spec or default_spec(args.out)}")
     return 0
 
 
 def make_main(argv=None):
-    """``minivgg assignment make OUT [--only NAMES] [--force]``."""
+    """``minivgg assignment make OUT [--only NAMES] [--force] [--spec FILE] [--seed N]``."""
     parser = argparse.ArgumentParser(prog="minivgg assignment make", description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
