@@ -121,17 +121,27 @@ def ruff_command():
 # no solution anywhere in the copy
 # ------------------------------------------------------------------------------------------------
 
-class _Normalise(ast.NodeTransformer):
-    """Positions and contexts dropped, ``a += b`` written ``a = b`` (so '= where += belongs' is
-    still the same body)."""
+def _normal(node, memo):
+    """A statement's structure without positions or contexts, with ``a += b`` written like
+    ``a = b`` (so '= where += belongs' is still the same body)."""
+    key = id(node)
+    if key not in memo:
+        if isinstance(node, ast.AugAssign):
+            text = f"Assign({_normal(node.target, memo)},{_normal(node.value, memo)})"
+        elif isinstance(node, ast.AST):
+            text = type(node).__name__ + "(" + ",".join(
+                _normal(getattr(node, f, None), memo) for f in node._fields if f != "ctx") + ")"
+        elif isinstance(node, list):
+            text = "[" + ",".join(_normal(n, memo) for n in node) + "]"
+        else:
+            text = repr(node)
+        memo[key] = text
+    return memo[key]
 
-    def visit_AugAssign(self, node):
-        return ast.Assign(targets=[self.visit(node.target)], value=self.visit(node.value))
 
-
-def _dumps(statements):
-    return [ast.dump(_Normalise().visit(ast.parse(ast.unparse(s)).body[0]), annotate_fields=False)
-            for s in statements]
+def _dumps(statements, memo=None):
+    memo = {} if memo is None else memo
+    return [_normal(s, memo) for s in statements]
 
 
 def block_statements(tree, block):
@@ -175,10 +185,11 @@ def statement_runs(copy):
                     for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
     runs = []
     for source in sources:
-        for node in ast.walk(ast.parse(source)):
+        memo, tree = {}, ast.parse(source)
+        for node in ast.walk(tree):
             for body in (getattr(node, name, None) for name in ("body", "orelse", "finalbody")):
                 if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-                    runs.append(_dumps(body))
+                    runs.append(_dumps(body, memo))
     return runs
 
 

@@ -109,6 +109,7 @@ class PartResult:
     message: str                # why it lost points ("" when it passed)
     checks: list = field(default_factory=list)
     seconds: float = 0.0        # the child's wall-clock time, start to exit
+    cpu: float = 0.0            # the child's CPU seconds
 
 
 @dataclass
@@ -222,10 +223,9 @@ def part_cases(part, ref, rng):
 
 
 def grade_part(part, built, box, work):
-    """Run one part's cases in a child and judge them: a PartResult."""
-    cases = [case for name, _ in part.checks for case in built[name]]
-    groups, inputs = sandbox.task(cases)
-    outcome = box.run(work, groups, inputs)
+    """Run one part's cases (``built``: {check: [Case]}, see part_cases) in a child and judge
+    them: a PartResult."""
+    outcome = box.run(work, [case for name, _ in part.checks for case in built[name]])
     checks, offset = [], 0
     for name, weight in part.checks:
         worst, message = judge_check(name, built[name], offset, outcome)
@@ -240,7 +240,7 @@ def grade_part(part, built, box, work):
         message += f" [printed: {outcome.output}]"
     worst = float(np.fmax.reduce([c.worst_error for c in checks]))
     return PartResult(part.name, not failed, points, part.points, worst, message, checks,
-                      round(outcome.seconds, 3))
+                      round(outcome.seconds, 3), round(outcome.cpu, 3))
 
 
 def _package_dir(path):
@@ -256,9 +256,11 @@ def _submission_name(path):
     return path.parent.name if path.name == PACKAGE else path.name
 
 
-def grade_submission(path, parts, box, seed, ref=None):
-    """Grade one student's copy at ``path`` (a directory holding minivgg/): a GradeReport."""
+def grade_submission(path, parts, box, seed, ref=None, cache=None):
+    """Grade one student's copy at ``path`` (a directory holding minivgg/): a GradeReport.
+    ``cache`` keeps each part's cases for the next submission of the same run."""
     ref = ref or _reference()
+    cache = {} if cache is None else cache
     name = _submission_name(path)
     package = _package_dir(path)
     report = GradeReport(name, [], seed)
@@ -279,13 +281,16 @@ def grade_submission(path, parts, box, seed, ref=None):
             work = box.new_submission(package)
         except ValueError as error:
             problem = str(error)
-    for index, part in enumerate(parts):
+    for part in parts:
         if work is None:
             report.results.append(PartResult(part.name, False, 0, part.points, float("nan"),
                                              problem))
             continue
-        rng = np.random.default_rng([seed, index])
-        report.results.append(grade_part(part, part_cases(part, ref, rng), box, work))
+        if part.name not in cache:              # the same inputs for every submission of a run
+            rng = np.random.default_rng([seed, [p.name for p in PARTS].index(part.name)])
+            cache[part.name] = part_cases(part, ref, rng)
+        report.results.append(grade_part(part, cache[part.name], box, work))
+    box.forget(work)
     return report
 
 
@@ -308,11 +313,11 @@ def grade(paths, parts=None, seed=None, expected_hash=None, limits=None):
                               f"assignment says {expected_hash[:12]}...): it was modified or is "
                               f"another version; reinstall it")
     seed = secrets.randbits(62) if seed is None else seed
-    ref = _reference()
+    ref, cache = _reference(), {}
     reports = []
     with sandbox.Sandbox(limits) as box:
         for path in ([paths] if single else paths):
-            reports.append(grade_submission(path, selected, box, seed, ref))
+            reports.append(grade_submission(path, selected, box, seed, ref, cache))
             if reference_hash() != before:
                 raise ReferenceError_(f"the installed reference changed while grading {path}: "
                                       f"stop, reinstall it and grade again")

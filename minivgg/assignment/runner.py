@@ -54,28 +54,30 @@ def _describe(error, root):
             "frames": _student_frames(error, root)}
 
 
-def _namespace_packages(root):
-    """Make minivgg and its sub-packages empty packages, so one module imports without the
-    package's __init__ files (which import every other module, broken ones too)."""
+def _namespace_packages(root, depth):
+    """Make minivgg (and, with depth > 1, its sub-packages) an empty package: one module then
+    imports without the __init__ files above it, which import the whole library, broken files
+    and all."""
     for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
         del sys.modules[name]
     for directory, _, files in os.walk(os.path.join(root, PACKAGE)):
-        if "__init__.py" in files:
-            name = os.path.relpath(directory, root).replace(os.sep, ".")
+        name = os.path.relpath(directory, root).replace(os.sep, ".")
+        if "__init__.py" in files and name.count(".") < depth:
             module = types.ModuleType(name)
             module.__path__, module.__package__ = [directory], name
             sys.modules[name] = module
 
 
 def import_student(relative, root):
-    """The student's ``minivgg.<relative>``; without its package __init__ files if they fail."""
-    name = f"{PACKAGE}.{relative}" if relative else PACKAGE
+    """The student's ``minivgg.<relative>``, without the package's own __init__ (which imports
+    every module); if a sub-package's __init__ fails (a broken sibling file), without that too."""
+    name = f"{PACKAGE}.{relative}"
+    if PACKAGE not in sys.modules:
+        _namespace_packages(root, 1)
     try:
         return importlib.import_module(name)
     except Exception:
-        if not relative:
-            raise
-    _namespace_packages(root)
+        _namespace_packages(root, 2)
     return importlib.import_module(name)
 
 
@@ -187,14 +189,15 @@ class Group:
                 raise ValueError(f"unknown step {op}")
 
 
-def run_task(io, root):
-    """Run io/task.json's groups; io/out/result.json records each group's saved names or error."""
+def run_task(task_dir, io, root):
+    """Run task_dir/task.json's groups on the inputs in task_dir/in; io/out/result.json records
+    each group's saved names or error."""
     import numpy as np
-    with open(os.path.join(io, "task.json")) as f:
+    with open(os.path.join(task_dir, "task.json")) as f:
         task = json.load(f)
     out, results = os.path.join(io, "out"), []
     for index, steps in enumerate(task["groups"]):
-        group = Group(root, os.path.join(io, "in"), os.path.join(out, f"g{index}"), np)
+        group = Group(root, os.path.join(task_dir, "in"), os.path.join(out, f"g{index}"), np)
         os.mkdir(group.out)
         entry = {"group": index}
         try:
@@ -246,7 +249,7 @@ def child(request, site, stdlib):
                           OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MINIVGG_BACKEND="naive")
         sys.path[:] = [work, site, *stdlib]
         sys.argv = ["minivgg-grader-child"]
-        run_task(request["io"], work)
+        run_task(request["task"], request["io"], work)
         code = 0
     except BaseException:                       # the runner's own failure: say so, exit 3
         traceback.print_exc()
@@ -259,7 +262,8 @@ def child(request, site, stdlib):
 
 
 def serve(site):
-    """The fork server: one JSON request a line on stdin; replies {"pid"} then {"pid", "status"}."""
+    """The fork server: one JSON request a line on stdin; replies {"pid"}, then {"pid", "status",
+    "cpu"} (the child's CPU seconds) when the child has ended."""
     stdlib = [p for p in sys.path if p]
     sys.path.append(site)
     import numpy  # noqa: F401  (loaded once here, shared by every child)
@@ -274,12 +278,13 @@ def serve(site):
             child(request, site, stdlib)
         replies.write(json.dumps({"pid": pid}).encode() + b"\n")
         replies.flush()
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
         try:
             os.killpg(pid, 9)                   # whatever the child started in its group
         except OSError:
             pass
-        replies.write(json.dumps({"pid": pid, "status": status}).encode() + b"\n")
+        replies.write(json.dumps({"pid": pid, "status": status,
+                                  "cpu": usage.ru_utime + usage.ru_stime}).encode() + b"\n")
         replies.flush()
 
 

@@ -50,7 +50,8 @@ class Limits:
 class Outcome:
     """How a part's child ended, and what it left (read back safely)."""
     status: str                 # "finished", "timed out", "killed by signal N", "exit status N"
-    seconds: float
+    seconds: float              # wall-clock, request to exit
+    cpu: float                  # the child's CPU seconds
     results: list               # the runner's per-group entries (possibly fewer than asked)
     output: str                 # its printed output, escaped and capped
     out_dir: Path
@@ -164,6 +165,7 @@ class Sandbox:
         self.site = site
         self.server = None
         self.count = 0
+        self.tasks = {}
 
     def __enter__(self):
         return self
@@ -194,10 +196,16 @@ class Sandbox:
     def new_submission(self, package):
         """A scratch copy of a student's package (read-only to the children); its directory."""
         self.count += 1
-        work = self.root / f"submission-{self.count}"
-        work.mkdir()
+        work = self.root / f"submission-{self.count}" / "work"
+        work.mkdir(parents=True)
+        os.chmod(work.parent, 0o711)
         copy_submission(package, work)
         return work
+
+    def forget(self, work):
+        """Delete a submission's scratch copy and its parts' directories."""
+        if work is not None:
+            shutil.rmtree(work.parent, ignore_errors=True)
 
     def _reply(self, deadline):
         """The fork server's next line; None when ``deadline`` (a monotonic time) passed first."""
@@ -213,25 +221,36 @@ class Sandbox:
                     raise RuntimeError("the grader's fork server stopped")
                 return json.loads(line)
 
-    def run(self, work, groups, inputs, seconds=None):
-        """Run one part's ``groups`` of steps in a child in ``work``; an Outcome."""
+    def _task(self, cases):
+        """The directory holding the task of ``cases`` (task.json and in/*.npy), written once per
+        grading run and shared, read-only, by every submission's child."""
+        key = tuple(map(id, cases))
+        if key not in self.tasks:
+            groups, inputs = task(cases)
+            directory = Path(tempfile.mkdtemp(prefix="task-", dir=self.root))
+            (directory / "in").mkdir()
+            for name, array in inputs.items():
+                np.save(directory / "in" / f"{name}.npy", array, allow_pickle=False)
+            (directory / "task.json").write_text(json.dumps({"groups": groups}))
+            for path in [directory, *directory.rglob("*")]:
+                os.chmod(path, 0o755 if path.is_dir() else 0o644)
+            self.tasks[key] = (cases, directory)      # (cases kept alive: their ids stay theirs)
+        return self.tasks[key][1]
+
+    def run(self, work, cases, seconds=None):
+        """Run the steps of ``cases`` (a list of checks.Case) in a child in ``work``; an Outcome."""
         if self.server is None or self.server.poll() is not None:
             self._start()
+        task_dir = self._task(cases)
         io = Path(tempfile.mkdtemp(prefix="part-", dir=work.parent))
         os.chmod(io, 0o711)
-        (io / "in").mkdir()
-        for name, array in inputs.items():
-            np.save(io / "in" / f"{name}.npy", array, allow_pickle=False)
-        (io / "task.json").write_text(json.dumps({"groups": groups}))
-        for path in [io / "in", *(io / "in").iterdir(), io / "task.json"]:
-            os.chmod(path, 0o755 if path.is_dir() else 0o644)
         writable = [io / "out", io / "home", io / "tmp"]
         for path in writable:
             path.mkdir(mode=0o700)
             if self.user:
                 os.chown(path, *self.user)
         limits = self.limits
-        request = {"work": str(work), "io": str(io), "home": str(io / "home"),
+        request = {"work": str(work), "task": str(task_dir), "io": str(io), "home": str(io / "home"),
                    "tmp": str(io / "tmp"), "cpu": limits.cpu, "memory": limits.memory,
                    "fsize": limits.fsize, "uid": self.user and self.user[0],
                    "gid": self.user and self.user[1]}
@@ -271,7 +290,8 @@ class Sandbox:
         except ValueError:
             results = []
         printed = (read_safely(io / "output.txt", 1 << 20) or b"").decode("utf-8", "replace")
-        return Outcome(status, elapsed, results, escape(printed), io / "out")
+        return Outcome(status, elapsed, float(reply.get("cpu", 0.0)), results, escape(printed),
+                       io / "out")
 
 
 def task(cases):
