@@ -11,7 +11,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -216,16 +218,15 @@ with open(target, "a") as f:
     assert (REFERENCE_ROOT / "minivgg/assignment/checks.py").read_bytes() == before
 
 
-def test_writing_into_the_installed_reference_stops_the_batch(copies, tmp_path):
+def test_writing_into_the_installed_reference_stops_the_batch(copies, tmp_path, request):
     """With the grader installed in a copy the children can write (as when it is not root),
     changing it is noticed right after that submission: an error, not a score."""
-    installed = tmp_path / "installed"
+    # not under pytest's own temporary folder: a pytest starting elsewhere resets it to 0o700
+    installed = Path(tempfile.mkdtemp(prefix="minivgg-installed-"))
+    request.addfinalizer(lambda: shutil.rmtree(installed, ignore_errors=True))
+    os.chmod(installed, 0o755)                                  # nobody may walk to it
     shutil.copytree(REFERENCE_ROOT / "minivgg", installed / "minivgg",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    for directory in [installed / "minivgg", *(installed / "minivgg").parents]:
-        if directory == directory.parent or directory.name == "tmp":
-            break
-        os.chmod(directory, directory.stat().st_mode | 0o711)     # nobody may walk to it
     os.chmod(installed / "minivgg/assignment", 0o777)
     os.chmod(installed / "minivgg/assignment/checks.py", 0o666)
     spec = spec_file(tmp_path, installed)

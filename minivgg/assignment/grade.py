@@ -133,8 +133,8 @@ class GradeReport:
         for r in self.results:
             error = "-" if math.isnan(r.worst_error) else f"{r.worst_error:.1e}"
             lines.append(f"{r.part:<17}{r.points:>5g}/{r.max_points:<4}  "
-                         f"{'passed' if r.passed else 'FAILED':<8}{error:>12}  {r.message}")
-        lines.append(f"{'total':<17}{self.score:>5g}/{self.max_score:<4}")
+                         f"{'passed' if r.passed else 'FAILED':<8}{error:>12}  {r.message}".rstrip())
+        lines.append(f"{'total':<17}{self.score:>5g}/{self.max_score}")
         return "\n".join(lines)
 
     def as_dict(self):
