@@ -455,11 +455,15 @@ def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False, spec=None,
             texts[Path(PACKAGE, relative)] = _keep_names(text, ast.parse(source), ast.parse(text))
         else:
             copies[Path(PACKAGE, relative)] = path
+    graded = [part for part in PARTS if part.name in assigned]
     for path in _notebooks(root):
-        if not _cells_with_markers(json.loads(path.read_text())):
+        checked = [p.name for p in graded if NOTEBOOK_OF.get(p.name) == path.name[:2]]
+        if not checked and not _cells_with_markers(json.loads(path.read_text())):
             copies[Path("notebooks", path.name)] = path
             continue
         notebook, parts = student_notebook(path, assigned)
+        if checked:
+            _add_check_cell(notebook, checked)
         texts[Path("notebooks", path.name)] = json.dumps(notebook, indent=1, ensure_ascii=False)
         seen |= parts
     missing = [f"{part.name}: {function} in {PACKAGE}/{part.file}" for part in PARTS
@@ -468,7 +472,6 @@ def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False, spec=None,
         raise MarkerError(f"the parts table names functions without a marked block: "
                           f"{'; '.join(missing)}")
     copies.update({Path(name): root / name for name in PROJECT_FILES if (root / name).is_file()})
-    graded = [part for part in PARTS if part.name in assigned]
     texts[Path("README.md")] = student_readme(graded)
     texts[Path(MANIFEST)] = json.dumps({"parts": assigned}, indent=1)
     if force:
@@ -487,6 +490,21 @@ def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False, spec=None,
     spec.parent.mkdir(parents=True, exist_ok=True)
     spec.write_text(json.dumps(make_spec(assigned, seed), indent=1) + "\n")
     return assigned
+
+
+def _add_check_cell(notebook, parts):
+    """Insert, after the notebook's first code cell (its imports), a cell that self-checks the
+    parts this notebook uses: each part's points and hint, before the cells that need them."""
+    first = next(i for i, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code")
+    source = ("# Your parts in this notebook, checked as the grader checks them (README.md: "
+              "`python -m minivgg check`).\n"
+              "# Cells below that need a part you have not written stop with its "
+              "NotImplementedError.\n"
+              "from minivgg.assignment.selfcheck import check\n\n"
+              f"print(check(\"..\", {parts!r}))")
+    notebook["cells"].insert(first + 1, {"cell_type": "code", "execution_count": None,
+                                         "id": "selfcheck", "metadata": {}, "outputs": [],
+                                         "source": source.splitlines(keepends=True)})
 
 
 # Which notebook goes with which part (the course order): the student README's table.
