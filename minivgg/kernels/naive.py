@@ -107,9 +107,10 @@ def maxpool_forward(x, kernel, stride):
                     for i in range(kh):
                         for j in range(kw):
                             h, w = oh * sh + i, ow * sw + j
-                            v = x[n, c, h, w]
-                            if v > best or (np.isnan(v) and not np.isnan(best)):
-                                best, where = v, h * W + w
+                            if x[n, c, h, w] > best:
+                                best, where = x[n, c, h, w], h * W + w
+                            elif np.isnan(x[n, c, h, w]) and not np.isnan(best):   # NaN beats all
+                                best, where = x[n, c, h, w], h * W + w
                     y[n, c, oh, ow], argmax[n, c, oh, ow] = best, where
     ### END SOLUTION
     return y, argmax
