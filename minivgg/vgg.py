@@ -8,6 +8,9 @@ convolution of the third stage), relu<stage>_<index>, norm1 (A-LRN), pool<stage>
 fc8 with relu6/drop6 and relu7/drop7 between them.
 """
 
+import math
+import numbers
+
 import numpy as np
 
 from .configs import config_name, parse_config
@@ -52,6 +55,9 @@ def init_std(scheme, fan_in, fan_out, std=0.01):
     if scheme is None:
         return 0.0
     if scheme == "paper":
+        if isinstance(std, bool) or not isinstance(std, numbers.Real) or not 0 < std < math.inf:
+            raise ValueError(f"std (init=\"paper\"'s weight std) must be a positive finite "
+                             f"number; got {std!r}")
         return std
     if scheme == "glorot":
         return np.sqrt(2.0 / (fan_in + fan_out))
@@ -100,7 +106,7 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
     dtype = check_float_dtype(dtype, "dtype")
-    init_std(init, 1, 1)                                  # validates the scheme name
+    init_std(init, 1, 1, std)                             # validates the scheme name and std
     rng = Undrawn(np.random.PCG64(seed)) if init is None else np.random.default_rng(seed)
 
     def conv(c_in, c_out, k):
@@ -119,7 +125,7 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
             index += 1
             out = max(1, round(spec[1] * width))
             layers += [(f"conv{stage}_{index}", conv(channels, out, spec[2])),
-                       (f"relu{stage}_{index}", ReLU())]
+                       (f"relu{stage}_{index}", ReLU(backend=backend))]
             channels = out
         elif spec[0] == "lrn":
             layers.append((f"norm{stage}", LocalResponseNorm(convention=lrn_convention,
@@ -138,10 +144,10 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
             sizes.append(size)
             stage, index = stage + 1, 0
     layers += [("flatten", Flatten()),
-               ("fc6", fc(channels * size * size, fc_width)), ("relu6", ReLU()),
-               ("drop6", Dropout(dropout, rng=rng.spawn(1)[0])),
-               ("fc7", fc(fc_width, fc_width)), ("relu7", ReLU()),
-               ("drop7", Dropout(dropout, rng=rng.spawn(1)[0])),
+               ("fc6", fc(channels * size * size, fc_width)), ("relu6", ReLU(backend=backend)),
+               ("drop6", Dropout(dropout, rng=rng.spawn(1)[0], backend=backend)),
+               ("fc7", fc(fc_width, fc_width)), ("relu7", ReLU(backend=backend)),
+               ("drop7", Dropout(dropout, rng=rng.spawn(1)[0], backend=backend)),
                ("fc8", fc(fc_width, num_classes))]
     settings = dict(config=config_name(config) if isinstance(config, str) else list(config),
                     num_classes=num_classes, input_size=input_size, in_channels=in_channels,
