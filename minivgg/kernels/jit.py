@@ -19,8 +19,11 @@ benchmarks/bench_layers.py on a 2-core machine:
   no call pays for fresh memory (a page fault per 4 KiB on first touch); an output the caller
   keeps is always a new array, never a buffer a later call would overwrite.
 
-``cache=True`` keeps the machine code on disk beside this file, so only the first import on a
-machine pays the compile time. No ``fastmath``: gradient checks cover these kernels and need
+Each kernel compiles when first called, so a run pays only for the kernels it uses, and
+``cache=True`` keeps the machine code on disk, so only the first run on a machine pays at all
+(benchmarks/bench_cold_start.py). Numba puts it beside this file, or, when the install is
+read-only, under the user's cache directory (``~/.cache/numba``, or ``$NUMBA_CACHE_DIR``); with
+neither writable the kernels still work, compiled afresh in every process. No ``fastmath``: gradient checks cover these kernels and need
 IEEE arithmetic. Under ``NUMBA_DISABLE_JIT=1`` every function here is plain Python (slow, but it
 runs: nothing below relies on ``.py_func`` or other attributes of a compiled function).
 """
@@ -118,7 +121,12 @@ def _run(kernel, total, work, *args):
 # vectorising the LRN loops (measured 10x slower).
 # Each compiled function costs ~0.1 s per dtype on a cold cache, so small helpers are written
 # inline rather than as separate functions.
-kernel = njit(nogil=True, cache=True, error_model="numpy")
+def kernel(function):
+    options = dict(nogil=True, error_model="numpy")
+    try:
+        return njit(cache=True, **options)(function)
+    except RuntimeError:    # "cannot cache function": no writable cache directory anywhere
+        return njit(**options)(function)
 
 
 # ------------------------------------------------------------------------------------------------
