@@ -23,9 +23,10 @@ Each kernel compiles when first called, so a run pays only for the kernels it us
 ``cache=True`` keeps the machine code on disk, so only the first run on a machine pays at all
 (benchmarks/bench_cold_start.py). Numba puts it beside this file, or, when the install is
 read-only, under the user's cache directory (``~/.cache/numba``, or ``$NUMBA_CACHE_DIR``); with
-neither writable the kernels still work, compiled afresh in every process. No ``fastmath``: gradient checks cover these kernels and need
-IEEE arithmetic. Under ``NUMBA_DISABLE_JIT=1`` every function here is plain Python (slow, but it
-runs: nothing below relies on ``.py_func`` or other attributes of a compiled function).
+neither writable the kernels still work, compiled afresh in every process. No ``fastmath``:
+gradient checks cover these kernels and need IEEE arithmetic. Under ``NUMBA_DISABLE_JIT=1`` every
+function here is plain Python (slow, but it runs: nothing below relies on ``.py_func`` or other
+attributes of a compiled function).
 """
 
 import itertools
