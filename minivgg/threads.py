@@ -13,6 +13,8 @@ ones). So :func:`configure` also makes an already loaded OpenBLAS read its envir
 stop its worker threads; its next product starts new ones with the short timeout. Both functions
 it calls are exported by OpenBLAS (``openblas_read_env``, ``blas_thread_shutdown_``, the one it
 uses itself after a fork); a library without them is left alone. A user's own settings win.
+This runs once, when minivgg is imported: don't import it while another thread is inside a BLAS
+call.
 Measured by benchmarks/bench_import_order.py.
 """
 
