@@ -10,6 +10,7 @@ _configure_threads()
 
 from . import gradcheck  # noqa: E402
 from .backend import BACKENDS, get_backend, set_backend, use_backend  # noqa: E402
+from .diagnose import diagnose  # noqa: E402  (minivgg.diagnose(model, batch))
 from .gradcheck import check_layer, check_model  # noqa: E402
 from .layers import (  # noqa: E402
     Conv2d,
