@@ -4,7 +4,8 @@ import numpy as np
 
 from ..conv import ALGORITHMS, NEEDS, check_algorithm, choose, supports
 from ..shapes import conv_output_shape, pair
-from .base import Layer, check_gradient, check_input, random_weight, require_forward
+from .base import (Layer, check_count, check_gradient, check_input, random_weight,
+                   require_forward)
 
 
 class Conv2d(Layer):
@@ -27,7 +28,8 @@ class Conv2d(Layer):
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=0, *,
                  weight_std=None, dtype=np.float32, backend=None, rng=None, algorithm="auto"):
         super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels = in_channels = check_count("Conv2d", in_channels, "in_channels")
+        self.out_channels = out_channels = check_count("Conv2d", out_channels, "out_channels")
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding")
