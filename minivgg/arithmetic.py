@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .conv import choose
 from .layers import (
     Conv2d,
     Dropout,
@@ -438,6 +437,7 @@ def _algorithm(geometry, layer, shape, out_shape):
         return ""
     if layer is not None:
         return layer.algorithm_for(shape)
+    from .conv.choice import choose  # here: conv/ imports layers/, which import this module's
     return choose(geometry.kernel, geometry.stride, geometry.padding, shape[0],
                   geometry.out_channels, out_shape[1:])
 
@@ -635,7 +635,7 @@ def measure_training_memory(config, batch, seed=0):
     shared workspace is emptied first, so that its buffers are allocated, and seen, here."""
     import tracemalloc
 
-    from .conv import clear_scratch
+    from .conv.choice import clear_scratch
     from .optim import SGD
     from .vgg import build_vgg
     numpy_domain = 389047                     # tracemalloc domain of NumPy's array data

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..backend import kernels
-from ..layers.base import Workspace
+from ..layers.base import Workspace, require_forward
 from ..shapes import conv_output_shape
 
 # Shared by every layer: backward's temporaries are dead once backward returns.
@@ -23,7 +23,7 @@ class Im2col:
     def __init__(self, kernel_size, stride, padding, backend):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.backend = backend
-        self._buffers = Workspace()
+        self._buffers, self._x_shape = Workspace(), None
 
     def forward(self, x, weight, bias):
         """x (N, C, H, W), weight (F, C, kh, kw), bias (F,) -> y (N, F, Ho, Wo)."""
@@ -47,6 +47,7 @@ class Im2col:
     def backward(self, dy, weight, dweight):
         """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, kh, kw)."""
         N, F = dy.shape[:2]
+        x_shape = require_forward(self, self._x_shape)
         ### BEGIN SOLUTION
         dy = dy.reshape(N, F, -1)                                           # (N, F, Ho*Wo)
         P = dy.shape[2]
@@ -65,7 +66,7 @@ class Im2col:
         dcols2d = np.matmul(weight.reshape(F, K).T, dy2d,
                             out=_scratch.get("dcols", self._cols2d.shape, dy.dtype))
         return kernels(self.backend).col2im(dcols2d.reshape(K, N, P).transpose(1, 0, 2),
-                                            self._x_shape, self.kernel_size, self.stride,
+                                            x_shape, self.kernel_size, self.stride,
                                             self.padding)
         ### END SOLUTION
 

@@ -18,17 +18,23 @@ convolution is again a 3x3 stride-1 convolution, with the complementary padding.
 import numpy as np
 
 from ..backend import get_backend
-from ..kernels import jit
 from ..kernels import winograd as transforms_module
 from ..layers.base import Workspace
 
 _scratch = Workspace()
 
-try:                                   # optional: without it, BLAS keeps its own threads
-    from threadpoolctl import ThreadpoolController
-    _blas = ThreadpoolController()
-except ImportError:
-    _blas = None
+_blas = []                             # threadpoolctl's controller, loaded on first use
+
+
+def _blas_controller():
+    """threadpoolctl's view of the BLAS threads, or None without threadpoolctl (optional)."""
+    if not _blas:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas.append(ThreadpoolController())
+        except ImportError:
+            _blas.append(None)
+    return _blas[0]
 
 
 def _products(a, b, out):
@@ -41,9 +47,10 @@ def _products(a, b, out):
     positions are shared out between the kernels' threads instead (np.matmul releases the GIL):
     one hand-off per layer pass instead of one per product.
     """
-    if _blas is None or jit.get_num_threads() == 1:
+    from ..kernels import jit  # here, not at import: Numba loads only when used
+    if jit.get_num_threads() == 1 or _blas_controller() is None:
         return np.matmul(a, b, out=out)
-    with _blas.limit(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         jit._run(_product_range, len(a), out.size, a, b, out)
     return out
 

@@ -2,10 +2,9 @@
 
 import numpy as np
 
-from ..conv import ALGORITHMS, NEEDS, check_algorithm, choose, supports
+from ..conv.choice import ALGORITHMS, NEEDS, check_algorithm, choose, supports
 from ..shapes import conv_output_shape, pair
-from .base import (Layer, check_count, check_gradient, check_input, random_weight,
-                   require_forward)
+from .base import Layer, check_count, check_gradient, check_input, random_weight, require_forward
 
 
 class Conv2d(Layer):
