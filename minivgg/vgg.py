@@ -23,6 +23,7 @@ from .layers import (
 )
 from .layers.base import check_float_dtype
 from .model import Sequential
+from .recipe import RECIPE
 
 INIT_SCHEMES = ("paper", "glorot", "he", None)
 
@@ -40,12 +41,15 @@ class Undrawn(np.random.Generator):
 def init_std(scheme, fan_in, fan_out, std=0.01):
     """The standard deviation of the zero-mean normal weights of one layer (biases are zero).
 
-    "paper":  N(0, std^2) with std = 0.01 by default (Sec. 3.1 says "10^-2 variance", literally std
-              0.1; Caffe-era reimplementations, and the released models' training, used std 0.01.
-              Either trains A; deeper nets then start from a trained A: ``init_from_shallower``).
+    "paper":  N(0, std^2). Sec. 3.1 says "zero mean and 10^-2 variance", which is std 0.1 read
+              literally; ``std=0.01`` (the default) is the Caffe-era convention (AlexNet's and
+              Caffe's reference nets used std 0.01) and is a reading, not the paper's words: see
+              the README's ambiguities. Either trains A; the paper then starts deeper nets from
+              a trained A: ``init_from_shallower``.
     "glorot": variance 2 / (fan_in + fan_out) (Glorot & Bengio 2010, as a normal rather than their
               uniform of the same variance), which the authors later found trains D and E directly.
-    "he":     variance 2 / fan_in (He et al. 2015), made for ReLU networks.
+    "he":     variance 2 / fan_in (He et al. 2015), made for ReLU networks; the recipe's default
+              (minivgg.recipe).
     None:     no initialisation: weights are zeros and nothing is drawn (``Undrawn``), for a
               network whose weights will be loaded, or whose arithmetic alone is wanted.
     """
@@ -77,8 +81,9 @@ def _positive(value, name, kind=int):
 
 
 def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, width=1.0,
-              fc_width=4096, dropout=0.5, init="glorot", std=0.01, lrn_convention="krizhevsky",
-              input_std=None, dtype=np.float32, seed=0, backend=None):
+              fc_width=4096, dropout=RECIPE.dropout, init=RECIPE.init, std=0.01,
+              classifier_std=RECIPE.classifier_std, lrn_convention="krizhevsky", input_std=None,
+              dtype=np.float32, seed=0, backend=None):
     """Build a VGG from a configuration name ("A", "A-LRN", "B", "C", "D", "E", "vgg16", ...) or a
     row in the same notation.
 
@@ -86,6 +91,9 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     the size of fc6 and fc7 (4096 in the paper); dropout the drop probability of drop6 and drop7.
     input_size must survive the max-pools exactly: each 2x2/2 pool halves it, so 224 -> 7 after
     five; a size that is too small or not divisible is a ValueError that says where it fails.
+    ``init`` is the scheme of the convolutions, fc6 and fc7 (``init_std``; the default is the
+    recipe's, minivgg.recipe.RECIPE); ``classifier_std`` the std of fc8's weights (default 0.01:
+    near-zero first logits, see minivgg.recipe), or None for fc8 drawn like the other layers.
     ``input_std`` (the training pixels' std, e.g. ``minivgg.train.pixel_std``) puts a
     ``Standardise`` layer first, which divides the mean-subtracted input by it (see its docstring
     for why the small nets need it). ``seed`` makes the weights and the dropout masks
@@ -101,6 +109,10 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
     dtype = check_float_dtype(dtype, "dtype")
     init_std(init, 1, 1)                                  # validates the scheme name
+    for value, name in ((std, "std"), (classifier_std, "classifier_std")):
+        if value is not None and not (isinstance(value, (int, float, np.floating))
+                                      and not isinstance(value, bool) and 0 < value < np.inf):
+            raise ValueError(f"{name} must be a finite positive number; got {value!r}")
     rng = Undrawn(np.random.PCG64(seed)) if init is None else np.random.default_rng(seed)
 
     def conv(c_in, c_out, k):
@@ -108,8 +120,10 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
         return Conv2d(c_in, c_out, k, 1, k // 2, weight_std=std_, dtype=dtype, backend=backend,
                       rng=rng)
 
-    def fc(d_in, d_out):
-        return Linear(d_in, d_out, weight_std=init_std(init, d_in, d_out, std), dtype=dtype, rng=rng)
+    def fc(d_in, d_out, weight_std=None):
+        if weight_std is None or init is None:
+            weight_std = init_std(init, d_in, d_out, std)
+        return Linear(d_in, d_out, weight_std=weight_std, dtype=dtype, rng=rng)
 
     layers, stage, index, channels, size, sizes = [], 1, 0, in_channels, input_size, [input_size]
     if input_std is not None:
@@ -142,12 +156,12 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
                ("drop6", Dropout(dropout, rng=rng.spawn(1)[0])),
                ("fc7", fc(fc_width, fc_width)), ("relu7", ReLU()),
                ("drop7", Dropout(dropout, rng=rng.spawn(1)[0])),
-               ("fc8", fc(fc_width, num_classes))]
+               ("fc8", fc(fc_width, num_classes, classifier_std))]
     settings = dict(config=config_name(config) if isinstance(config, str) else list(config),
                     num_classes=num_classes, input_size=input_size, in_channels=in_channels,
                     width=width, fc_width=fc_width, dropout=dropout, init=init, std=std,
-                    lrn_convention=lrn_convention, input_std=input_std, dtype=dtype.name,
-                    seed=seed)
+                    classifier_std=classifier_std, lrn_convention=lrn_convention,
+                    input_std=input_std, dtype=dtype.name, seed=seed)
     return VGG(layers, settings)
 
 

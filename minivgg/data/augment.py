@@ -86,7 +86,8 @@ def random_flip(images, rng, p=0.5):
 def pca_shift(alpha, eigvals, eigvecs):
     """The RGB vector Krizhevsky et al.'s colour shift adds: sum_i alpha_i lambda_i p_i.
 
-    alpha:   (N, 3), one draw per image (the paper: alpha_i ~ N(0, 0.1), redrawn each time)
+    alpha:   (N, 3), one draw per image (Krizhevsky et al. 2012: alpha_i ~ N(0, 0.1), redrawn
+             each time; the VGG paper cites their colour shift but gives no alpha)
     eigvals, eigvecs: lambda_i and p_i = eigvecs[:, i] from :func:`minivgg.data.rgb_pca`,
              which works on [0, 1] pixel values, hence the factor 255 here
     returns  (N, 3) float64, on the 0..255 scale
@@ -177,7 +178,7 @@ class TrainTransform:
     scale:        None (no rescale), S (fixed training scale) or (Smin, Smax) (scale jittering:
                   an integer S drawn uniformly per image from [Smin, Smax])
     flip:         mirror each image left-right with probability 1/2
-    colour_shift: std of alpha in the PCA colour shift (the paper: 0.1; 0 turns it off)
+    colour_shift: std of alpha in the PCA colour shift (AlexNet's 0.1; 0 turns it off)
     pca:          (eigvals, eigvecs) from :func:`minivgg.data.rgb_pca`; needed when
                   colour_shift > 0
     """
@@ -187,8 +188,8 @@ class TrainTransform:
         self.mean = _check_mean(mean)
         self.scale = _check_scale(scale, self.crop)
         self.flip = bool(flip)
-        if colour_shift < 0:
-            raise ValueError(f"colour_shift must be >= 0; got {colour_shift}")
+        if not (isinstance(colour_shift, numbers.Real) and 0 <= colour_shift < np.inf):
+            raise ValueError(f"colour_shift must be a finite number >= 0; got {colour_shift}")
         self.colour_shift = float(colour_shift)
         if self.colour_shift > 0:
             if pca is None:
