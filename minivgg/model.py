@@ -20,6 +20,7 @@ class Sequential:
         self.layers = dict(layers)
         self.input_shape = None if input_shape is None else tuple(input_shape)   # (C, H, W)
         self.training = True
+        self.frozen = frozenset()                 # names of layers the optimiser leaves alone
 
     def forward(self, x):
         """x: (N, C, H, W) -> the last layer's output (logits (N, classes) for a VGG)."""
@@ -52,6 +53,33 @@ class Sequential:
     def grads(self):
         return {f"{name}.{key}": value for name, layer in self.layers.items()
                 for key, value in layer.grads.items()}
+
+    @property
+    def trainable(self):
+        """``params`` without the frozen layers': what an optimiser updates."""
+        return {f"{name}.{key}": value for name, layer in self.layers.items()
+                if name not in self.frozen for key, value in layer.params.items()}
+
+    def freeze(self, names):
+        """Fine-tune only some layers (the paper's Appendix A trains fc6-fc7 alone): the layers
+        ``names`` keep their parameters bit for bit, as SGD skips them (no decay, no momentum).
+        Backward still passes gradients through them. Returns self; ``unfreeze`` undoes it."""
+        self.frozen = self.frozen | self._layer_names(names, "freeze")
+        return self
+
+    def unfreeze(self, names=None):
+        """Train ``names`` again (None: every layer). Returns self."""
+        self.frozen = (frozenset() if names is None
+                       else self.frozen - self._layer_names(names, "unfreeze"))
+        return self
+
+    def _layer_names(self, names, caller):
+        names = [names] if isinstance(names, str) else list(names)
+        unknown = [n for n in names if n not in self.layers]
+        if unknown:
+            raise ValueError(f"{caller}: names {unknown} are not layers of the model "
+                             f"({', '.join(self.layers)})")
+        return frozenset(names)
 
     def set_params(self, arrays):
         """Copy ``arrays`` ({"conv1_1.weight": ..., ...}) into the model, checking that the names

@@ -55,7 +55,9 @@ class SGD:
 
     model:        anything with ``params`` and ``grads``, dicts name -> array of equal shapes
                   (a Sequential / VGG); read afresh at every step, so a model cast with
-                  ``astype`` after the optimiser was made is still the one updated
+                  ``astype`` after the optimiser was made is still the one updated. A model
+                  with ``trainable`` (a Sequential) has only those parameters updated: layers
+                  frozen with ``model.freeze`` stay bit-identical
     lr:           learning rate (the paper: 1e-2, divided by 10 three times)
     momentum:     mu in [0, 1) (the paper: 0.9)
     weight_decay: L2 multiplier (the paper: 5e-4) on parameters named ``*.weight``
@@ -83,7 +85,8 @@ class SGD:
     def step(self):
         """One update of every parameter from its current gradient, in place."""
         grads = self.model.grads
-        for name, param in self.model.params.items():
+        params = getattr(self.model, "trainable", None)
+        for name, param in (self.model.params if params is None else params).items():
             velocity = self.velocity.get(name)
             if velocity is None or velocity.shape != param.shape or velocity.dtype != param.dtype:
                 velocity = self.velocity[name] = np.zeros_like(param)

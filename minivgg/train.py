@@ -19,9 +19,10 @@ Checkpoint (``run_dir/checkpoint.npz``, no pickles): "param/<name>" weights, "ve
 momentum buffers, "mean" (3,) training mean RGB, "pca_eigvals"/"pca_eigvecs" (the colour
 shift's components), and "meta", a JSON string holding the build config (``input_std``
 included), the optimiser's hyper-parameters, the schedule's state, the generators' states, the
-epoch counter, the augmentation settings, the history and the caller's ``settings``. Files are written to a
-temporary file in the run folder and renamed over the old one (``os.replace``), so a crash
-mid-write never leaves a half-written checkpoint.
+epoch counter, the augmentation settings, the history, the caller's ``settings`` and the
+names of the frozen layers (``model.freeze``), which ``resume`` freezes again. Files are
+written to a temporary file in the run folder and renamed over the old one (``os.replace``), so
+a crash mid-write never leaves a half-written checkpoint.
 """
 
 import json
@@ -425,7 +426,8 @@ class Trainer:
                 "rng": self.rng.bit_generator.state,
                 "dropout_rngs": {k: g.bit_generator.state
                                  for k, g in dropout_rngs(self.model).items()},
-                "history": self.history.records, "settings": self.settings}
+                "history": self.history.records, "settings": self.settings,
+                "frozen": sorted(getattr(self.model, "frozen", ()))}
         return arrays, meta
 
     def save(self, best=False):
@@ -457,6 +459,7 @@ class Trainer:
         else:
             arrays, meta = load_checkpoint(run_dir)
             model.set_params(_prefixed(arrays, "param/"))
+        model.freeze(meta.get("frozen", ()))         # a fine-tuning run stays one when resumed
         optimizer = SGD(model)
         optimizer.load_state_dict({**meta["optimizer"], "velocity": _prefixed(arrays, "velocity/")})
         recipe = stored_recipe(meta)

@@ -113,10 +113,11 @@ def test_relu_nan_and_noncontiguous():
     np.testing.assert_array_equal(jit.relu_forward(x), np.maximum(x, 0))
 
 
-def test_conv_layer_reuses_buffers_and_keeps_outputs(backend):
+@pytest.mark.parametrize("out_channels", [4, 1])       # F == 1: (N, 1, P) views are contiguous
+def test_conv_layer_reuses_buffers_and_keeps_outputs(backend, out_channels):
     """The workspace is reused across calls, yet an output or gradient returned earlier is never
-    overwritten by a later call."""
-    conv = mv.Conv2d(3, 4, 3, padding=1, rng=0)
+    overwritten by a later call (by this layer or by another Conv2d sharing the scratch)."""
+    conv = mv.Conv2d(3, out_channels, 3, padding=1, rng=0)
     rng = np.random.default_rng(6)
     x1, x2 = (rng.standard_normal((2, 3, 6, 6)).astype(np.float32) for _ in range(2))
     y1 = conv(x1)
@@ -128,6 +129,7 @@ def test_conv_layer_reuses_buffers_and_keeps_outputs(backend):
     dx2 = conv.backward(np.ones_like(y2))
     cols_after = conv._buffers.get("cols", (1,), np.float32).__array_interface__["data"][0]
     assert cols_before == cols_after                     # same memory: no fresh allocation
+    mv.Conv2d(3, out_channels, 3, padding=1, rng=1)(x2)    # another layer, same shapes
     np.testing.assert_array_equal(y1, y1_copy)
     np.testing.assert_array_equal(dx1, dx1_copy)
     assert not np.shares_memory(y1, y2) and not np.shares_memory(dx1, dx2)

@@ -110,8 +110,10 @@ def _stack(a, name):
 
 
 def _unstack(a2d, N):
-    """(F, N*P) -> a new (N, F, P) array: what forward returns (a view when N == 1)."""
+    """(F, N*P) -> a new (N, F, P) array: what forward returns (a view when N == 1, where a2d is
+    itself new). A copy, not ``np.ascontiguousarray``: for F == 1 the transposed view is already
+    contiguous, and the caller would get a view of the shared scratch buffer."""
     F = a2d.shape[0]
     if N == 1:
         return a2d.reshape(1, F, -1)
-    return np.ascontiguousarray(a2d.reshape(F, N, -1).transpose(1, 0, 2))
+    return a2d.reshape(F, N, -1).transpose(1, 0, 2).copy()
