@@ -26,11 +26,11 @@ from minivgg.train import Trainer
 
 # name -> (recipe changes, build_vgg overrides): what differs from the recipe.
 VARIANTS = {
-    "paper: N(0, 0.01^2) everywhere, raw pixels": (
-        dict(init="paper", standardise=False, warmup_epochs=0.0), {}),
-    "He everywhere, fc8 too (the old CLI)": (dict(warmup_epochs=0.0), dict(classifier_std=None)),
-    "He, fc8 N(0, 0.01^2)": (dict(warmup_epochs=0.0), {}),
-    "He, fc8 N(0, 0.01^2), warm-up (the recipe)": ({}, {}),
+    "N(0, 0.01^2) everywhere (a Caffe-era reading), raw pixels": (
+        dict(init="paper", standardise=False), {}),
+    "He everywhere, fc8 too (the old CLI)": ({}, dict(classifier_std=None)),
+    "He, fc8 N(0, 0.01^2) (the recipe)": ({}, {}),
+    "the recipe + lr warm-up over 1/2 epoch": (dict(warmup_epochs=0.5), {}),
 }
 
 
@@ -44,10 +44,11 @@ def datasets(quick):
             photos}
 
 
-def run(variant, data, epochs, seed=0):
-    """Train one net; returns (per-epoch validation errors, the StepTrace)."""
+def run(variant, data, epochs, seed=0, **sizes):
+    """Train one net; returns (per-epoch validation errors, the StepTrace). ``sizes``: recipe
+    changes on top of the variant's (config, width...)."""
     changes, overrides = VARIANTS[variant]
-    recipe = RECIPE.replace(**changes)
+    recipe = RECIPE.replace(**changes, **sizes)
     train, val = data
     model = recipe.build(train, seed=seed, **overrides)
     trainer = Trainer(model, train, val, recipe=recipe, seed=seed, progress=False, log=None)
@@ -155,6 +156,18 @@ def main():
                     f"{args.out}/training_dynamics_layers_{name.split()[1]}.png",
                     f"{name}, He everywhere")
     plot(results, f"{args.out}/training_dynamics.png")
+    # The deepest net, with the recipe: how the signal fares through 16 conv layers at 32x32.
+    recipe = "He, fc8 N(0, 0.01^2) (the recipe)"
+    errors, trace = run(recipe, datasets(args.quick)["built-in shapes"], epochs, config="E",
+                        width=1 / 8, fc_width=64)
+    first = trace.records[0]["stats"]
+    print(f"E, 1/8 width, recipe: val top-1 err by epoch "
+          f"{' '.join(f'{100 * e:5.1f}' for e in errors)}; at init, per layer:")
+    for row in first["layers"]:
+        if row["name"].startswith(("conv", "fc")):
+            print(f"    {row['name']:8} output std {row['out_std']:8.3g}  dL/d(output) std "
+                  f"{row['grad_std']:8.3g}")
+    plot_layers(trace, f"{args.out}/training_dynamics_layers_E.png", "E, 1/8 width, recipe")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(table, f, indent=1)

@@ -34,7 +34,7 @@ def test_the_cli_without_options_trains_exactly_the_recipe():
 
 def test_train_help_prints_every_recipe_value():
     text = " ".join(_train_parser().format_help().split())
-    for name, (_, options) in RECIPE_OPTIONS.items():
+    for name in RECIPE_OPTIONS:
         value = getattr(RECIPE, name)
         if isinstance(value, bool):
             assert f"--no-{name}" in text

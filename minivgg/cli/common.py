@@ -8,13 +8,17 @@ from ..configs import ALIASES, CONFIGS
 
 
 class FORMATTER(argparse.ArgumentDefaultsHelpFormatter):
-    """Every command's help shows the defaults; a switch (--no-flip) says its own in words,
-    where argparse would print the stored value (default: True) of the opposite meaning, and
-    an option whose help already says its default (the recipe's) is left alone."""
+    """Every command's help shows the defaults. A switch (--no-flip, --flip) would show its
+    stored value, "(default: True)" beside an option that turns something off: it says
+    "(default: not given)" instead, unless its help already says its default in words; so does
+    an option whose help already states the recipe's value."""
 
     def _get_help_string(self, action):
-        if action.nargs == 0 or "(default:" in (action.help or ""):
-            return action.help
+        text = action.help or ""
+        if "(default:" in text:
+            return text
+        if action.nargs == 0:
+            return f"{text} (default: not given)"
         return super()._get_help_string(action)
 
 
