@@ -31,6 +31,11 @@ def cmd_evaluate(args):
     from ..train import model_from_checkpoint
 
     run_dir = check_run_dir(args.run_dir)
+    from ..localise.run import is_localisation_run
+    if is_localisation_run(run_dir):                # minivgg localise's runs: their own lines
+        from .localise import print_localisation
+        print_localisation(run_dir, args.batch_size)
+        return 0
     model, arrays, meta = model_from_checkpoint(run_dir)
     val_set = synthetic_data(meta["settings"])[1]
     print(f"{run_dir}: VGG {model.config['config']} after {meta['epoch']} epochs, "
