@@ -76,6 +76,54 @@ def _positive(value, name, kind=int):
     return value
 
 
+def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, width=1.0,
+             fc_width=4096, input_std=None):
+    """The network as data, before any array exists: [(name, kind, sizes)], front to back.
+
+    kind is "standardise", "conv" (sizes: in channels, out channels, kernel), "relu", "lrn",
+    "pool" (2x2, stride 2), "flatten", "fc" (sizes: in features, out features) or "dropout";
+    other kinds have no sizes. ``build_vgg`` makes a layer of each row; ``minivgg.arithmetic``
+    counts the rows without allocating a weight (``minivgg summary D --width 1000``).
+    Arguments as ``build_vgg``'s; the same ValueErrors.
+    """
+    specs = parse_config(config)
+    for value, name in ((num_classes, "num_classes"), (input_size, "input_size"),
+                        (in_channels, "in_channels"), (fc_width, "fc_width")):
+        _positive(value, name)
+    _positive(float(width) if isinstance(width, (int, float)) else width, "width", float)
+    if not np.isfinite(width):
+        raise ValueError(f"width must be a finite positive number; got {width!r}")
+    plan, stage, index, channels, size, sizes = [], 1, 0, in_channels, input_size, [input_size]
+    if input_std is not None:
+        plan.append(("standardise", "standardise", ()))
+    for spec in specs:
+        if spec[0] == "conv":
+            index += 1
+            out = max(1, round(spec[1] * width))
+            plan += [(f"conv{stage}_{index}", "conv", (channels, out, spec[2])),
+                     (f"relu{stage}_{index}", "relu", ())]
+            channels = out
+        elif spec[0] == "lrn":
+            plan.append((f"norm{stage}", "lrn", ()))
+        else:
+            if size < 2 or size % 2:
+                path = " -> ".join(map(str, sizes))
+                raise ValueError(
+                    f"input_size {input_size} does not fit configuration "
+                    f"{config if isinstance(config, str) else 'given'}: its 2x2 max-pools halve the "
+                    f"size ({path}), and pool{stage} would get {size}, which is "
+                    f"{'too small' if size < 2 else 'odd'}. Use a multiple of "
+                    f"{2 ** sum(s[0] == 'pool' for s in specs)} (224 in the paper)")
+            plan.append((f"pool{stage}", "pool", ()))
+            size //= 2
+            sizes.append(size)
+            stage, index = stage + 1, 0
+    return plan + [("flatten", "flatten", ()), ("fc6", "fc", (channels * size * size, fc_width)),
+                   ("relu6", "relu", ()), ("drop6", "dropout", ()),
+                   ("fc7", "fc", (fc_width, fc_width)), ("relu7", "relu", ()),
+                   ("drop7", "dropout", ()), ("fc8", "fc", (fc_width, num_classes))]
+
+
 def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, width=1.0,
               fc_width=4096, dropout=0.5, init="glorot", std=0.01, lrn_convention="krizhevsky",
               input_std=None, dtype=np.float32, seed=0, backend=None):
@@ -92,11 +140,8 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     reproducible. ``init=None`` builds fast with
     all-zero weights (nothing drawn): for ``build_vgg("E", init=None).summary()`` or loading.
     """
-    specs = parse_config(config)
-    for value, name in ((num_classes, "num_classes"), (input_size, "input_size"),
-                        (in_channels, "in_channels"), (fc_width, "fc_width")):
-        _positive(value, name)
-    _positive(float(width) if isinstance(width, (int, float)) else width, "width", float)
+    plan = vgg_plan(config, num_classes=num_classes, input_size=input_size,
+                    in_channels=in_channels, width=width, fc_width=fc_width, input_std=input_std)
     if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
     dtype = check_float_dtype(dtype, "dtype")
@@ -111,38 +156,11 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     def fc(d_in, d_out):
         return Linear(d_in, d_out, weight_std=init_std(init, d_in, d_out, std), dtype=dtype, rng=rng)
 
-    layers, stage, index, channels, size, sizes = [], 1, 0, in_channels, input_size, [input_size]
-    if input_std is not None:
-        layers.append(("standardise", Standardise(input_std)))
-    for spec in specs:
-        if spec[0] == "conv":
-            index += 1
-            out = max(1, round(spec[1] * width))
-            layers += [(f"conv{stage}_{index}", conv(channels, out, spec[2])),
-                       (f"relu{stage}_{index}", ReLU())]
-            channels = out
-        elif spec[0] == "lrn":
-            layers.append((f"norm{stage}", LocalResponseNorm(convention=lrn_convention,
-                                                             backend=backend)))
-        else:
-            if size < 2 or size % 2:
-                path = " -> ".join(map(str, sizes))
-                raise ValueError(
-                    f"input_size {input_size} does not fit configuration "
-                    f"{config if isinstance(config, str) else 'given'}: its 2x2 max-pools halve the "
-                    f"size ({path}), and pool{stage} would get {size}, which is "
-                    f"{'too small' if size < 2 else 'odd'}. Use a multiple of "
-                    f"{2 ** sum(s[0] == 'pool' for s in specs)} (224 in the paper)")
-            layers.append((f"pool{stage}", MaxPool2d(2, 2, backend=backend)))
-            size //= 2
-            sizes.append(size)
-            stage, index = stage + 1, 0
-    layers += [("flatten", Flatten()),
-               ("fc6", fc(channels * size * size, fc_width)), ("relu6", ReLU()),
-               ("drop6", Dropout(dropout, rng=rng.spawn(1)[0])),
-               ("fc7", fc(fc_width, fc_width)), ("relu7", ReLU()),
-               ("drop7", Dropout(dropout, rng=rng.spawn(1)[0])),
-               ("fc8", fc(fc_width, num_classes))]
+    make = {"standardise": lambda: Standardise(input_std), "conv": conv, "relu": ReLU,
+            "lrn": lambda: LocalResponseNorm(convention=lrn_convention, backend=backend),
+            "pool": lambda: MaxPool2d(2, 2, backend=backend), "flatten": Flatten, "fc": fc,
+            "dropout": lambda: Dropout(dropout, rng=rng.spawn(1)[0])}
+    layers = [(name, make[kind](*sizes)) for name, kind, sizes in plan]
     settings = dict(config=config_name(config) if isinstance(config, str) else list(config),
                     num_classes=num_classes, input_size=input_size, in_channels=in_channels,
                     width=width, fc_width=fc_width, dropout=dropout, init=init, std=std,

@@ -1,11 +1,27 @@
 """The paper's arithmetic: Table 2's parameter counts to the whole parameter, multiply-accumulates,
 activation memory and the side argument of Sec. 2.3, each derived here from first principles."""
 
+import csv
+import io
+import json
+import tracemalloc
+
 import numpy as np
 import pytest
 
-from minivgg.arithmetic import LayerStats, Summary, stacked_convs
-from minivgg.vgg import build_vgg
+from minivgg.arithmetic import (
+    LayerStats,
+    Summary,
+    dense_plan,
+    measure_training_memory,
+    stacked_convs,
+    summarize,
+    training_memory,
+)
+from minivgg.cli import main
+from minivgg.dense import to_dense
+from minivgg.published import compare
+from minivgg.vgg import build_vgg, vgg_plan
 
 # Table 1 written out: per stage, (kernel, output channels) of each convolution.
 STAGES = {
@@ -74,9 +90,18 @@ def test_vgg16_facts_per_layer(full_size):
     assert (d["relu1_1"].params, d["relu1_1"].macs, d["pool1"].macs) == (0, 0, 0)
     assert d.total_macs == 15_470_264_320                          # the quoted 15.5 GMACs
     assert d.total_params == sum(row.params for row in d.rows)
-    # every layer's output counted once; VGG-16's 13 conv outputs dominate
+    # all outputs added up count each ReLU output, Flatten's view and dropout's identity again;
+    # the distinct arrays do not count the view and the identity; an in-place ReLU leaves the
+    # conv, pool and FC outputs (issue 14: 28.7M against 15.1M)
     conv_values = sum(c * side * side for _, _, c, side in convs("D"))
-    assert d.total_activations > 2 * conv_values
+    pool_values = sum(stage[-1][1] * (112 // 2 ** s) ** 2 for s, stage in enumerate(STAGES["D"]))
+    fc_values = 4096 + 4096 + 1000
+    relu_values, view, identity = conv_values + 2 * 4096, 25088, 2 * 4096
+    assert d.total_activations == conv_values + relu_values + pool_values + view + fc_values \
+        + identity == 28_676_072
+    assert d.distinct_activations() == d.total_activations - view - identity
+    assert d.distinct_activations(inplace_relu=True) == conv_values + pool_values + fc_values \
+        == 15_087_080
 
 
 def test_the_table_shows_the_whole_counts(full_size):
@@ -119,9 +144,179 @@ def test_stacks_of_3x3_convolutions(n, field, stack, single):
     assert facts.extra == pytest.approx(single / stack - 1)
 
 
-def test_three_3x3_layers_need_81_percent_fewer_weights_than_one_7x7():
+def test_one_7x7_layer_needs_81_percent_more_weights_than_three_3x3_layers():
+    # Sec. 2.3: 49 C^2 against 27 C^2, 81% more (so the stack has 45% fewer: 1 - 27/49)
     facts = stacked_convs(3, channels=512)
     assert facts.stack_weights == 27 * 512 ** 2 and facts.single_weights == 49 * 512 ** 2
     assert round(100 * facts.extra) == 81
+    assert round(100 * (1 - facts.stack_weights / facts.single_weights)) == 45
     with pytest.raises(ValueError, match="n must be a positive int; got 0"):
         stacked_convs(0)
+
+
+# ---- the plan: arithmetic without arrays, and the same numbers as the model's own layers ----
+
+SMALL = dict(input_size=32, width=1 / 16, fc_width=8, num_classes=3)
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_the_plan_gives_the_models_numbers(name):
+    model = build_vgg(name, **SMALL, input_std=2.0)
+    plan = vgg_plan(name, **SMALL, input_std=2.0)
+    assert [n for n, _, _ in plan] == list(model.layers)
+    assert summarize(plan, (3, 32, 32)).rows == model.summary().rows
+
+
+def test_the_dense_plan_gives_to_dense_numbers():
+    model = build_vgg("B", input_size=64, width=1 / 16, fc_width=8, num_classes=3)
+    dense = to_dense(model)
+    plan = dense_plan(vgg_plan("B", input_size=64, width=1 / 16, fc_width=8, num_classes=3),
+                      (2, 2))
+    assert summarize(plan, (3, 96, 96)).rows == dense.summary((3, 96, 96)).rows
+    assert dense.summary((3, 96, 96))["fc8"].output_shape == (3, 2, 2)
+
+
+def run(argv, capsys):
+    assert main(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_json_holds_the_whole_counts_and_every_row(capsys):
+    data = json.loads(run(["summary", "D", "--input", "224", "--format", "json"], capsys))
+    assert data["totals"]["params"] == 138_357_544 and data["totals"]["macs"] == 15_470_264_320
+    rows = {row["name"]: row for row in data["rows"]}
+    assert len(rows) == 39 and rows["conv3_2"]["params"] == 9 * 256 * 256 + 256
+    assert rows["fc6"]["macs"] == 25088 * 4096 and rows["pool5"]["output_shape"] == [512, 7, 7]
+    assert data["conventions"]["count"] == "macs" and data["conventions"]["bias"] is False
+    flops = json.loads(run(["summary", "D", "--format", "json", "--count", "flops", "--bias"],
+                           capsys))
+    conv_out = sum(c * side * side for _, _, c, side in convs("D"))
+    assert flops["totals"]["ops"] == 2 * macs_by_hand("D") + conv_out + 4096 + 4096 + 1000
+
+
+def test_csv_has_a_row_per_layer_and_the_totals(capsys):
+    lines = list(csv.DictReader(io.StringIO(run(["summary", "A", "--format", "csv"], capsys))))
+    assert len(lines) == len(build_vgg("A", init=None, **SMALL).layers) + 1
+    assert lines[-1]["name"] == "total" and int(lines[-1]["params"]) == TABLE_2_EXACT["A"]
+    assert lines[0]["count"] == "macs"
+
+
+def test_input_256_is_vgg16_evaluated_densely_unless_rebuilt(capsys):
+    text = run(["summary", "D", "--input", "256"], capsys)
+    assert "evaluated densely at 256x256" in text.splitlines()[0]
+    assert "138,357,544" in text and "1000x2x2" in text             # the 2x2 class score map
+    rebuilt = run(["summary", "D", "--input", "256", "--rebuild"], capsys)
+    assert "built for 256x256" in rebuilt and "169,814,824" in rebuilt  # fc6: 8*8*512 inputs
+    assert 512 * 8 * 8 * 4096 + TABLE_2_EXACT["D"] - 25088 * 4096 == 169_814_824
+
+
+def test_a_huge_width_is_arithmetic_without_arrays(capsys):
+    tracemalloc.start()
+    text = run(["summary", "D", "--width", "1000"], capsys)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20e6                                   # VGG-16 at width 1 alone is 553 MB
+    c = 512_000                                          # conv5_3: 512 * 1000 channels
+    assert f"{9 * c * c + c:,}" in text
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0", "-1"])
+def test_width_must_be_finite_and_positive(value, capsys):
+    with pytest.raises(SystemExit):
+        main(["summary", "D", "--width", value])
+    assert "--width: must be a finite positive number" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="width must be a finite positive number"):
+        vgg_plan("D", width=float("inf"))
+
+
+def test_units_and_conventions_in_the_table(full_size):
+    d = full_size["D"]
+    assert "527.8 MiB" in d.table() and "553.4 MB" in d.table(units="si")
+    assert d.total_ops("flops") == 2 * d.total_macs
+    assert f"{d.total_ops('macs', elementwise=True):,}" in d.table(elementwise=True)
+    with pytest.raises(ValueError, match="count must be one of"):
+        d.table(count="gflops")
+
+
+def test_the_summary_flags_fields_larger_than_the_input():
+    # at 32x32, A's theoretical field exceeds the image from conv4_1 (46 > 32)
+    summary = build_vgg("A", **SMALL).summary()
+    flagged = summary.field_exceeds_input
+    assert flagged[0] == "conv4_1" and summary["conv4_1"].field == (46, 46)
+    assert summary["conv3_2"].field == (26, 26) and "conv3_2" not in flagged
+    assert "46*" in str(summary) and "* field larger than the 32x32 input" in str(summary)
+
+
+# ---- every published VGG-16 figure from its convention, derived here by hand ----
+
+def by_hand():
+    """The quantities of torchvision's VGG-16 layout at 224, from Table 1 alone."""
+    c = convs("D")
+    conv_out = sum(co * side * side for _, _, co, side in c)
+    pool_out = sum(stage[-1][1] * (112 // 2 ** s) ** 2 for s, stage in enumerate(STAGES["D"]))
+    conv_macs = sum(side * side * k * k * ci * co for k, ci, co, side in c)
+    fc_macs = sum(a * b for a, b in FC)
+    return dict(conv_out=conv_out, pool_out=pool_out, pool_in=4 * pool_out,
+                relu=conv_out + 2 * 4096, fc_out=4096 + 4096 + 1000, fc_in=25088 + 4096 + 4096,
+                conv_macs=conv_macs, macs=conv_macs + fc_macs, fc_macs=fc_macs, avg=25088,
+                drop=2 * 4096, input=3 * 224 * 224, params=TABLE_2_EXACT["D"])
+
+
+def test_each_published_figure_from_its_convention(full_size):
+    h = by_hand()
+    bias = h["conv_out"] + h["fc_out"]
+    listed = h["input"] + h["conv_out"] + h["pool_out"] + h["fc_out"]
+    expected = {   # source: (exact value, as printed)
+        "torchvision weights meta _ops": (h["macs"], "15.47"),
+        "torchinfo total mult-adds": (15_483_821_032, "15.48"),      # torchinfo 1.8.0's integer
+        "ptflops, aten backend": (h["macs"] + bias, "15.48"),
+        "ptflops, pytorch backend": (15_523_225_576, "15.52"),       # ptflops 0.7.5's integer
+        "thop (older versions)": (h["macs"] + h["conv_out"] + h["fc_macs"] - h["fc_out"],
+                                  "15.607"),
+        "torch-scan MACs": (h["macs"], "15.47"),
+        "torch-scan FLOPs": (2 * h["macs"] + h["relu"] + 3 * h["pool_out"] + 2 * h["avg"]
+                             + h["drop"], "30.96"),
+        "torch-scan memory accesses": (h["conv_macs"] + h["params"] + h["conv_out"] + h["fc_in"]
+                                       + h["fc_out"] + h["relu"] + 2 * h["drop"] + 2
+                                       + 5 * h["pool_out"] + 2 * h["avg"], "15.52"),
+        "google-research/receptive_field, to pool5": (2 * h["conv_macs"] + h["conv_out"]
+                                                      + h["pool_in"], "30.713"),
+        "papers: 30.94 (FLOPs)": (2 * h["macs"], "30.94"),
+        "papers: 15.3 billion (MACs)": (h["conv_macs"], "15.3"),
+        "CS231n notes, per-layer list": (listed, "15.2"),
+        "torchinfo forward/backward pass size (MB)": (108_453_696, "108.45"),
+        "torchsummary forward/backward pass size (MB)": (
+            8 * (h["conv_out"] + h["relu"] + h["pool_out"] + h["fc_out"] + h["drop"]), "218.59"),
+        "convnet-burden feature memory (MB)": (4 * listed, "58"),
+        "convnet-burden / torchsummary params (MB)": (4 * h["params"], "527.79"),
+        "torchinfo params size (MB)": (4 * h["params"], "553.43"),
+    }
+    assert h["macs"] + bias == 15_483_821_032                        # torchinfo = MACs + bias
+    assert h["macs"] + bias + 2 * (h["relu"] + h["pool_in"] + h["avg"]) == 15_523_225_576
+    assert 8 * (h["conv_out"] + h["fc_out"]) == 108_453_696
+    rows = compare(full_size["D"])
+    assert [p.source for p, *_ in rows] == list(expected)
+    for p, text, value, matches in rows:
+        assert (value, text) == expected[p.source] and matches and text == p.printed, p.source
+
+
+def test_the_compare_command(capsys):
+    text = run(["summary", "D", "--compare"], capsys)
+    assert "(differs)" not in text and "15,607,436,312" in text
+    assert "field 212, jump 32, padding field / 2 - start = 90" in text
+    assert main(["summary", "B", "--compare"]) == 2
+
+
+# ---- training memory: predicted against the measured peak of a training step ----
+
+def test_training_memory_of_the_small_net_at_batch_64():
+    # the CLI's default small net; VGG-16 at batch 1 (2103 MiB both ways) in the report
+    config = dict(config="A", input_size=32, width=0.25, fc_width=128, num_classes=10)
+    build_vgg(**{**config, "width": 1 / 32, "fc_width": 4}).loss(      # compile the kernels
+        np.zeros((2, 3, 32, 32), np.float32), np.zeros(2, int))
+    model, measured = measure_training_memory(config, 64)
+    predicted = training_memory(model.summary(), 64)
+    assert abs(predicted.peak / measured - 1) < 0.1
+    kept = predicted.total("kept")
+    cols = sum(row.cols for row in model.summary().rows) * 64 * 4
+    assert cols < kept and predicted.total("grads") == predicted.total("params")

@@ -89,7 +89,7 @@ def test_evaluate_prints_errors_per_method_and_saves_a_confusion_matrix(run_dir,
 def test_summary_prints_the_layer_table(capsys):
     assert main(["summary", "vgg16", "--input", "224"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("VGG D, 224x224 input, 1000 classes")
+    assert out.startswith("VGG D, 1000 classes, built for 224x224")
     assert "conv5_3" in out and "fc8" in out
     assert "138,357,544" in out                       # Table 2: VGG-16's parameters
 
