@@ -19,6 +19,7 @@ from .layers import (
     LocalResponseNorm,
     MaxPool2d,
     ReLU,
+    SpatialAverage,
     Standardise,
 )
 from .layers.base import check_float_dtype
@@ -77,16 +78,19 @@ def _positive(value, name, kind=int):
 
 
 def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, width=1.0,
-             fc_width=4096, input_std=None):
+             fc_width=4096, input_std=None, head="fc"):
     """The network as data, before any array exists: [(name, kind, sizes)], front to back.
 
     kind is "standardise", "conv" (sizes: in channels, out channels, kernel), "relu", "lrn",
-    "pool" (2x2, stride 2), "flatten", "fc" (sizes: in features, out features) or "dropout";
+    "pool" (2x2, stride 2), "flatten", "fc" (sizes: in features, out features), "dropout" or
+    "gap" (global average pool: ``head="gap"`` ends conv layers, gap, fc8 instead of fc6-fc8);
     other kinds have no sizes. ``build_vgg`` makes a layer of each row; ``minivgg.arithmetic``
     counts the rows without allocating a weight (``minivgg summary D --width 1000``).
     Arguments as ``build_vgg``'s; the same ValueErrors.
     """
     specs = parse_config(config)
+    if head not in ("fc", "gap"):
+        raise ValueError(f"head must be 'fc' or 'gap'; got {head!r}")
     for value, name in ((num_classes, "num_classes"), (input_size, "input_size"),
                         (in_channels, "in_channels"), (fc_width, "fc_width")):
         _positive(value, name)
@@ -118,6 +122,8 @@ def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, wid
             size //= 2
             sizes.append(size)
             stage, index = stage + 1, 0
+    if head == "gap":
+        return plan + [("gap", "gap", ()), ("fc8", "fc", (channels, num_classes))]
     return plan + [("flatten", "flatten", ()), ("fc6", "fc", (channels * size * size, fc_width)),
                    ("relu6", "relu", ()), ("drop6", "dropout", ()),
                    ("fc7", "fc", (fc_width, fc_width)), ("relu7", "relu", ()),
@@ -126,7 +132,7 @@ def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, wid
 
 def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, width=1.0,
               fc_width=4096, dropout=0.5, init="glorot", std=0.01, lrn_convention="krizhevsky",
-              input_std=None, dtype=np.float32, seed=0, backend=None):
+              input_std=None, dtype=np.float32, seed=0, backend=None, head="fc"):
     """Build a VGG from a configuration name ("A", "A-LRN", "B", "C", "D", "E", "vgg16", ...) or a
     row in the same notation.
 
@@ -139,9 +145,13 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     for why the small nets need it). ``seed`` makes the weights and the dropout masks
     reproducible. ``init=None`` builds fast with
     all-zero weights (nothing drawn): for ``build_vgg("E", init=None).summary()`` or loading.
+    ``head="gap"``: the FC-free head the paper's remark invites (the FC layers can be removed
+    with little loss): conv layers, a global average pool, one linear layer fc8 (channels ->
+    classes); fc_width and dropout then play no part.
     """
     plan = vgg_plan(config, num_classes=num_classes, input_size=input_size,
-                    in_channels=in_channels, width=width, fc_width=fc_width, input_std=input_std)
+                    in_channels=in_channels, width=width, fc_width=fc_width, input_std=input_std,
+                    head=head)
     if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
     dtype = check_float_dtype(dtype, "dtype")
@@ -159,13 +169,13 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     make = {"standardise": lambda: Standardise(input_std), "conv": conv, "relu": ReLU,
             "lrn": lambda: LocalResponseNorm(convention=lrn_convention, backend=backend),
             "pool": lambda: MaxPool2d(2, 2, backend=backend), "flatten": Flatten, "fc": fc,
-            "dropout": lambda: Dropout(dropout, rng=rng.spawn(1)[0])}
+            "dropout": lambda: Dropout(dropout, rng=rng.spawn(1)[0]), "gap": SpatialAverage}
     layers = [(name, make[kind](*sizes)) for name, kind, sizes in plan]
     settings = dict(config=config_name(config) if isinstance(config, str) else list(config),
                     num_classes=num_classes, input_size=input_size, in_channels=in_channels,
                     width=width, fc_width=fc_width, dropout=dropout, init=init, std=std,
                     lrn_convention=lrn_convention, input_std=input_std, dtype=dtype.name,
-                    seed=seed)
+                    seed=seed, **({"head": head} if head != "fc" else {}))   # old configs: fc
     return VGG(layers, settings)
 
 
