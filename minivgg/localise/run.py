@@ -24,7 +24,7 @@ from .geometry import from_params, iou
 from .net import localisation_net, mean_targets, train_localiser
 from .protocols import centre_crop_error, dense_localise, localisation_errors, uncrop
 
-DEFAULT_EPOCHS = 4
+DEFAULT_EPOCHS = 2
 
 
 def _data(settings):
