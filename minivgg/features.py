@@ -30,7 +30,7 @@ AGGREGATES = ("average", "stack")
 
 def _descriptor_net(model, layer):
     """The dense net's layers up to and including ``layer`` (relu7 by default)."""
-    dense = to_dense(model.eval())
+    dense = to_dense(model)                  # dropout left out: the descriptors are deterministic
     names = list(dense.layers)
     if layer not in names:
         raise ValueError(f"layer {layer!r} is not a layer of the dense net ({', '.join(names)})")

@@ -29,11 +29,6 @@ from .geometry import from_params, greedy_merge, iou
 from .net import class_boxes
 
 
-def _eval(model):
-    model.eval()
-    return model
-
-
 def uncrop(boxes, image_hw, crop, scale=None):
     """Boxes (N, 4) in the centre crop of an image of ``image_hw`` rescaled to Q = ``scale``
     (None: not rescaled) -> the same boxes in the image's own pixels, exactly."""
@@ -49,7 +44,8 @@ def centre_crop_boxes(net, images, classes, *, mean, scale=None, batch_size=64):
     crop = net.input_shape[-1]
     transform = TestTransform(crop, mean=mean, scale=scale)
     out = np.empty((len(images), 4))
-    was_training = _eval(net).training
+    was_training = net.training
+    net.eval()                                      # dropout off while testing
     for idx, batch in _same_size_batches(images, batch_size):
         params = class_boxes(net, net.forward(transform(batch).astype(net.dtype, copy=False)),
                              np.asarray(classes)[idx])
@@ -83,7 +79,7 @@ def window_boxes(nets, classifier, batch, *, mean, scale=None, flip=False):
     H2, W2 = x.shape[1:3]
     x = (np.asarray(x, np.float32) - np.asarray(mean, np.float32)).transpose(0, 3, 1, 2)
     views = [x] + ([x[..., ::-1]] if flip else [])
-    dense_cls = to_dense(_eval(classifier))
+    dense_cls = to_dense(classifier)               # no dropout: to_dense leaves it out
     crop, jump = classifier.input_shape[-1], _jump(classifier)
     K = classifier.config["num_classes"]
     all_boxes, all_scores, all_logits = [], [], []
@@ -96,7 +92,7 @@ def window_boxes(nets, classifier, batch, *, mean, scale=None, flip=False):
         top, left = np.meshgrid(np.arange(h) * jump, np.arange(w) * jump, indexing="ij")
         offsets = np.tile(np.stack([left, top], -1).reshape(1, h * w, 2), (n, 1, 1))
         for net in nets:
-            out = score_map(to_dense(_eval(net)), view)                # (n, D, h, w)
+            out = score_map(to_dense(net), view)                       # (n, D, h, w)
             out = out.transpose(0, 2, 3, 1).reshape(n * h * w, -1, 4)  # (n h w, 1 or K, 4)
             out = np.broadcast_to(out, (n * h * w, K, 4)).reshape(-1, 4)
             boxes = from_params(out, crop)
