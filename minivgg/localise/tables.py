@@ -85,6 +85,8 @@ def main(argv=None):
     parser.add_argument("run_dir", help="a classification run folder written by minivgg train")
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
+    parser.add_argument("--note", default="", help="free text stored in the JSON (the recipe, "
+                        "the machine, how the classification run was made)")
     parser.add_argument("--only", choices=[f"{h}-{f}" for h, f in SETTINGS], nargs="+",
                         help="only train these runs (to split the work across processes); "
                              "writes no JSON")
@@ -98,7 +100,8 @@ def main(argv=None):
                             text=True, cwd=os.path.dirname(__file__)).stdout.strip()
     result = {"command": "python -m minivgg.localise.tables " + " ".join(sys.argv[1:] if argv
                                                                           is None else argv),
-              "commit": commit, "seconds": round(time.perf_counter() - start, 1), **result}
+              "commit": commit, "note": args.note,
+              "seconds": round(time.perf_counter() - start, 1), **result}
     atomic_write(args.out, lambda f: f.write(json.dumps(result, indent=1).encode()))
     print(json.dumps(result, indent=1))
 
