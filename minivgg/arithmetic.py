@@ -646,3 +646,51 @@ def measure_training_memory(config, batch, seed=0):
     finally:
         if started:
             tracemalloc.stop()
+
+
+def effective_receptive_field(model, layer, images):
+    """The effective receptive field (Luo et al., 2016) of ``layer``'s centre position: how much
+    each input pixel moves it, an (H, W) map that sums to 1.
+
+    y = the sum over channels of ``layer``'s output at its centre position
+    (``LayerStats.centre_unit``); the map is the mean over ``images`` (N, C, H, W) of |dy/dx|,
+    summed over the input channels, normalised. The theoretical field (the summary's ``field``,
+    what Sec. 2.3 calls the "effective receptive field" of a stack) is where this can be non-zero;
+    the effective one is where it is large. Runs copies of the model's layers up to ``layer``
+    (its own caches and gradients untouched) in evaluation mode.
+    """
+    import copy
+    names = list(model.layers)
+    if layer not in names:
+        raise KeyError(f"no layer named {layer!r}; layers: {', '.join(names)}")
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[0] < 1:
+        raise ValueError(f"images must be (N, C, H, W) with N >= 1; got shape {images.shape}")
+    layers = [copy.deepcopy(model[name]).eval() for name in names[:names.index(layer) + 1]]
+    x = images
+    for each in layers:
+        x = each.forward(x)
+    if x.ndim != 4:
+        raise ValueError(f"{layer} has no spatial map (output shape {x.shape[1:]}); pick a "
+                         f"convolution, ReLU or pool")
+    grad = np.zeros_like(x)
+    grad[:, :, (x.shape[2] - 1) // 2, (x.shape[3] - 1) // 2] = 1.0
+    for each in reversed(layers):
+        grad = each.backward(grad)
+    field = np.abs(grad).sum(axis=1).mean(axis=0, dtype=np.float64)
+    total = field.sum()
+    if not total > 0:
+        raise ValueError(f"the gradient of {layer}'s centre is zero for these images (dead ReLUs?)")
+    return field / total
+
+
+def field_spread(field):
+    """(std along height, std along width) in pixels of a normalised (H, W) field map: the
+    width of the effective field (Luo et al.: it grows like the square root of the depth)."""
+    spreads = []
+    for axis in (1, 0):
+        marginal = field.sum(axis=axis)
+        position = np.arange(marginal.size)
+        mean = (marginal * position).sum()
+        spreads.append(float(np.sqrt((marginal * (position - mean) ** 2).sum())))
+    return tuple(spreads)

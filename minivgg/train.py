@@ -37,9 +37,10 @@ import numpy as np
 from .data import ImageDataset
 from .data.augment import TrainTransform
 from .data.stats import mean_rgb, rgb_pca
+from .errors import CorruptFileError
 from .evaluate import paper_scales, posteriors, top_k_error
+from .io import CheckedNpz, model_from_arrays
 from .optim import SGD, ReduceOnPlateau, schedule_from_state
-from .vgg import build_vgg
 
 CHECKPOINT = "checkpoint.npz"
 HISTORY = "history.json"
@@ -162,16 +163,30 @@ def save_checkpoint(path, arrays, meta):
     atomic_write(path, lambda f: np.savez(f, **payload))
 
 
+# The meta entries resume reads, with their JSON types: a checkpoint without them is corrupted.
+_META_TYPES = {"epoch": int, "model_config": (dict, type(None)), "optimizer": dict,
+               "schedule": dict, "batch_size": int, "augment": dict, "rng": dict,
+               "dropout_rngs": dict, "history": list}
+
+
 def load_checkpoint(path):
     """Read a checkpoint written by the Trainer: (arrays dict, meta dict). A folder means the
-    ``checkpoint.npz`` in it. Raises FileNotFoundError naming the path when there is none."""
+    ``checkpoint.npz`` in it. Raises FileNotFoundError naming the path when there is none, and
+    CorruptFileError ("corrupted checkpoint: PATH: why") for a truncated, bit-flipped or
+    malformed one, or one holding NaN/inf (``minivgg.io.CheckedNpz`` reads it, in memory
+    bounded by the file's size)."""
     if os.path.isdir(path):
         path = os.path.join(path, CHECKPOINT)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files if key != "meta"}
-        meta = json.loads(str(data["meta"]))
+    with CheckedNpz(path, "checkpoint") as npz:
+        meta = npz.json("meta")
+        if not isinstance(meta, dict):
+            npz.fail("its meta entry is not a JSON object")
+        for key, kind in _META_TYPES.items():
+            if not isinstance(meta.get(key), kind):
+                npz.fail(f"its meta entry has no {key!r} of the right type")
+        if npz.shapes.get("mean") != (3,):
+            npz.fail("it has no (3,) 'mean' entry (the training mean RGB)")
+        arrays = {key: npz.array(key) for key in npz.shapes if key != "meta"}
     return arrays, meta
 
 
@@ -180,13 +195,16 @@ def _prefixed(arrays, prefix):
 
 
 def model_from_checkpoint(path):
-    """Rebuild the VGG a checkpoint was trained as, with its weights: (model, arrays, meta)."""
+    """Rebuild the VGG a checkpoint was trained as, with its weights: (model, arrays, meta).
+    The build config is checked against the stored weights' shapes before anything is built."""
     arrays, meta = load_checkpoint(path)
-    if meta.get("model_config") is None:
+    if meta["model_config"] is None:
         raise ValueError(f"{path}: the checkpoint has no build config (the model was not a VGG "
                          f"from build_vgg); rebuild the model yourself and pass it as model=")
-    model = build_vgg(**meta["model_config"])               # with its Standardise, if any
-    model.set_params(_prefixed(arrays, "param/"))
+
+    def fail(why):
+        raise CorruptFileError(f"corrupted checkpoint: {path}: {why}")
+    model = model_from_arrays(meta["model_config"], _prefixed(arrays, "param/"), fail)
     return model, arrays, meta
 
 

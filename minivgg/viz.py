@@ -390,3 +390,101 @@ def plot_confusion(matrix, classes, title="Confusion matrix"):
     accuracy = np.trace(matrix) / max(matrix.sum(), 1)
     ax.set_title(f"{title}: {matrix.sum()} images, accuracy {100 * accuracy:.1f}%")
     return fig
+
+
+def _short(n):
+    """1792 -> '1.79k', 102764544 -> '103M': three significant digits and an SI prefix."""
+    for prefix, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{prefix}"
+    return f"{n:g}"
+
+
+# Colours and widths of the layer kinds in plot_architecture; a kind not listed is drawn grey.
+_ARCH_STYLE = {"conv": ("tab:blue", None), "fc": ("tab:orange", None), "pool": ("tab:red", 0.12),
+               "relu": ("tab:green", 0.05), "lrn": ("tab:purple", 0.12),
+               "dropout": ("0.6", 0.05), "flatten": ("0.3", 0.05), "average": ("tab:red", 0.12)}
+
+
+def plot_architecture(model, title=None, annotate=True):
+    """The block diagram of a network, one patch per layer, left to right: convolutions as boxes
+    whose height follows the map's side and width the number of channels (log scale), fully
+    connected layers as boxes whose height follows their size, and thin bars for the layers
+    without weights (ReLU green, max-pool red, LRN purple, dropout grey, flatten dark grey).
+    Under each conv/FC box: its name, parameters and multiply-accumulates (``annotate``).
+
+    model: a Sequential (a VGG) or its ``Summary`` (``summarize(vgg_plan(...))``, no arrays).
+    Each patch's ``gid`` is its layer's name, so a test can check every layer is drawn.
+    """
+    from .arithmetic import Summary
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+    summary = model if isinstance(model, Summary) else model.summary()
+    rows = summary.rows
+    sides = [row.output_shape[1] if len(row.output_shape) == 3 else 1 for row in rows]
+    top_side = max(max(sides), summary.input_shape[1])
+    top_channels = max(row.output_shape[0] for row in rows)
+    fc_sizes = [row.output_shape[0] for row in rows if len(row.output_shape) == 1]
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.33 * len(rows) + 2), 4.6), layout="constrained")
+    x, gap = 0.0, 0.06
+    for row, side in zip(rows, sides):
+        colour, width = _ARCH_STYLE.get(row.op, ("0.5", 0.05))
+        if row.op == "conv" or (row.op == "fc" and len(row.output_shape) == 3):
+            height = 0.2 + 0.8 * side / top_side
+            width = 0.25 + 0.5 * np.log2(row.output_shape[0] + 1) / np.log2(top_channels + 1)
+        elif row.op == "fc":
+            height = 0.2 + 0.6 * np.log(row.output_shape[0] + 1) / np.log(max(fc_sizes) + 1)
+            width = 0.3
+        else:
+            height = 0.2 + 0.8 * side / top_side
+        ax.add_patch(Rectangle((x, -height / 2), width, height, facecolor=colour,
+                               edgecolor="black", linewidth=0.5, alpha=0.85, gid=row.name))
+        if annotate and row.op in ("conv", "fc"):
+            shape = "x".join(map(str, row.output_shape))
+            ax.text(x + width / 2, -height / 2 - 0.04,
+                    f"{row.name}\n{shape}\n{_short(row.params)} params\n{_short(row.macs)} MACs",
+                    ha="center", va="top", fontsize=6, rotation=0)
+        x += width + gap
+    ax.set_xlim(-gap, x)
+    ax.set_ylim(-1.0, 0.65)
+    ax.axis("off")
+    handles = [Rectangle((0, 0), 1, 1, facecolor=_ARCH_STYLE[kind][0]) for kind in
+               ("conv", "relu", "pool", "lrn", "fc", "dropout")]
+    ax.legend(handles, ["convolution (height: side, width: channels)", "ReLU", "max-pool", "LRN",
+                        "fully connected", "dropout"], fontsize=7, loc="upper right", ncol=3,
+              frameon=False)
+    ax.set_title(title or f"{summary.total_params:,} parameters, {summary.total_macs / 1e9:.2f} "
+                          f"G multiply-accumulates per {summary.input_shape[1]}x"
+                          f"{summary.input_shape[2]} image", fontsize=10)
+    return fig
+
+
+def plot_effective_fields(fields, boxes, row_labels, title="Effective receptive fields"):
+    """Heat maps of effective receptive fields (``arithmetic.effective_receptive_field``), one row
+    per set of weights, one column per layer, with each layer's theoretical field drawn as a box.
+
+    fields: {row label: {layer name: (H, W) map}}; boxes: {layer name: (top, left, height,
+    width)}, e.g. ``summary[name].field_box(clip=(H, W))``; row_labels: the order of the rows.
+    Each map is shown on its own colour scale (square root, so the tails show).
+    """
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+    names = list(boxes)
+    fig, axes = plt.subplots(len(row_labels), len(names), squeeze=False,
+                             figsize=(2.2 * len(names) + 0.5, 2.4 * len(row_labels) + 0.6),
+                             layout="constrained")
+    for r, label in enumerate(row_labels):
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            ax.imshow(np.sqrt(fields[label][name]), cmap="magma")
+            top, left, height, width = boxes[name]
+            ax.add_patch(Rectangle((left - 0.5, top - 0.5), width, height, fill=False,
+                                   edgecolor="cyan", linewidth=1.2))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return fig

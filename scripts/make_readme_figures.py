@@ -3,6 +3,7 @@
     receptive_fields_vgg16.png   the field of the centre unit of six VGG-16 layers over a photograph,
                                  analytic (solid) and measured by back-propagation (dashed)
     params_vs_memory_vgg16.png   parameters and activation memory per layer of VGG-16 at 224x224
+    architecture_vgg16.png       the block diagram of VGG-16 (``minivgg summary D --plot``)
 
     python scripts/make_readme_figures.py [--out docs/figures]
 
@@ -23,8 +24,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from minivgg import viz  # noqa: E402
-from minivgg.arithmetic import measure_receptive_fields  # noqa: E402
-from minivgg.vgg import build_vgg  # noqa: E402
+from minivgg.arithmetic import measure_receptive_fields, summarize  # noqa: E402
+from minivgg.vgg import build_vgg, vgg_plan  # noqa: E402
 
 SHOWN = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3", "pool5")
 
@@ -68,6 +69,14 @@ def params_vs_memory(out):
     save_small(fig, out / "params_vs_memory_vgg16.png")
 
 
+def architecture(out):
+    summary = summarize(vgg_plan("D"), (3, 224, 224))
+    fig = viz.plot_architecture(summary, title=f"VGG-16 (configuration D) at 224x224: "
+                                f"{summary.total_params:,} parameters, "
+                                f"{summary.total_macs / 1e9:.2f} G multiply-accumulates")
+    save_small(fig, out / "architecture_vgg16.png")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = Path(__file__).resolve().parent.parent / "docs" / "figures"
@@ -76,6 +85,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     receptive_fields(args.out)
     params_vs_memory(args.out)
+    architecture(args.out)
 
 
 if __name__ == "__main__":

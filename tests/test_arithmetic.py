@@ -4,15 +4,20 @@ activation memory and the side argument of Sec. 2.3, each derived here from firs
 import csv
 import io
 import json
+import math
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from minivgg import Conv2d
 from minivgg.arithmetic import (
     LayerStats,
     Summary,
     dense_plan,
+    effective_receptive_field,
+    field_spread,
     measure_training_memory,
     stacked_convs,
     summarize,
@@ -20,6 +25,7 @@ from minivgg.arithmetic import (
 )
 from minivgg.cli import main
 from minivgg.dense import to_dense
+from minivgg.model import Sequential
 from minivgg.published import compare
 from minivgg.vgg import build_vgg, vgg_plan
 
@@ -320,3 +326,70 @@ def test_training_memory_of_the_small_net_at_batch_64():
     kept = predicted.total("kept")
     cols = sum(row.cols for row in model.summary().rows) * 64 * 4
     assert cols < kept and predicted.total("grads") == predicted.total("params")
+
+
+# ---- the whole summaries as expected-output files (the torchinfo habit) ----
+
+EXPECTED = Path(__file__).parent / "expected"
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_the_summary_is_the_expected_file(name, capsys):
+    """Any changed number shows in a diff. After a deliberate change, regenerate with
+    ``python -m minivgg summary NAME > tests/expected/summary_NAME.txt`` and read the diff."""
+    expected = (EXPECTED / f"summary_{name}.txt").read_text()
+    assert run(["summary", name], capsys) == expected
+
+
+# ---- the effective receptive field (Luo et al. 2016) on cases with a known answer ----
+
+def uniform_stack(n, kernel, padding):
+    layers = []
+    for k in range(n):
+        conv = Conv2d(1, 1, kernel, 1, padding, dtype=np.float64)
+        conv.params["weight"][...] = 1.0
+        layers.append((f"conv{k}", conv))
+    return Sequential(layers, input_shape=(1, 15, 15))
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_a_linear_stack_of_2x2_filters_gives_the_binomial_field(n):
+    model = uniform_stack(n, 2, 0)
+    images = np.random.default_rng(0).standard_normal((3, 1, 15, 15))
+    field = effective_receptive_field(model, f"conv{n - 1}", images)
+    nonzero = field[field.sum(axis=1) > 0][:, field.sum(axis=0) > 0]
+    binomial = np.array([math.comb(n, k) for k in range(n + 1)], float)
+    assert np.allclose(nonzero, np.outer(binomial, binomial) / 4 ** n, rtol=1e-12)
+    assert field_spread(field) == pytest.approx((math.sqrt(n) / 2,) * 2)   # sqrt(n p (1 - p))
+
+
+def test_a_linear_stack_of_3x3_filters_gives_its_trinomial_field():
+    # the 3-tap analogue of the binomial: (1 + x + x^2)^n, variance 2n/3, inside the 2n + 1 field
+    n = 5
+    model = uniform_stack(n, 3, 1)
+    field = effective_receptive_field(model, f"conv{n - 1}", np.ones((1, 1, 15, 15)))
+    coefficients = np.array([1.0])
+    for _ in range(n):
+        coefficients = np.convolve(coefficients, [1.0, 1.0, 1.0])
+    centre = 7
+    profile = field[centre - n:centre + n + 1, centre - n:centre + n + 1]
+    assert np.allclose(profile, np.outer(coefficients, coefficients) / 9 ** n, rtol=1e-12)
+    assert field.sum() == pytest.approx(1) and profile.sum() == pytest.approx(1)
+    assert field_spread(field) == pytest.approx((math.sqrt(2 * n / 3),) * 2)
+    box = model.summary()[f"conv{n - 1}"].field_box(clip=(15, 15))
+    assert box == (centre - n, centre - n, 2 * n + 1, 2 * n + 1)
+
+
+def test_the_effective_field_of_a_relu_net_is_inside_the_theoretical_one_and_narrower():
+    model = build_vgg("A", input_size=32, width=1 / 8, fc_width=8, num_classes=3, init="he")
+    images = np.random.default_rng(1).standard_normal((4, 3, 32, 32)).astype(np.float32)
+    before = model["conv3_2"].params["weight"].copy()
+    field = effective_receptive_field(model, "relu3_2", images)
+    top, left, height, width = model.summary()["relu3_2"].field_box(clip=(32, 32))
+    inside = field[top:top + height, left:left + width].sum()
+    assert inside == pytest.approx(1) and np.array_equal(model["conv3_2"].params["weight"], before)
+    assert max(field_spread(field)) < model.summary()["relu3_2"].field[0] / 4
+    with pytest.raises(ValueError, match="no spatial map"):
+        effective_receptive_field(model, "fc6", images)
+    with pytest.raises(KeyError, match="conv9_9"):
+        effective_receptive_field(model, "conv9_9", images)

@@ -4,10 +4,12 @@ library, a hang or a huge allocation. Every hostile file is made here, small."""
 
 import gzip
 import io
+import json
 import pickle
 import struct
 import tarfile
 import tracemalloc
+import zipfile
 import zlib
 
 import numpy as np
@@ -17,6 +19,15 @@ from test_data import _dump, _rows, _write_cifar10
 from minivgg.data import cifar, load_cifar, load_image_folder
 from minivgg.data.plainpickle import load_plain
 from minivgg.errors import CorruptFileError, FileTooLargeError
+from minivgg.io import (
+    load_model,
+    load_torchvision_state_dict,
+    param_shapes,
+    save_model,
+    to_torchvision_state_dict,
+)
+from minivgg.train import model_from_checkpoint, save_checkpoint
+from minivgg.vgg import build_vgg
 
 MB = 2**20
 
@@ -270,6 +281,15 @@ def _forged_png(path, width, height):
     return path
 
 
+def _png16(path, pixels):
+    """An RGB PNG of 16 bits per channel (Pillow cannot write one): pixels (H, W, 3) uint16."""
+    height, width = pixels.shape[:2]
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
+                     + _png_chunk(b"IDAT", zlib.compress(rows)) + _png_chunk(b"IEND", b""))
+
+
 def _image_root(tmp_path, files):
     """root/cls/<name> for {name: PIL image or a callable writing the path}."""
     folder = tmp_path / "root" / "cls"
@@ -289,13 +309,16 @@ def test_every_image_mode_becomes_the_right_rgb(tmp_path):
     root = _image_root(tmp_path, {"a_rgba.png": Image.fromarray(rgba),
                                   "b_grey16.png": Image.fromarray(grey16),
                                   "c_palette.png": palette,
-                                  "d_grey_alpha.png": Image.fromarray(rgba[..., ::3], "LA")})
+                                  "d_grey_alpha.png": Image.fromarray(rgba[..., ::3], "LA"),
+                                  "e_rgb16.png": lambda p: _png16(p, np.repeat(grey16[..., None],
+                                                                               3, axis=2))})
     images = load_image_folder(root).images
     np.testing.assert_array_equal(images[0], rgb)                       # alpha dropped
     assert Image.open(root / "cls" / "b_grey16.png").mode.startswith("I")
-    expected = [[0, 4, 128, 255], [1, 0, 1, 255]]                       # round(v / 257)
+    expected = [[0, 3, 128, 255], [1, 0, 0, 255]]                       # the high byte
     np.testing.assert_array_equal(images[1], np.repeat(np.array(expected, np.uint8)[..., None],
                                                        3, axis=2))
+    np.testing.assert_array_equal(images[4], images[1])     # the same values saved as 16-bit RGB
     np.testing.assert_array_equal(images[2], lookup[np.asarray(palette)])
     np.testing.assert_array_equal(images[3], np.repeat(rgb[..., :1], 3, axis=2))
 
@@ -351,3 +374,177 @@ def test_bit_flipped_images_give_only_documented_errors(tmp_path, name, options)
         except CorruptFileError:
             refused += 1
     assert refused > 10
+
+
+# ---------------------------------------------------------------- checkpoints and model files
+
+SMALL = dict(num_classes=3, input_size=32, width=1 / 16, fc_width=8)
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    model = build_vgg("A", seed=1, **SMALL)
+    save_model(model, tmp_path / "m.npz")
+    return tmp_path / "m.npz", model
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def _breakages(path, model):
+    """{what: a broken version of the model file at ``path``, written next to it}."""
+    valid, config = path.read_bytes(), json.dumps(model.config)
+    params = dict(model.params)
+    nan = {**params, "fc8.bias": np.full(3, np.nan, np.float32)}
+    inf = {**params, "conv1_1.weight": params["conv1_1.weight"] * np.float32(np.inf)}
+    complex_ = {**params, "fc8.bias": params["fc8.bias"] + 1j}
+    folder = path.parent
+    broken = {
+        "empty": b"", "truncated": valid[:len(valid) // 2], "tail cut": valid[:-10],
+        "not a zip": b"PK\x03\x04" + b"\x00" * 100,
+    }
+    for name, raw in broken.items():
+        (folder / f"{name}.npz").write_bytes(raw)
+    made = {name: folder / f"{name}.npz" for name in broken}
+    made["bad json"] = _npz(folder / "j.npz", __config__=np.array("{not json"), **params)
+    made["deep json"] = _npz(folder / "d.npz", __config__=np.array("[" * 100000), **params)
+    made["json list"] = _npz(folder / "l.npz", __config__=np.array("[1]"), **params)
+    made["unknown key"] = _npz(folder / "u.npz", __config__=np.array(json.dumps(
+        {**model.config, "evil": 1})), **params)
+    made["nan"] = _npz(folder / "n.npz", __config__=np.array(config), **nan)
+    made["inf"] = _npz(folder / "i.npz", __config__=np.array(config), **inf)
+    made["complex"] = _npz(folder / "c.npz", __config__=np.array(config), **complex_)
+    made["compressed"] = folder / "z.npz"
+    np.savez_compressed(made["compressed"], __config__=np.array(config), **params)
+    return made
+
+
+def test_every_broken_model_file_is_one_clear_error(model_file):
+    path, model = model_file
+    for broken in _breakages(path, model).values():
+        with pytest.raises(CorruptFileError, match=rf"corrupted model file: .*{broken.name}"):
+            load_model(broken)
+    np.testing.assert_array_equal(load_model(path).params["fc8.bias"], model.params["fc8.bias"])
+
+
+def test_a_small_file_naming_a_huge_network_is_refused_before_building(tmp_path):
+    model = build_vgg("A", seed=1, **SMALL)
+    claim = {**build_vgg("E", init=None, input_size=32, width=1 / 64, fc_width=2).config,
+             "input_size": 224, "width": 1.0, "fc_width": 4096, "num_classes": 1000}
+    path = _npz(tmp_path / "e.npz", __config__=np.array(json.dumps(claim)), **model.params)
+    assert path.stat().st_size < 200_000
+    with Peak() as peak, pytest.raises(CorruptFileError, match=r"do not fit the configuration "
+                                                               r"it names: conv1_1.weight"):
+        load_model(path)
+    assert peak.bytes < 5 * MB                     # VGG-19's weights and gradients: 1.1 GB
+
+
+def test_an_array_header_that_lies_about_its_size_allocates_nothing(model_file):
+    """A valid zip (right CRCs) whose fc8.bias.npy header declares a terabyte: refused from the
+    header, before NumPy would allocate the array it declares."""
+    path, model = model_file
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = b"'shape': (3,), }" + b" " * 12          # fc8.bias's, and the header's padding
+    lie = b"'shape': (%d,), }" % 2**40
+    members["fc8.bias.npy"] = members["fc8.bias.npy"].replace(header, lie.ljust(len(header)))
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with Peak() as peak, pytest.raises(CorruptFileError, match=r"'fc8.bias' declares shape "
+                                                               r"\(1099511627776,\)"):
+        load_model(path)
+    assert peak.bytes < 5 * MB
+
+
+def test_bit_flipped_model_files_give_only_documented_errors(model_file):
+    path, model = model_file
+    valid, rng, refused = path.read_bytes(), np.random.default_rng(3), 0
+    for _ in range(200):
+        path.write_bytes(_fuzz(valid, rng, int(rng.integers(1, 4))))
+        try:
+            loaded = load_model(path)
+            assert loaded.config == model.config        # a flip in unused zip fields
+        except CorruptFileError:
+            refused += 1
+    assert refused > 150                                # the zip's CRC sees the data
+
+
+def _checkpoint(path, model, **meta_changes):
+    meta = {"epoch": 1, "model_config": model.config, "optimizer": {}, "schedule": {},
+            "batch_size": 2, "augment": {}, "rng": {}, "dropout_rngs": {}, "history": [],
+            "settings": {}, **meta_changes}
+    arrays = {f"param/{k}": v for k, v in model.params.items()}
+    save_checkpoint(path, {**arrays, "mean": np.zeros(3)}, {k: v for k, v in meta.items()
+                                                            if v is not None})
+    return path
+
+
+def test_every_broken_checkpoint_is_one_clear_error(tmp_path):
+    model = build_vgg("A", seed=1, **SMALL)
+    good = _checkpoint(tmp_path / "good.npz", model)
+    assert model_from_checkpoint(good)[0].config == model.config
+    valid = good.read_bytes()
+    cases = {"empty": b"", "truncated": valid[:len(valid) // 3],
+             "flipped": valid[:200] + bytes([valid[200] ^ 4]) + valid[201:]}
+    for name, raw in cases.items():
+        (tmp_path / f"{name}.npz").write_bytes(raw)
+    _checkpoint(tmp_path / "no-optimizer.npz", model, optimizer=None)
+    _checkpoint(tmp_path / "bad-epoch.npz", model, epoch="three")
+    np.savez(tmp_path / "bad-json.npz", meta=np.array('{"epoch": 1,'))
+    np.savez(tmp_path / "no-meta.npz", x=np.zeros(2))
+    with np.load(good) as data:
+        np.savez(tmp_path / "no-mean.npz", **{k: data[k] for k in data.files if k != "mean"})
+    claim = {**model.config, "config": "E", "input_size": 224, "width": 1.0}
+    _checkpoint(tmp_path / "huge-claim.npz", model, model_config=claim)
+    for path in sorted(tmp_path.glob("*.npz")):
+        if path.name == "good.npz":
+            continue
+        with Peak() as peak, pytest.raises(CorruptFileError, match=rf"corrupted checkpoint: "
+                                                                   rf".*{path.name}"):
+            model_from_checkpoint(path)
+        assert peak.bytes < 5 * MB, path.name
+
+
+def test_the_cli_says_corrupted_checkpoint_without_a_traceback(tmp_path, capsys):
+    from minivgg.cli import main
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.npz").write_bytes(b"PK\x03\x04 truncated")
+    assert main(["evaluate", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minivgg evaluate: error: corrupted checkpoint: ")
+    assert "Traceback" not in err
+
+
+def test_torchvision_weights_that_are_not_finite_real_numbers_are_refused():
+    model = build_vgg("A", **SMALL)
+    state = to_torchvision_state_dict(model)
+    for bad in (np.full_like(state["features.0.bias"], np.nan),
+                state["features.0.bias"] + 1j):
+        with pytest.raises(ValueError, match=r"features.0.bias \(conv1_1.bias\) .*finite real"):
+            load_torchvision_state_dict(model, {**state, "features.0.bias": bad})
+
+
+@pytest.mark.parametrize("config, settings", [
+    ("A", dict(input_size=32, width=1 / 16)), ("A-LRN", dict(input_size=64, width=0.1)),
+    ("B", dict(input_size=32, width=0.3, in_channels=1)), ("C", dict(input_size=32, width=1 / 8)),
+    ("D", dict(input_size=96, width=1 / 32, input_std=[50.0, 60.0, 70.0])),
+    ("E", dict(input_size=32, width=1 / 64, fc_width=5, num_classes=7))])
+def test_the_shapes_a_file_is_checked_against_are_what_build_vgg_makes(config, settings):
+    """param_shapes (arithmetic, no arrays) and the built network agree, so the check that
+    protects load_model cannot drift from the builder."""
+    model = build_vgg(config, init=None, **{"fc_width": 8, **settings})
+    assert param_shapes(model.config) == {k: v.shape for k, v in model.params.items()}
+    assert list(param_shapes(model.config)) == list(model.params)
+
+
+def test_loading_cifar_takes_about_twice_the_files_in_memory(tmp_path):
+    """The documented bound for valid files: the files' bytes once, the images once."""
+    _write_cifar10(tmp_path / "c10", n=400)
+    files = sum(f.stat().st_size for f in (tmp_path / "c10").iterdir() if "data" in f.name)
+    with Peak() as peak:
+        train = load_cifar(tmp_path / "c10")
+    assert train.images.nbytes == 5 * 400 * 3072
+    assert peak.bytes < 2.3 * files

@@ -7,7 +7,10 @@ import os
 import numpy as np
 import pytest
 
+from minivgg.errors import CorruptFileError
 from minivgg.io import (
+    TORCHVISION_MEAN_RGB,
+    TORCHVISION_STD_RGB,
     load_model,
     load_torchvision_state_dict,
     save_model,
@@ -94,9 +97,10 @@ def test_a_file_that_does_not_fit_its_config_names_the_layer(tmp_path):
     config = {**model.config, "fc_width": 32}
     path = tmp_path / "bad.npz"
     np.savez(path, __config__=np.array(json.dumps(config)), **model.params)
-    with pytest.raises(ValueError, match=r"bad.npz does not fit the configuration it names: "
-                                         r"fc6.weight: shape \(16, 32\) does not match the "
-                                         r"model's \(32, 32\)"):
+    with pytest.raises(CorruptFileError, match=r"corrupted model file: .*bad.npz: its arrays "
+                                               r"do not fit the configuration it names: "
+                                               r"fc6.weight: \(16, 32\) in the file, \(32, 32\) "
+                                               r"for the config"):
         load_model(path)
     np.savez(path, **model.params)
     with pytest.raises(ValueError, match="not a minivgg model file"):
@@ -197,6 +201,9 @@ def torch_vgg(torch, config, width, fc_width, num_classes):
 
 @pytest.mark.parametrize("config", ["A", "D"])
 def test_same_logits_as_pytorch(config):
+    """torchvision's preprocessing of the same 0-255 RGB images, (x / 255 - mean) / std, into the
+    torch net; minivgg's usual input, x - TORCHVISION_MEAN_RGB, into the imported model (whose
+    new first layer divides by the std): the logits agree."""
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     net = torch_vgg(torch, config, width=1 / 16, fc_width=16, num_classes=5).double().eval()
@@ -206,12 +213,38 @@ def test_same_logits_as_pytorch(config):
     model = build_vgg(config, input_size=224, width=1 / 16, fc_width=16, num_classes=5,
                       dtype=np.float64).eval()
     load_torchvision_state_dict(model, net.state_dict())
-    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224))
+    assert list(model.layers)[:2] == ["standardise", "conv1_1"]
+    images = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3))
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    torch_input = ((images / 255 - mean) / std).transpose(0, 3, 1, 2)
     with torch.no_grad():
-        expected = net(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(model(x), expected, rtol=1e-10, atol=1e-12)
+        expected = net(torch.from_numpy(np.ascontiguousarray(torch_input))).numpy()
+    ours = (images - np.array(TORCHVISION_MEAN_RGB)).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(model(ours), expected, rtol=1e-9, atol=1e-11)
     back = to_torchvision_state_dict(model)
     assert set(back) == set(net.state_dict())
+
+
+def test_torchvision_import_carries_its_preprocessing(tmp_path):
+    model = random_params(build_vgg("A", dtype=np.float64, **SMALL))
+    state = to_torchvision_state_dict(model)
+    fresh = build_vgg("A", dtype=np.float64, **SMALL)
+    load_torchvision_state_dict(fresh, state)
+    assert fresh["standardise"].std == TORCHVISION_STD_RGB
+    assert fresh.config["input_std"] == list(TORCHVISION_STD_RGB)
+    x = np.random.default_rng(0).uniform(-120, 140, (2, 3, 32, 32))
+    scaled = x / np.array(TORCHVISION_STD_RGB)[:, None, None]      # what the weights expect
+    np.testing.assert_allclose(fresh.eval()(x), model.eval()(scaled), rtol=1e-12)
+    save_model(fresh, tmp_path / "tv.npz")                          # the layer is kept
+    np.testing.assert_array_equal(load_model(tmp_path / "tv.npz").eval()(x), fresh(x))
+    load_torchvision_state_dict(fresh, state)                       # once, not twice
+    assert list(fresh.layers)[:2] == ["standardise", "conv1_1"]
+    plain = build_vgg("A", **SMALL)
+    load_torchvision_state_dict(plain, state, standardise=False)
+    assert list(plain.layers)[0] == "conv1_1"
+    other = build_vgg("A", input_std=70.0, **SMALL)
+    with pytest.raises(ValueError, match=r"already divides its input by std=70.0"):
+        load_torchvision_state_dict(other, state)
 
 
 def test_layers_build_vgg_would_not_make_are_refused(tmp_path):

@@ -195,3 +195,44 @@ def test_importing_minivgg_does_not_import_matplotlib():
     code = "import sys, minivgg, minivgg.viz; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("config", ["A-LRN", "C", "E"])
+def test_plot_architecture_draws_every_layer(config):
+    from minivgg.vgg import build_vgg
+    model = build_vgg(config, input_size=32, width=1 / 16, fc_width=8, num_classes=3)
+    fig = viz.plot_architecture(model)
+    render(fig)
+    ax = fig.axes[0]
+    assert [p.get_gid() for p in ax.patches] == list(model.layers)
+    texts = " ".join(t.get_text() for t in ax.texts)
+    weight_layers = [n for n in model.layers if n.startswith(("conv", "fc"))]
+    assert all(name in texts for name in weight_layers)
+    assert len(ax.texts) == len(weight_layers)
+    if config == "A-LRN":                                 # the LRN bar is there, purple
+        lrn = next(p for p in ax.patches if p.get_gid() == "norm1")
+        assert lrn.get_facecolor()[:3] == pytest.approx(matplotlib.colors.to_rgb("tab:purple"))
+    # boxes grow with the map: conv1_1 is taller than the last convolution
+    heights = {p.get_gid(): p.get_height() for p in ax.patches}
+    assert heights["conv1_1"] > heights[weight_layers[-4]]
+
+
+def test_summary_plot_writes_a_figure_and_keeps_an_existing_file(tmp_path, capsys):
+    from minivgg.cli import main
+    path = tmp_path / "arch.png"
+    assert main(["summary", "C", "--plot", str(path)]) == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = path.read_bytes()
+    assert main(["summary", "D", "--plot", str(path)]) == 2
+    assert "exists" in capsys.readouterr().err and path.read_bytes() == before
+
+
+def test_plot_effective_fields_draws_a_map_and_the_theoretical_box_per_layer():
+    maps = {label: {"a": np.full((8, 8), 1 / 64), "b": np.eye(8) / 8} for label in ("x", "y")}
+    fig = viz.plot_effective_fields(maps, {"a": (1, 1, 3, 3), "b": (0, 0, 8, 8)}, ["x", "y"])
+    render(fig)
+    assert len(fig.axes) == 4
+    for ax in fig.axes:
+        assert len([im for im in ax.get_children() if isinstance(im, AxesImage)]) == 1
+        assert len(boxes(ax)) == 1
+    assert boxes(fig.axes[0])[0].get_width() == 3 and fig.axes[0].get_title() == "a"

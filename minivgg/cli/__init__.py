@@ -15,6 +15,7 @@ import argparse
 import sys
 
 from ..assignment import add_subcommands as add_assignment_commands
+from ..errors import CorruptFileError
 from . import evaluate, features, localise, summary, train
 from .common import FORMATTER, CommandError
 from .train import DEFAULT_EPOCHS
@@ -39,7 +40,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except CommandError as error:
+    except (CommandError, CorruptFileError) as error:   # a broken file: "corrupted checkpoint: ..."
         print(f"minivgg {args.command}: error: {error}", file=sys.stderr)
         return 2
     except FloatingPointError as error:             # train.NonFiniteLossError

@@ -54,6 +54,9 @@ def add_parser(commands):
                               "from their conventions (VGG at 224)")
     summary.add_argument("--train-memory", type=positive_int, metavar="BATCH",
                          help="predicted memory of a training step for a batch of BATCH")
+    summary.add_argument("--plot", metavar="FILE",
+                         help="also draw the block diagram (png, pdf or svg; an existing file is "
+                              "not overwritten)")
     summary.set_defaults(run=cmd_summary)
 
 
@@ -87,6 +90,8 @@ def cmd_summary(args):
         summary = summarize(plan, (3, args.input, args.input))
     except ValueError as error:
         raise CommandError(str(error)) from None
+    if args.plot:
+        plot(summary, args.plot, f"VGG {args.config}, {which}")
     conventions = dict(count=args.count, bias=args.bias, elementwise=args.elementwise)
     title = f"VGG {args.config}, {args.num_classes} classes, {which}"
     if args.compare:
@@ -103,6 +108,24 @@ def cmd_summary(args):
         print(title)
         print(summary.table(**conventions, units=args.units))
     return 0
+
+
+def plot(summary, path, title):
+    import os
+    import textwrap
+    if os.path.exists(path):
+        raise CommandError(f"--plot {path!r} exists; choose another name or remove it")
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    if extension not in ("png", "pdf", "svg"):
+        raise CommandError(f"--plot {path!r}: the name must end .png, .pdf or .svg")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise CommandError(f"--plot {path!r}: its folder does not exist")
+    import matplotlib
+    matplotlib.use("Agg")
+    from ..train import atomic_write
+    from ..viz import plot_architecture
+    figure = plot_architecture(summary, title=textwrap.fill(title, 110))
+    atomic_write(path, lambda f: figure.savefig(f, format=extension, dpi=120))
 
 
 def compare(args, summary):

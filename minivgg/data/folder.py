@@ -3,9 +3,10 @@
 Decoding, whatever the file's mode, gives (H, W, 3) uint8 RGB:
 - grey (L), bilevel (1) and palette (P) images are expanded to RGB by Pillow;
 - alpha (RGBA, LA, PA) is dropped, not composited: the colour under a transparent pixel is kept;
-- 16-bit grey (I;16, and I as older Pillows open it) is scaled to 8 bits, v -> round(v / 257),
-  so 65535 -> 255 and 32768 -> 128 (Pillow's own conversion saturates everything above 255);
-  16-bit RGB(A) PNGs are already reduced to their high bytes by Pillow.
+- 16-bit grey (I;16, and I as older Pillows open it) keeps its high byte, v -> v >> 8, so
+  65535 -> 255, 32768 -> 128, 1000 -> 3 (Pillow's own conversion saturates everything above
+  255): the rule Pillow itself applies to 16-bit RGB, RGBA and grey+alpha PNGs, so an image
+  decodes to the same pixels whichever of those modes it was saved in.
 
 Limits, checked before any pixel is decoded: only PNG and JPEG content is opened, whatever the
 file's name says (so a renamed TIFF, EPS or PSD never reaches its decoder); an image of more than
@@ -55,10 +56,8 @@ def read_rgb(path, max_pixels=MAX_PIXELS):
                 raise FileTooLargeError(f"{path} is {width} x {height} = {width * height} "
                                         f"pixels, more than max_pixels = {max_pixels}")
             if image.mode in _SIXTEEN_BIT:
-                grey = np.clip(np.asarray(image), 0, 65535).astype(np.int32)
-                grey += 128
-                grey //= 257                    # round(v / 257): 257 is odd, so no ties
-                return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
+                grey = (np.clip(np.asarray(image), 0, 65535) >> 8).astype(np.uint8)
+                return np.repeat(grey[..., None], 3, axis=2)
             return np.asarray(image.convert("RGB"), dtype=np.uint8)
     except FileNotFoundError:
         raise
