@@ -203,7 +203,7 @@ def test_localise_and_evaluate_from_the_command_line(tmp_path, capsys):
     assert main(["train", "--epochs", "1", "--run-dir", str(run), *tiny]) == 0
     assert main(["localise", str(run), "--head", "pcr", "--fine-tune", "fc", "--epochs", "1"]) == 0
     loc = f"{run}-loc-pcr-fc"
-    capsys.readouterr()
+    assert f"localisation run: {loc}" in capsys.readouterr().out
     assert main(["evaluate", loc]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "localisation error" in line]
     assert len(lines) == 3 and lines[0].startswith("centre crop")

@@ -61,8 +61,17 @@ def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, 
         "kind": "localisation", "model_config": net.config, "classifier_config": classifier.config,
         "head": head, "fine_tune": fine_tune, "source": os.path.abspath(source),
         "settings": settings, "scale": scale, "history": history,
-        "seconds": time.perf_counter() - start})
+        "seconds": time.perf_counter() - start, **_checkpoint_fields(history, lr, batch_size,
+                                                                     scale, meta)})
     return out_dir
+
+
+def _checkpoint_fields(history, lr, batch_size, scale, meta):
+    """The entries every minivgg checkpoint has (``train.load_checkpoint`` checks them), so a
+    localisation run is read by the same hardened loader; it is not resumable."""
+    return {"epoch": len(history), "optimizer": {"lr": lr}, "schedule": {},
+            "batch_size": batch_size, "augment": {**meta["augment"], "scale": scale}, "rng": {},
+            "dropout_rngs": {}}
 
 
 def is_localisation_run(path):
