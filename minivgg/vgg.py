@@ -8,6 +8,9 @@ convolution of the third stage), relu<stage>_<index>, norm1 (A-LRN), pool<stage>
 fc8 with relu6/drop6 and relu7/drop7 between them.
 """
 
+import math
+import numbers
+
 import numpy as np
 
 from .configs import config_name, parse_config
@@ -53,6 +56,9 @@ def init_std(scheme, fan_in, fan_out, std=0.01):
     if scheme is None:
         return 0.0
     if scheme == "paper":
+        if isinstance(std, bool) or not isinstance(std, numbers.Real) or not 0 < std < math.inf:
+            raise ValueError(f"std (init=\"paper\"'s weight std) must be a positive finite "
+                             f"number; got {std!r}")
         return std
     if scheme == "glorot":
         return np.sqrt(2.0 / (fan_in + fan_out))
@@ -155,7 +161,7 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
     dtype = check_float_dtype(dtype, "dtype")
-    init_std(init, 1, 1)                                  # validates the scheme name
+    init_std(init, 1, 1, std)                             # validates the scheme name and std
     rng = Undrawn(np.random.PCG64(seed)) if init is None else np.random.default_rng(seed)
 
     def conv(c_in, c_out, k):
@@ -166,10 +172,12 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     def fc(d_in, d_out):
         return Linear(d_in, d_out, weight_std=init_std(init, d_in, d_out, std), dtype=dtype, rng=rng)
 
-    make = {"standardise": lambda: Standardise(input_std), "conv": conv, "relu": ReLU,
+    make = {"standardise": lambda: Standardise(input_std), "conv": conv,
+            "relu": lambda: ReLU(backend=backend),
             "lrn": lambda: LocalResponseNorm(convention=lrn_convention, backend=backend),
             "pool": lambda: MaxPool2d(2, 2, backend=backend), "flatten": Flatten, "fc": fc,
-            "dropout": lambda: Dropout(dropout, rng=rng.spawn(1)[0]), "gap": SpatialAverage}
+            "dropout": lambda: Dropout(dropout, rng=rng.spawn(1)[0], backend=backend),
+            "gap": SpatialAverage}
     layers = [(name, make[kind](*sizes)) for name, kind, sizes in plan]
     settings = dict(config=config_name(config) if isinstance(config, str) else list(config),
                     num_classes=num_classes, input_size=input_size, in_channels=in_channels,

@@ -16,12 +16,12 @@ import sys
 
 from ..assignment import add_subcommands as add_assignment_commands
 from ..errors import CorruptFileError
-from . import evaluate, features, localise, summary, train
+from . import evaluate, features, localise, reproduce, summary, train
 from .common import FORMATTER, CommandError
 from .train import DEFAULT_EPOCHS
 
 COMMANDS = (train.add_parser, evaluate.add_parser, summary.add_parser, add_assignment_commands,
-            localise.add_parser, features.add_parser)
+            reproduce.add_parser, localise.add_parser, features.add_parser)
 
 
 def build_parser():

@@ -54,9 +54,11 @@ CONFIG_NAMES = f"{', '.join(CONFIGS)} (or {', '.join(ALIASES)})"
 
 
 def synthetic_data(settings):
-    from ..data import synthetic_splits
-    return synthetic_splits(settings["train_size"], settings["val_size"],
-                            size=settings["image_size"], seed=settings["data_seed"])
+    """(train, val) of a run: the built-in shapes, or the set its "dataset" names (reproduce)."""
+    from ..data.synthetic import dataset_splits
+    return dataset_splits(settings.get("dataset", "shapes"),
+                          (settings["train_size"], settings["val_size"]),
+                          size=settings["image_size"], seed=settings["data_seed"])
 
 
 def check_run_dir(path):

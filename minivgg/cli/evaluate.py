@@ -1,6 +1,14 @@
-"""``minivgg evaluate RUN_DIR``: the paper's test methods on a run's validation set."""
+"""``minivgg evaluate RUN_DIR``: the paper's test methods on a run's validation set;
+``minivgg evaluate RUN1 RUN2 ... --fuse``: ConvNet fusion (Sec. 4.4), the mean posterior."""
 
-from .common import FORMATTER, CommandError, check_run_dir, positive_int, synthetic_data
+from .common import (
+    DATA_KEYS,
+    FORMATTER,
+    CommandError,
+    check_run_dir,
+    positive_int,
+    synthetic_data,
+)
 
 
 def add_parser(commands):
@@ -8,7 +16,11 @@ def add_parser(commands):
         "evaluate", formatter_class=FORMATTER, help="evaluate a run's checkpoint",
         description="Top-1/top-5 error of a trained run on its validation set, with the "
                     "paper's test methods (Sec. 3.2, 4).")
-    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by train")
+    evaluate.add_argument("run_dirs", metavar="RUN_DIR", nargs="+",
+                          help="a run folder written by train (several with --fuse)")
+    evaluate.add_argument("--fuse", action="store_true",
+                          help="average the posteriors of all the runs given (Sec. 4.4); they "
+                               "must have the same data")
     evaluate.add_argument("--method", nargs="+", default=["center"],
                           help="center, dense, multicrop, or a '+' combination such as "
                                "dense+multicrop; several may be given")
@@ -27,31 +39,47 @@ def add_parser(commands):
 
 
 def cmd_evaluate(args):
-    from ..evaluate import evaluate, posteriors
+    from ..evaluate import combine, method_posteriors, posteriors, top_k_error
     from ..train import model_from_checkpoint
 
-    run_dir = check_run_dir(args.run_dir)
     from ..localise.run import is_localisation_run
-    if is_localisation_run(run_dir):                # minivgg localise's runs: their own lines
-        from .localise import print_localisation
-        print_localisation(run_dir, args.batch_size)
+    if len(args.run_dirs) == 1 and is_localisation_run(check_run_dir(args.run_dirs[0])):
+        from .localise import print_localisation   # minivgg localise's runs: their own lines
+        print_localisation(args.run_dirs[0], args.batch_size)
         return 0
-    model, arrays, meta = model_from_checkpoint(run_dir)
-    val_set = synthetic_data(meta["settings"])[1]
-    print(f"{run_dir}: VGG {model.config['config']} after {meta['epoch']} epochs, "
-          f"{len(val_set)} validation images", flush=True)
-    try:
-        results = evaluate(model, val_set, mean=arrays["mean"], methods=args.method,
-                           scales=args.scales, flip=args.flip, grid=args.grid,
-                           batch_size=args.batch_size)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
-    width = max(len(m) for m in results)
-    for method, errors in results.items():
-        text = "  ".join(f"{k.replace('top', 'top-')} error {100 * v:5.2f}%"
-                         for k, v in errors.items())
+    if len(args.run_dirs) > 1 and not args.fuse:
+        raise CommandError(f"{len(args.run_dirs)} run folders given: pass --fuse to fuse them, "
+                           f"or evaluate one at a time")
+    if args.confusion and args.fuse:
+        raise CommandError("--confusion is for one run, not with --fuse")
+    runs = [(run_dir, *model_from_checkpoint(check_run_dir(run_dir)))
+            for run_dir in args.run_dirs]
+    data = [{k: meta["settings"].get(k) for k in ("dataset", *DATA_KEYS)} for *_, meta in runs]
+    if any(d != data[0] for d in data):
+        raise CommandError(f"--fuse: the runs were trained on different data ({data[0]} vs "
+                           f"{next(d for d in data if d != data[0])}); fusion needs one test set")
+    val_set = synthetic_data(runs[0][3]["settings"])[1]
+    per_run = []
+    for run_dir, model, arrays, meta in runs:
+        print(f"{run_dir}: VGG {model.config['config']} after {meta['epoch']} epochs, "
+              f"{len(val_set)} validation images", flush=True)
+        try:
+            per_run.append(method_posteriors(model, val_set, mean=arrays["mean"],
+                                             methods=args.method, scales=args.scales,
+                                             flip=args.flip, grid=args.grid,
+                                             batch_size=args.batch_size))
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+    rows = [(method, combine(*(p[method] for p in per_run))) for method in per_run[0]]
+    if args.fuse:
+        print(f"fusion of {len(runs)} nets: the mean of their posteriors (Sec. 4.4)")
+    width = max(len(m) for m, _ in rows)
+    for method, probs in rows:
+        text = "  ".join(f"top-{k} error {100 * top_k_error(probs, val_set.labels, k):5.2f}%"
+                         for k in (1, 5))
         print(f"{method:<{width}}  {text}")
     if args.confusion:
+        _, model, arrays, _ = runs[0]
         from ..evaluate import confusion_matrix
         from ..viz import plot_confusion
         probs = posteriors(model, val_set.images, mean=arrays["mean"], method="center",
