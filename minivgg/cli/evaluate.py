@@ -40,11 +40,10 @@ def add_parser(commands):
 
 def cmd_evaluate(args):
     from ..evaluate import combine, method_posteriors, posteriors, top_k_error
-    from ..train import model_from_checkpoint
-
     from ..localise.run import is_localisation_run
+    from ..train import model_from_checkpoint
     if len(args.run_dirs) == 1 and is_localisation_run(check_run_dir(args.run_dirs[0])):
-        from .localise import print_localisation   # minivgg localise's runs: their own lines
+        from .localise import print_localisation  # minivgg localise's runs: their own lines
         print_localisation(args.run_dirs[0], args.batch_size)
         return 0
     if len(args.run_dirs) > 1 and not args.fuse:
