@@ -19,8 +19,9 @@ forward's multiply-adds. GB/s counts the bytes a kernel must read and write at l
 
 PyTorch is never a dependency: without it, its columns are left out.
 """
-# The timed closures run inside the loop iteration that made them (B023 is a false alarm), and
-# minivgg is imported before NumPy on purpose (I001, E402).
+# The timed closures run inside the loop iteration that made them (B023 is a false alarm).
+# NumPy is imported before minivgg, as users do: minivgg's thread settings must hold either way
+# (benchmarks/bench_import_order.py) (I001, E402).
 # ruff: noqa: B023, I001
 
 import os
@@ -32,7 +33,8 @@ THREADS = next((int(a.split("=")[1]) for a in sys.argv if a.startswith("--thread
 if THREADS:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(THREADS)
-import minivgg as mv  # noqa: E402  (first: it sets the thread environment before NumPy loads)
+import numpy as np  # noqa: E402  (first, as users do)
+import minivgg as mv  # noqa: E402
 
 import argparse  # noqa: E402
 import subprocess  # noqa: E402
@@ -41,7 +43,6 @@ import textwrap  # noqa: E402
 import time  # noqa: E402
 
 import numba  # noqa: E402
-import numpy as np  # noqa: E402
 
 from minivgg.backend import use_backend  # noqa: E402
 

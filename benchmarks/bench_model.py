@@ -19,13 +19,15 @@ same load. Per-layer-type shares come from timing each layer's forward
 and backward separately in one extra pass (the sum is close to, not exactly, the whole step).
 Other processes on the machine inflate absolute times: the load average is printed.
 """
-# minivgg is imported before NumPy on purpose: it sets the thread environment (I001, E402).
+# NumPy is imported before minivgg, as users do: minivgg's thread settings must hold either way
+# (benchmarks/bench_import_order.py) (I001, E402).
 # ruff: noqa: I001
 
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import numpy as np  # noqa: E402  (first, as users do)
 import minivgg as mv  # noqa: E402
 
 import argparse  # noqa: E402
@@ -34,7 +36,6 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
 
-import numpy as np  # noqa: E402
 
 from minivgg.layers import softmax_cross_entropy  # noqa: E402
 from minivgg.optim import SGD  # noqa: E402

@@ -2,10 +2,11 @@
 
     python benchmarks/bench_threads.py [--quick]
 
-minivgg/__init__.py sets ``OPENBLAS_THREAD_TIMEOUT=4`` and ``GOMP_SPINCOUNT=30000`` (unless the
-user set them) before NumPy loads. Without them, OpenBLAS's worker threads keep spinning for about
-0.1 s after each matrix product, and OpenMP's (Numba's ``parallel=True`` threading layer, PyTorch)
-do the same: on a 2-core machine the next kernel then shares its cores with busy-waiting threads.
+minivgg/threads.py sets ``OPENBLAS_THREAD_TIMEOUT=4`` and ``GOMP_SPINCOUNT=30000`` (unless the
+user set them), and makes an OpenBLAS that NumPy loaded earlier apply them. Without them,
+OpenBLAS's worker threads keep spinning for about 0.1 s after each matrix product, and OpenMP's
+(Numba's ``parallel=True`` threading layer, PyTorch) do the same: on a 2-core machine the next
+kernel then shares its cores with busy-waiting threads.
 
 Each configuration runs in a fresh process (the variables are read once, when the libraries load),
 timing three workloads, minimum over repeats:
@@ -39,9 +40,9 @@ CONFIGS = [
 
 WORKLOAD = r"""
 import json, os, sys, time
-import minivgg as mv                     # sets the thread environment (setdefault) first
+import numpy as np                       # first, as users do: minivgg applies its settings anyway
+import minivgg as mv
 import numba
-import numpy as np
 from numba import njit, prange
 from minivgg.kernels import jit
 

@@ -16,7 +16,8 @@ iterations after a warm-up, the two frameworks taking turns step by step. Other 
 inflate every number: the load average is printed; compare the two columns of one run, not
 runs with each other.
 """
-# minivgg is imported before NumPy on purpose: it sets the thread environment (I001, E402).
+# NumPy is imported before minivgg, as users do: minivgg's thread settings must hold either way
+# (benchmarks/bench_import_order.py) (I001, E402).
 # ruff: noqa: I001
 
 import os
@@ -24,12 +25,12 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, ".."), HERE]
+import numpy as np  # noqa: E402  (first, as users do)
 import minivgg  # noqa: E402, F401
 
 import argparse  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np  # noqa: E402
 
 from minivgg.cli import build_parser  # noqa: E402
 from minivgg.data import synthetic_splits  # noqa: E402

@@ -306,7 +306,8 @@ class Summary:
         """Every column of every row, the totals and the conventions, as plain data (JSON)."""
         check_convention(count)
         rows = [dict(name=r.name, kind=r.kind, op=r.op, output_shape=list(r.output_shape),
-                     params=r.params, macs=r.macs, bias_adds=r.bias_adds,
+                     params=r.params, param_bytes=r.params * self.dtype.itemsize, macs=r.macs,
+                     bias_adds=r.bias_adds,
                      elementwise=r.elementwise, ops=r.ops(count, bias, elementwise),
                      activations=r.activations, bytes=r.bytes if r.new else 0,
                      new_memory=r.new, field=list(r.field), jump=list(r.jump),

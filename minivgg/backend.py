@@ -51,10 +51,15 @@ def use_backend(name):
         set_backend(previous)
 
 
+def resolve(name=None):
+    """The backend a layer built with ``backend=name`` uses now: ``name``, or the current one."""
+    return check_backend(name or _current)
+
+
 def kernels(name=None):
     """The kernel module of backend ``name`` (default: the current one).
 
     Every kernel module has the same functions: ``im2col``, ``col2im``, ``maxpool_forward``,
     ``maxpool_backward``, ``lrn_forward``, ``lrn_backward``.
     """
-    return importlib.import_module(_MODULES[check_backend(name or _current)], __package__)
+    return importlib.import_module(_MODULES[resolve(name)], __package__)

@@ -248,6 +248,16 @@ def evaluate(model, dataset, *, mean, methods=("center",), scales=None, flip=Fal
     top_k:   the k's to report (k > K reports 0)
     returns  {method: {"top1": error, "top5": error, ...}}, errors as fractions in [0, 1]
     """
+    results = method_posteriors(model, dataset, mean=mean, methods=methods, scales=scales,
+                                flip=flip, grid=grid, batch_size=batch_size)
+    return {name: {f"top{k}": top_k_error(probs, dataset.labels, k) for k in top_k}
+            for name, probs in results.items()}
+
+
+def method_posteriors(model, dataset, *, mean, methods=("center",), scales=None, flip=False,
+                      grid=5, batch_size=64):
+    """{method: (N, K) posteriors} for the methods of :func:`evaluate` (same arguments): what
+    it scores, and what ConvNet fusion (Sec. 4.4) averages over several nets."""
     if len(dataset) == 0:
         raise ValueError("dataset is empty")
     if isinstance(methods, str):
@@ -261,8 +271,4 @@ def evaluate(model, dataset, *, mean, methods=("center",), scales=None, flip=Fal
     for m in dict.fromkeys(m for names in parts.values() for m in names):
         cache[m] = posteriors(model, dataset.images, mean=mean, method=m, scales=scales,
                               flip=flip, grid=grid, batch_size=batch_size)
-    results = {}
-    for name, names in parts.items():
-        probs = combine(*(cache[m] for m in names))
-        results[name] = {f"top{k}": top_k_error(probs, dataset.labels, k) for k in top_k}
-    return results
+    return {name: combine(*(cache[m] for m in names)) for name, names in parts.items()}

@@ -8,7 +8,8 @@ truncation about eps^2 = 1e-10, so a right backward lands near 1e-8 or below, wh
 off by 1e-2 or more. The floor handles entries near zero: finite-difference error is absolute
 (about 1e-10 here, whatever the entry's size), so an entry is judged relative to at least
 ``FLOOR_FRACTION`` (1/1000) of the largest gradient in its tensor, and never below 1e-8. A wrong
-entry still shows up: a gradient of 0 where 1e-2 of the tensor's scale belongs scores 0.9.
+entry still shows up: a gradient of 0 where 1e-2 of the tensor's scale belongs scores 1.0 (the
+largest error there is), and even one of 1e-4 of the scale, missing, scores 0.1 (tests/test_gradcheck.py).
 
     report = check_layer(Conv2d(3, 4, 3).astype(np.float64), x)       # x float64
     print(report)            # one line per tensor: worst relative error, where, both values

@@ -8,6 +8,9 @@ convolution of the third stage), relu<stage>_<index>, norm1 (A-LRN), pool<stage>
 fc8 with relu6/drop6 and relu7/drop7 between them.
 """
 
+import math
+import numbers
+
 import numpy as np
 
 from .configs import config_name, parse_config
@@ -19,6 +22,7 @@ from .layers import (
     LocalResponseNorm,
     MaxPool2d,
     ReLU,
+    SpatialAverage,
     Standardise,
 )
 from .layers.base import check_float_dtype
@@ -56,6 +60,9 @@ def init_std(scheme, fan_in, fan_out, std=0.01):
     if scheme is None:
         return 0.0
     if scheme == "paper":
+        if isinstance(std, bool) or not isinstance(std, numbers.Real) or not 0 < std < math.inf:
+            raise ValueError(f"std (init=\"paper\"'s weight std) must be a positive finite "
+                             f"number; got {std!r}")
         return std
     if scheme == "glorot":
         return np.sqrt(2.0 / (fan_in + fan_out))
@@ -81,16 +88,19 @@ def _positive(value, name, kind=int):
 
 
 def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, width=1.0,
-             fc_width=4096, input_std=None):
+             fc_width=4096, input_std=None, head="fc"):
     """The network as data, before any array exists: [(name, kind, sizes)], front to back.
 
     kind is "standardise", "conv" (sizes: in channels, out channels, kernel), "relu", "lrn",
-    "pool" (2x2, stride 2), "flatten", "fc" (sizes: in features, out features) or "dropout";
+    "pool" (2x2, stride 2), "flatten", "fc" (sizes: in features, out features), "dropout" or
+    "gap" (global average pool: ``head="gap"`` ends conv layers, gap, fc8 instead of fc6-fc8);
     other kinds have no sizes. ``build_vgg`` makes a layer of each row; ``minivgg.arithmetic``
     counts the rows without allocating a weight (``minivgg summary D --width 1000``).
     Arguments as ``build_vgg``'s; the same ValueErrors.
     """
     specs = parse_config(config)
+    if head not in ("fc", "gap"):
+        raise ValueError(f"head must be 'fc' or 'gap'; got {head!r}")
     for value, name in ((num_classes, "num_classes"), (input_size, "input_size"),
                         (in_channels, "in_channels"), (fc_width, "fc_width")):
         _positive(value, name)
@@ -122,6 +132,8 @@ def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, wid
             size //= 2
             sizes.append(size)
             stage, index = stage + 1, 0
+    if head == "gap":
+        return plan + [("gap", "gap", ()), ("fc8", "fc", (channels, num_classes))]
     return plan + [("flatten", "flatten", ()), ("fc6", "fc", (channels * size * size, fc_width)),
                    ("relu6", "relu", ()), ("drop6", "dropout", ()),
                    ("fc7", "fc", (fc_width, fc_width)), ("relu7", "relu", ()),
@@ -131,7 +143,7 @@ def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, wid
 def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, width=1.0,
               fc_width=4096, dropout=RECIPE.dropout, init=RECIPE.init, std=0.01,
               classifier_std=RECIPE.classifier_std, lrn_convention="krizhevsky", input_std=None,
-              dtype=np.float32, seed=0, backend=None):
+              dtype=np.float32, seed=0, backend=None, head="fc"):
     """Build a VGG from a configuration name ("A", "A-LRN", "B", "C", "D", "E", "vgg16", ...) or a
     row in the same notation.
 
@@ -147,17 +159,22 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     for why the small nets need it). ``seed`` makes the weights and the dropout masks
     reproducible. ``init=None`` builds fast with
     all-zero weights (nothing drawn): for ``build_vgg("E", init=None).summary()`` or loading.
+    ``head="gap"``: the FC-free head the paper's remark invites (the FC layers can be removed
+    with little loss): conv layers, a global average pool, one linear layer fc8 (channels ->
+    classes); fc_width and dropout then play no part.
     """
     plan = vgg_plan(config, num_classes=num_classes, input_size=input_size,
-                    in_channels=in_channels, width=width, fc_width=fc_width, input_std=input_std)
+                    in_channels=in_channels, width=width, fc_width=fc_width, input_std=input_std,
+                    head=head)
     if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
     dtype = check_float_dtype(dtype, "dtype")
-    init_std(init, 1, 1)                                  # validates the scheme name
-    for value, name in ((std, "std"), (classifier_std, "classifier_std")):
-        if value is not None and not (isinstance(value, (int, float, np.floating))
-                                      and not isinstance(value, bool) and 0 < value < np.inf):
-            raise ValueError(f"{name} must be a finite positive number; got {value!r}")
+    init_std(init, 1, 1, std)                             # validates the scheme name and std
+    if classifier_std is not None and not (isinstance(classifier_std, (int, float, np.floating))
+                                           and not isinstance(classifier_std, bool)
+                                           and 0 < classifier_std < np.inf):
+        raise ValueError(f"classifier_std must be a finite positive number; got "
+                         f"{classifier_std!r}")
     rng = Undrawn(np.random.PCG64(seed)) if init is None else np.random.default_rng(seed)
 
     def conv(c_in, c_out, k):
@@ -170,17 +187,20 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
             weight_std = init_std(init, d_in, d_out, std)
         return Linear(d_in, d_out, weight_std=weight_std, dtype=dtype, rng=rng)
 
-    make = {"standardise": lambda: Standardise(input_std), "conv": conv, "relu": ReLU,
+    make = {"standardise": lambda: Standardise(input_std), "conv": conv,
+            "relu": lambda: ReLU(backend=backend),
             "lrn": lambda: LocalResponseNorm(convention=lrn_convention, backend=backend),
             "pool": lambda: MaxPool2d(2, 2, backend=backend), "flatten": Flatten, "fc": fc,
-            "dropout": lambda: Dropout(dropout, rng=rng.spawn(1)[0])}
+            "dropout": lambda: Dropout(dropout, rng=rng.spawn(1)[0], backend=backend),
+            "gap": SpatialAverage}
     layers = [(name, fc(*sizes, classifier_std) if name == "fc8" else make[kind](*sizes))
               for name, kind, sizes in plan]
     settings = dict(config=config_name(config) if isinstance(config, str) else list(config),
                     num_classes=num_classes, input_size=input_size, in_channels=in_channels,
                     width=width, fc_width=fc_width, dropout=dropout, init=init, std=std,
                     classifier_std=classifier_std, lrn_convention=lrn_convention,
-                    input_std=input_std, dtype=dtype.name, seed=seed)
+                    input_std=input_std, dtype=dtype.name, seed=seed,
+                    **({"head": head} if head != "fc" else {}))   # old configs: fc
     return VGG(layers, settings)
 
 

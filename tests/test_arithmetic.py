@@ -193,6 +193,8 @@ def test_json_holds_the_whole_counts_and_every_row(capsys):
     rows = {row["name"]: row for row in data["rows"]}
     assert len(rows) == 39 and rows["conv3_2"]["params"] == 9 * 256 * 256 + 256
     assert rows["fc6"]["macs"] == 25088 * 4096 and rows["pool5"]["output_shape"] == [512, 7, 7]
+    assert rows["fc6"]["param_bytes"] == 4 * (25088 * 4096 + 4096)          # float32
+    assert sum(row["param_bytes"] for row in rows.values()) == data["totals"]["param_bytes"]
     assert data["conventions"]["count"] == "macs" and data["conventions"]["bias"] is False
     flops = json.loads(run(["summary", "D", "--format", "json", "--count", "flops", "--bias"],
                            capsys))

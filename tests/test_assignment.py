@@ -1,6 +1,10 @@
-"""Assignments: the student's copy is made right, and the grader scores what it should."""
+"""Assignments: the student's copy is made right, and the grader scores what it should.
+
+The attacks on the grader (a student after points without work) are in test_grader_attacks.py.
+"""
 
 import ast
+import importlib
 import importlib.util
 import json
 import shutil
@@ -8,23 +12,31 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-import minivgg
 from minivgg.assignment import PARTS, MarkerError, grade, grade_main, make_assignment, make_main
 from minivgg.assignment.checks import CHECKS
-from minivgg.assignment.make import BEGIN, END, REFERENCE_ROOT, student_source
+from minivgg.assignment.make import (
+    BEGIN,
+    DELEGATES,
+    END,
+    REFERENCE_ROOT,
+    _enclosing_function,
+    _part_in_file,
+    find_blocks,
+    student_source,
+)
+from minivgg.assignment.selfcheck import check
 
+grading = importlib.import_module("minivgg.assignment.grade")
 NAMES = [part.name for part in PARTS]
-
-
-def reference_modules():
-    return {name: m for name, m in sys.modules.items() if name.split(".")[0] == "minivgg"}
+POINTS = {part.name: part.points for part in PARTS}
 
 
 @pytest.fixture(scope="module")
 def fresh_copy(tmp_path_factory):
-    out = tmp_path_factory.mktemp("student")
+    out = tmp_path_factory.mktemp("student") / "hw"
     assert make_assignment(out) == NAMES
     return out
 
@@ -35,42 +47,49 @@ def reference_copy(tmp_path, file=None, old=None, new=None):
     shutil.copytree(REFERENCE_ROOT / "minivgg", tmp_path / "minivgg",
                     ignore=shutil.ignore_patterns("__pycache__"))
     if file:
-        path = tmp_path / "minivgg" / file
-        source = path.read_text()
-        assert source.count(old) == 1, f"{old!r} must occur once in {file}"
-        path.write_text(source.replace(old, new))
+        edit(tmp_path, file, old, new)
     return tmp_path
 
 
-def test_every_check_in_the_table_exists():
-    assert {name for part in PARTS for name in part.checks} <= set(CHECKS)
+def edit(root, file, old, new):
+    path = root / "minivgg" / file
+    source = path.read_text()
+    assert source.count(old) == 1, f"{old!r} must occur once in {file}"
+    path.write_text(source.replace(old, new))
+
+
+def by_part(report):
+    return {r.part: r for r in report.results}
+
+
+def test_every_check_in_the_table_exists_and_shares_add_up():
+    for part in PARTS:
+        assert {name for name, _ in part.checks} <= set(CHECKS)
+        assert sum(weight for _, weight in part.checks) == pytest.approx(1.0)
     assert len(set(NAMES)) == len(NAMES)
 
 
-def test_the_reference_scores_full_marks():
-    before = reference_modules()
-    report = grade(REFERENCE_ROOT)
+def test_the_reference_scores_full_marks_without_running_in_this_process(tmp_path):
+    root = reference_copy(tmp_path)
+    report = grade(root)
     assert [r.part for r in report.results] == NAMES
-    assert report.score == report.max_score == sum(p.points for p in PARTS), str(report)
-    assert all(r.worst_error < 1e-5 for r in report.results), str(report)
-    # the student's package was imported under its own name and forgotten; minivgg is untouched
-    after = reference_modules()
-    assert all(after[name] is module for name, module in before.items())
-    package = REFERENCE_ROOT / "minivgg"
-    assert all(package in Path(m.__file__).resolve().parents for m in after.values())
-    assert not [name for name in sys.modules if name.startswith("student_minivgg")]
+    assert report.score == report.max_score == sum(POINTS.values()), str(report)
+    assert all(r.worst_error < 1e-4 for r in report.results), str(report)   # float32 cases: 1e-5
+    assert all(c.passed for r in report.results for c in r.checks)
+    # nothing of the graded copy was imported here: the student's code ran in children
+    loaded = [m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)]
+    assert not [f for f in loaded if Path(f).resolve().is_relative_to(root.resolve())]
 
 
-def test_a_fresh_copy_imports_and_scores_zero_with_clear_messages(fresh_copy):
+def test_a_fresh_copy_scores_zero_with_clear_messages(fresh_copy):
     report = grade(fresh_copy)
     assert report.score == 0 and [r.part for r in report.results] == NAMES
     for result, part in zip(report.results, PARTS):
         assert result.message in [f"not implemented yet ({part.name}: implement {function} "
                                   f"(minivgg/{part.file}))" for function in part.functions]
-    assert minivgg.kernels.naive.__name__ == "minivgg.kernels.naive"
 
 
-def test_a_fresh_copy_parses_has_banners_and_no_solutions(fresh_copy):
+def test_a_fresh_copy_parses_has_banners_and_lints(fresh_copy):
     reference = (REFERENCE_ROOT / "minivgg/kernels/naive.py").read_text()
     student = (fresh_copy / "minivgg/kernels/naive.py").read_text()
     assert "dx[n, c, h, w] += dout[n, c, oh, ow]" in reference
@@ -84,6 +103,10 @@ def test_a_fresh_copy_parses_has_banners_and_no_solutions(fresh_copy):
         text = (fresh_copy / "minivgg" / part.file).read_text()
         for function in part.functions:
             assert f"PART {part.name} ({part.points} points), {function}:" in text
+    result = subprocess.run([*ruff_command(), "check", "--no-cache", "minivgg"], cwd=fresh_copy,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not list(fresh_copy.rglob("__pycache__")) and not list(fresh_copy.rglob("*.nb[ic]"))
 
 
 def ruff_command():
@@ -94,72 +117,326 @@ def ruff_command():
     pytest.skip("ruff is not installed")
 
 
-def test_a_fresh_copy_lints_cleanly(fresh_copy):
-    files = sorted({str(fresh_copy / "minivgg" / part.file) for part in PARTS})
-    result = subprocess.run([*ruff_command(), "check", "--no-cache", *files], cwd=fresh_copy,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+# ------------------------------------------------------------------------------------------------
+# no solution anywhere in the copy
+# ------------------------------------------------------------------------------------------------
 
+def _normal(node, memo):
+    """A statement's structure without positions or contexts, with ``a += b`` written like
+    ``a = b`` (so '= where += belongs' is still the same body)."""
+    key = id(node)
+    if key not in memo:
+        if isinstance(node, ast.AugAssign):
+            text = f"Assign({_normal(node.target, memo)},{_normal(node.value, memo)})"
+        elif isinstance(node, ast.AST):
+            text = type(node).__name__ + "(" + ",".join(
+                _normal(getattr(node, f, None), memo) for f in node._fields if f != "ctx") + ")"
+        elif isinstance(node, list):
+            text = "[" + ",".join(_normal(n, memo) for n in node) + "]"
+        else:
+            text = repr(node)
+        memo[key] = text
+    return memo[key]
+
+
+def _dumps(statements, memo=None):
+    memo = {} if memo is None else memo
+    return [_normal(s, memo) for s in statements]
+
+
+def block_statements(tree, block):
+    """The statements between a block's markers (the outermost list of statements holding any)."""
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            body = getattr(node, name, None)
+            inside = [s for s in body if isinstance(s, ast.stmt) and block.begin < s.lineno < block.end] \
+                if isinstance(body, list) else []
+            if inside:
+                return inside
+    return []
+
+
+def reference_bodies(parts):
+    """{(file, where): normalised statements} of every marked block of ``parts`` and of every
+    function DELEGATES replaces for them."""
+    bodies = {}
+    for path in sorted((REFERENCE_ROOT / "minivgg").rglob("*.py")):
+        relative = path.relative_to(REFERENCE_ROOT / "minivgg").as_posix()
+        source = path.read_text()
+        tree = ast.parse(source)
+        for block in find_blocks(source.split("\n"), relative):
+            function, _ = _enclosing_function(tree, block.begin)
+            if _part_in_file(relative)(function, block.begin).name in parts:
+                bodies[relative, block.begin] = _dumps(block_statements(tree, block))
+        for (file, function), (blanks, keep, _) in DELEGATES.items():
+            if file == relative and set(blanks) & set(parts) and keep not in parts:
+                node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function)
+                body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body
+                bodies[relative, function] = _dumps(body)
+    return bodies
+
+
+def statement_runs(copy):
+    """Every body (list of statements) in the copy's .py files and notebook cells, normalised."""
+    sources = [p.read_text() for p in (copy / "minivgg").rglob("*.py")]
+    for notebook in (copy / "notebooks").glob("*.ipynb"):
+        sources += ["\n".join(line for line in "".join(c["source"]).split("\n")
+                              if not line.lstrip().startswith(("%", "!")))
+                    for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    runs = []
+    for source in sources:
+        memo, tree = {}, ast.parse(source)
+        for node in ast.walk(tree):
+            for body in (getattr(node, name, None) for name in ("body", "orelse", "finalbody")):
+                if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+                    runs.append(_dumps(body, memo))
+    return runs
+
+
+def contains(run, block):
+    return any(run[i:i + len(block)] == block for i in range(len(run) - len(block) + 1))
+
+
+@pytest.mark.parametrize("only", [None] + [[name] for name in NAMES])
+def test_no_reference_body_of_an_assigned_function_is_anywhere_in_the_copy(tmp_path, only):
+    assigned = make_assignment(tmp_path / "hw", only=only)
+    bodies = reference_bodies(assigned)
+    assert bodies                                                   # the scan has something to find
+    runs = statement_runs(tmp_path / "hw")
+    found = [where for where, block in bodies.items() if any(contains(run, block) for run in runs)]
+    assert not found, f"solutions left in the copy: {found}"
+    # and the scan does find a body that is there: the reference itself holds them all
+    reference_runs = statement_runs(REFERENCE_ROOT)
+    assert all(any(contains(run, block) for run in reference_runs) for block in bodies.values())
+
+
+@pytest.mark.parametrize("part, file, old, new", [
+    ("im2col", "kernels/naive.py", 'raise NotImplementedError("im2col: implement im2col',
+     'from . import jit\n    return jit.im2col(x, kernel, stride, padding, out)  #'),
+    ("im2col", "kernels/naive.py", 'raise NotImplementedError("im2col: implement im2col',
+     'from . import vectorized\n    return vectorized.im2col(x, kernel, stride, padding, out)  #'),
+    ("maxpool", "kernels/naive.py", 'raise NotImplementedError("maxpool: implement maxpool_forward',
+     'from . import vectorized\n    return vectorized.maxpool_forward(x, kernel, stride)  #'),
+    ("lrn", "kernels/naive.py", 'raise NotImplementedError("lrn: implement lrn_forward',
+     'from . import jit\n    return jit.lrn_forward(x, size, alpha, beta, k)  #'),
+    ("relu", "layers/activation.py", 'raise NotImplementedError("relu: implement ReLU.forward',
+     'self._y = kernels("numba").relu_forward(x)  #'),
+    ("dropout", "layers/dropout.py", 'raise NotImplementedError("dropout: implement Dropout._apply',
+     'return kernels("numba").dropout_apply(a, self._draws, self.p, scale)  #'),
+])
+def test_delegating_to_another_backend_of_the_copy_earns_nothing(tmp_path, part, file, old, new):
+    make_assignment(tmp_path / "hw", only=[part])
+    edit(tmp_path / "hw", file, old, new)
+    (result,) = grade(tmp_path / "hw", parts=[part]).results
+    assert result.points == 0, str(result)
+
+
+def test_only_im2col_numpy_leaves_no_naive_sibling(tmp_path):
+    make_assignment(tmp_path / "hw", only=["im2col_numpy"])
+    naive = (tmp_path / "hw/minivgg/kernels/naive.py").read_text()
+    assert "return vectorized.im2col(" in naive and "+= cols[" not in naive
+    report = grade(tmp_path / "hw", parts=["im2col", "im2col_numpy", "conv_layer"])
+    assert [r.points for r in report.results] == [0, 0, 15], str(report)
+
+
+# ------------------------------------------------------------------------------------------------
+# grading: parts, partial credit, hints
+# ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("part", ["maxpool", "softmax_ce", "conv_layer"])
 def test_a_copy_with_one_part_done_scores_exactly_that_part(tmp_path, part):
-    make_assignment(tmp_path, only=[name for name in NAMES if name != part])
-    report = grade(tmp_path, parts=NAMES)
-    assert [r.part for r in report.results if r.passed] == [part], str(report)
-    assert report.score == next(p.points for p in PARTS if p.name == part)
+    make_assignment(tmp_path / "hw", only=[name for name in NAMES if name != part])
+    report = grade(tmp_path / "hw", parts=NAMES)
+    assert [r.part for r in report.results if r.points] == [part], str(report)
+    assert report.score == POINTS[part]
 
 
-@pytest.mark.parametrize("file, old, new, part, hint", [
+def test_a_correct_forward_with_a_wrong_backward_earns_the_forward_share(tmp_path):
+    root = reference_copy(tmp_path, "layers/linear.py", "return dout @ self.params[\"weight\"]",
+                          "return 2 * dout @ self.params[\"weight\"]")
+    (result,) = grade(root, parts=["linear"]).results
+    assert result.points == pytest.approx(0.4 * POINTS["linear"])
+    assert [c.passed for c in result.checks] == [True, False]
+    assert "linear_backward: Linear.backward's dx on x (3, 7) differs" in result.message
+
+
+# (file, old, new, part, what the message must say)
+MISTAKES = [
     ("kernels/naive.py", "dx[n, c, h, w] += dout[n, c, oh, ow]", "dx[n, c, h, w] = dout[n, c, oh, ow]",
-     "maxpool", "maxpool_backward on x (2, 2, 7, 9), kernel (3, 3), stride (2, 2) differs"),
+     "maxpool", "(+=, not =)"),
     ("kernels/naive.py", "dx[n, c, h, w] += cols[n, row, oh * Wo + ow]",
-     "dx[n, c, h, w] = cols[n, row, oh * Wo + ow]", "im2col", "col2im on x (2, 3, 7, 7)"),
+     "dx[n, c, h, w] = cols[n, row, oh * Wo + ow]", "im2col", "(+=, not =)"),
     ("kernels/naive.py", "np.sum(window * weight[f])", "np.sum(window * weight[f, :, ::-1, ::-1])",
      "conv_direct", "you flipped the kernel"),
     ("kernels/naive.py", "if x[n, c, h, w] > best:", "if x[n, c, h, w] >= best:",
-     "maxpool", "tie rule broken"),
+     "maxpool", "the first in row-major order wins"),
     ("layers/softmax.py", "shifted = logits - logits.max(axis=1, keepdims=True)", "shifted = logits",
      "softmax_ce", "subtract each row's maximum"),
-    ("layers/linear.py", "np.matmul(dout.T, x, out=self.grads[\"weight\"])",
-     "np.matmul(dout.T, x[::-1], out=self.grads[\"weight\"])", "linear",
-     "Linear.backward: the gradient of weight is wrong"),
-    ("layers/conv.py", 'weight = self.params["weight"].reshape(F, -1)',
-     'weight = self.params["weight"][:, :, ::-1, ::-1].reshape(F, -1)', "conv_layer",
-     "Conv2d.backward: the gradient of x is wrong on x (2, 3, 7, 7), kernel (3, 3), stride (1, 1), "
-     "padding (1, 1)"),
+    ("layers/linear.py", "self.grads[\"bias\"][...] = dout.sum(axis=0)",
+     "self.grads[\"bias\"][...] = dout.mean(axis=0)", "linear", "the batch's mean"),
+    ("layers/conv.py", "self.grads[\"bias\"][...] = dy.sum(axis=(0, 2))",
+     "self.grads[\"bias\"][...] = dy.sum(axis=(0, 2)) / N", "conv_layer", "the batch's mean"),
+    ("layers/conv.py", "self._cols2d, self._x_shape = cols2d, x.shape", "self._cols2d = cols2d",
+     "conv_layer", "store x.shape in self._x_shape"),
+    ("layers/conv.py", "y = _unstack(y2d, N)", "y = _unstack(y2d, N).astype(np.float64)",
+     "conv_layer", "a float32 input must give a float32 result"),
     ("optim.py", "v -= self.lr * g", "v += self.lr * g", "sgd_momentum", "after step 1 differs"),
-])
-def test_a_subtly_wrong_part_is_caught_and_named(tmp_path, file, old, new, part, hint):
-    report = grade(reference_copy(tmp_path, file, old, new), parts=[part])
-    (result,) = report.results
-    assert not result.passed and result.points == 0
-    assert hint in result.message, result.message
-    if "= dout[n, c, oh, ow]" in new or "= cols[" in new:
-        assert "sum of their gradients (+=, not =)" in result.message
+    ("optim.py", "if decay:\n                    v -= (self.lr * decay) * w",
+     "v -= (self.lr * self.weight_decay) * w", "sgd_momentum", "the bias was decayed"),
+    ("optim.py", "                w += v\n", "                w = w + v\n", "sgd_momentum",
+     "update the parameters in place"),
+    ("layers/dropout.py", "self._draws = self.rng.random(dtype=x.dtype, out=draws)",
+     "self._draws = np.random.random(x.shape).astype(x.dtype)", "dropout", "not from np.random"),
+    ("kernels/naive.py", "cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype) if out is None else out",
+     "cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)", "im2col", "left the buffer unfilled"),
+    ("arithmetic.py", "jump * stride,", "jump,", "receptive_field", "jump differs"),
+]
 
 
-def test_other_errors_in_student_code_score_zero_with_one_line(tmp_path):
-    report = grade(reference_copy(tmp_path, "kernels/naive.py", "row = (c * kh + i) * kw + j\n"
-                                  "                    for oh in range(Ho):\n"
-                                  "                        for ow in range(Wo):\n"
-                                  "                            h, w = oh * sh + i - ph, ow * sw + j - pw\n"
-                                  "                            inside",
-                                  "row = (c * kh + i) * kw + j\n"
-                                  "                    for oh in range(Ho):\n"
-                                  "                        for ow in range(Wo):\n"
-                                  "                            h, w = oh * sh + i - ph, ow * sw + j - pw\n"
-                                  "                            1 / 0\n"
-                                  "                            inside"), parts=["im2col"])
-    assert report.results[0].message.startswith("ZeroDivisionError: division by zero "
-                                                "(minivgg/kernels/naive.py:")
+@pytest.mark.parametrize("file, old, new, part, hint", MISTAKES)
+def test_each_common_mistake_is_caught_and_named(tmp_path, file, old, new, part, hint):
+    root = reference_copy(tmp_path, file, old, new)
+    if "np.random.random" in new:
+        edit(root, file, "from ..backend import", "import numpy as np\n\nfrom ..backend import")
+    (result,) = grade(root, parts=[part]).results
+    assert result.points < result.max_points, str(result)
+    messages = " ".join(c.message for c in result.checks)
+    assert hint in messages, messages
 
 
-def test_a_package_that_does_not_import_scores_zero(tmp_path):
+def test_lrn_with_alpha_divided_by_size_is_named(tmp_path):
+    root = reference_copy(tmp_path)
+    edit(root, "kernels/naive.py", "def lrn_forward(x, size, alpha, beta, k):\n",
+         "def lrn_forward(x, size, alpha, beta, k):\n    alpha = alpha / size\n")
+    (result,) = grade(root, parts=["lrn"]).results
+    assert "do not divide it by size again" in result.message, result.message
+
+
+def test_a_loss_summed_over_the_batch_is_named(tmp_path):
+    root = reference_copy(tmp_path, "layers/softmax.py", "loss = -log_p[rows, labels].mean()",
+                          "loss = -log_p[rows, labels].sum()")
+    edit(root, "layers/softmax.py", "    dlogits /= N\n", "")
+    (result,) = grade(root, parts=["softmax_ce"]).results
+    assert "it is the sum over the batch" in result.message, result.message
+
+
+def test_an_exception_shows_the_students_frame_only(tmp_path):
+    root = reference_copy(tmp_path, "kernels/naive.py", "inside = 0 <= h < H and 0 <= w < W\n"
+                          "                            cols[n, row",
+                          "inside = 1 / 0\n                            cols[n, row")
+    (result,) = grade(root, parts=["im2col"]).results
+    assert result.message.startswith("ZeroDivisionError: division by zero "
+                                     "(minivgg/kernels/naive.py:"), result.message
+    assert "runner" not in result.message and "assignment" not in result.message
+
+
+def test_an_import_error_in_one_file_costs_only_its_parts(tmp_path):
     root = reference_copy(tmp_path, "layers/linear.py", "class Flatten(Layer):", "class Flatten(Layer)")
-    report = grade(root, parts=["linear", "maxpool"])
-    assert report.score == 0
-    assert all(r.message.startswith("the package does not import: SyntaxError") for r in report.results)
+    report = by_part(grade(root, parts=["linear", "maxpool", "softmax_ce", "im2col"]))
+    assert report["linear"].points == 0
+    assert report["linear"].message.startswith("SyntaxError"), report["linear"].message
+    assert "minivgg/layers/linear.py" in report["linear"].message
+    assert [report[p].points for p in ("maxpool", "softmax_ce", "im2col")] == [15, 10, 15]
 
+
+def test_the_conv_layer_does_not_need_the_im2col_part(tmp_path):
+    make_assignment(tmp_path / "hw", only=["im2col", "im2col_numpy"])
+    report = by_part(grade(tmp_path / "hw", parts=["im2col", "conv_layer"]))
+    assert report["im2col"].points == 0 and report["conv_layer"].points == 15, report
+
+
+# ------------------------------------------------------------------------------------------------
+# the instructor's assignment file, the command line, batches
+# ------------------------------------------------------------------------------------------------
+
+def test_make_writes_the_instructors_file_beside_the_copy(tmp_path):
+    assert make_main([str(tmp_path / "hw"), "--only", "linear,maxpool", "--seed", "7"]) == 0
+    spec = json.loads((tmp_path / "hw.assignment.json").read_text())
+    assert spec["parts"] == ["linear", "maxpool"] and spec["seed"] == 7
+    assert spec["reference_sha256"] == grading.reference_hash()
+    assert json.loads((tmp_path / "hw/assignment.json").read_text()) == {"parts": ["linear", "maxpool"]}
+    assert "reference_sha256" not in (tmp_path / "hw/assignment.json").read_text()
+    assert make_main([str(tmp_path / "hw")]) == 2                   # exists: no --force
+
+
+def test_grade_command_batch_csv_and_gradescope(tmp_path, capsys):
+    make_assignment(tmp_path / "hw", only=["linear", "relu"])
+    subs = tmp_path / "subs"
+    for name in ("alice", "bob"):
+        shutil.copytree(tmp_path / "hw", subs / name)
+    edit(subs / "bob", "layers/activation.py", 'raise NotImplementedError("relu: implement ReLU.forward',
+         'self._y = np.maximum(x, 0)  #')
+    edit(subs / "bob", "layers/activation.py", 'raise NotImplementedError("relu: implement ReLU.backward',
+         'return np.where(y > 0, dout, 0)  #')
+    spec = str(tmp_path / "hw.assignment.json")
+    assert grade_main([str(subs / "alice"), str(subs / "bob"), "--assignment", spec,
+                       "--csv", str(tmp_path / "grades.csv")]) == 0
+    rows = (tmp_path / "grades.csv").read_text().splitlines()
+    assert rows[0] == "submission,part,points,max_points,passed,message"
+    assert "bob,relu,5,5,1," in rows and "bob,total,5,15,0," in rows and "alice,total,0,15,0," in rows
+    assert grade_main([str(subs / "alice"), "--assignment", spec,
+                       "--csv", str(tmp_path / "grades.csv")]) == 2         # exists
+    assert grade_main([str(subs / "bob"), "--assignment", spec, "--gradescope",
+                       str(tmp_path / "results.json"), "--json"]) == 0
+    gradescope = json.loads((tmp_path / "results.json").read_text())
+    assert gradescope["score"] == 5
+    assert [(t["name"], t["score"], t["max_score"]) for t in gradescope["tests"]] == [
+        ("linear", 0, 10), ("relu", 5, 5)]
+    assert all(t["visibility"] == "visible" and t["output"] for t in gradescope["tests"])
+    capsys.readouterr()
+    assert grade_main([str(subs / "bob"), "--assignment", str(subs / "bob/assignment.json")]) == 2
+    assert "not an instructor's assignment file" in capsys.readouterr().err
+
+
+def test_a_poisoned_reference_is_an_error_not_a_score(tmp_path, capsys):
+    make_assignment(tmp_path / "hw", only=["relu"])
+    spec = json.loads((tmp_path / "hw.assignment.json").read_text())
+    spec["reference_sha256"] = "0" * 64                 # as if checks.py had changed since make
+    (tmp_path / "poisoned.json").write_text(json.dumps(spec))
+    assert grade_main([str(tmp_path / "hw"), "--assignment", str(tmp_path / "poisoned.json")]) == 3
+    assert "not the one this assignment was made with" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+# the student's self-check
+# ------------------------------------------------------------------------------------------------
+
+def test_the_self_check_agrees_with_the_grader(tmp_path):
+    make_assignment(tmp_path / "hw")
+    shutil.copyfile(REFERENCE_ROOT / "minivgg/layers/linear.py", tmp_path / "hw/minivgg/layers/linear.py")
+    edit(tmp_path / "hw", "layers/activation.py", 'raise NotImplementedError("relu: implement ReLU.forward',
+         'self._y = np.maximum(x, 0)  #')                    # forward right, backward not written
+    own = check(tmp_path / "hw")
+    assert [(r.part, r.points) for r in own.results if r.points] == [("linear", 10), ("relu", 2.5)]
+    graded = grade(tmp_path / "hw")
+    assert [r.points for r in own.results] == [r.points for r in graded.results]
+    assert [r.message for r in own.results] == [r.message for r in graded.results]
+
+
+def test_the_self_check_command_in_a_fresh_copy(fresh_copy):
+    result = subprocess.run([sys.executable, "-m", "minivgg", "check", "relu", "receptive_field"],
+                            cwd=fresh_copy, capture_output=True, text=True,
+                            env={"PYTHONPATH": str(fresh_copy), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1, result.stderr
+    assert "not implemented yet (relu: implement ReLU.forward" in result.stdout
+    assert "total                0/10" in result.stdout
+    readme = (fresh_copy / "README.md").read_text()
+    assert "python -m minivgg check" in readme and "| `im2col` | 15 | `minivgg/kernels/naive.py` |" in readme
+
+
+def test_self_check_cases_are_public_and_the_grader_draws_fresh_ones(fresh_copy):
+    public = (fresh_copy / "minivgg/assignment/public/im2col.npz")
+    with np.load(public) as stored:
+        stored_inputs = {k: stored[k] for k in stored.files if ".in." in k}
+    ref = grading._reference()
+    fresh = grading.part_cases(PARTS[1], ref, np.random.default_rng([12345, 1]))
+    first = fresh["im2col_naive"][0].inputs["a0"]
+    assert not any(a.shape == first.shape and np.array_equal(a, first) for a in stored_inputs.values())
+
+
+# ------------------------------------------------------------------------------------------------
+# markers (make's own checks)
+# ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("source, line, problem", [
     (f"def f():\n    {BEGIN}\n    x = 1\n", 2, "is never closed"),
@@ -169,7 +446,6 @@ def test_a_package_that_does_not_import_scores_zero(tmp_path):
     (f"def g():\n    {BEGIN}\n    x = 1\n    {END}\n", 2, "belongs to no part"),
 ])
 def test_marker_problems_are_errors_naming_file_and_line(source, line, problem):
-    from minivgg.assignment.make import _part_in_file
     with pytest.raises(MarkerError, match=rf"^minivgg/x\.py:{line}: .*{problem}"):
         student_source(source, "minivgg/x.py", _part_in_file("x.py"), set())
 
@@ -184,70 +460,42 @@ def test_a_bad_marker_in_the_package_stops_make_before_writing(tmp_path):
 
 
 def test_only_leaves_the_other_parts_solved(tmp_path):
-    assert make_assignment(tmp_path, only=["linear"]) == ["linear"]
-    naive = (tmp_path / "minivgg/kernels/naive.py").read_text()
+    assert make_assignment(tmp_path / "hw", only=["linear"]) == ["linear"]
+    naive = (tmp_path / "hw/minivgg/kernels/naive.py").read_text()
     assert "NotImplementedError" not in naive and BEGIN not in naive
     assert "dx[n, c, h, w] += dout[n, c, oh, ow]" in naive
-    assert "PART linear" in (tmp_path / "minivgg/layers/linear.py").read_text()
-    report = grade(tmp_path)                                # the parts of assignment.json
-    assert [r.part for r in report.results] == ["linear"] and report.score == 0
-    assert grade(tmp_path, parts=["maxpool", "conv_direct"]).results[1].passed
+    assert "PART linear" in (tmp_path / "hw/minivgg/layers/linear.py").read_text()
+    report = grade(tmp_path / "hw", parts=["linear", "maxpool", "conv_direct"])
+    assert [(r.part, r.points) for r in report.results] == [("conv_direct", 10), ("maxpool", 15),
+                                                             ("linear", 0)]
 
 
-def test_command_lines_and_json(tmp_path, capsys):
-    assert make_main([str(tmp_path), "--only", "linear,maxpool"]) == 0
-    assert make_main([str(tmp_path)]) == 2                                  # exists: no --force
-    assert "pass --force" in capsys.readouterr().err
-    assert make_main([str(tmp_path / "x"), "--only", "pooling"]) == 2
-    assert "unknown part(s) pooling" in capsys.readouterr().err
-    assert grade_main([str(tmp_path), "--json"]) == 1
-    report = json.loads(capsys.readouterr().out)
-    assert (report["score"], report["max_score"]) == (0, 25)
-    assert [p["part"] for p in report["parts"]] == ["maxpool", "linear"]
-    assert report["parts"][0]["worst_error"] is None
-    assert grade_main([str(tmp_path), "--parts", "lrn"]) == 0
-    assert "lrn" in capsys.readouterr().out
-    assert grade_main([str(tmp_path / "nowhere")]) == 2
-
-
-NOTEBOOK = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-    {"id": "c0", "cell_type": "markdown", "metadata": {}, "source": ["# ReLU by hand"]},
-    {"id": "c1", "cell_type": "code", "metadata": {}, "execution_count": 1, "outputs": [],
-     "source": ["values = [-2.0, 3.0]"]},
-    {"id": "c2", "cell_type": "code", "metadata": {}, "execution_count": 2, "outputs": [], "source": [
-        "def relu(xs):\n", f"    {BEGIN}\n", "    out = [max(0.0, x) for x in xs]\n",
-        f"    {END}\n", "    return out"]},
-    {"id": "c3", "cell_type": "code", "metadata": {}, "execution_count": 3, "outputs": [],
-     "source": ["assert relu(values) == [0.0, 3.0]"]},
-]}
-
-
-def test_notebooks_run_up_to_the_first_part_to_implement(tmp_path):
+def test_a_student_notebook_checks_its_parts_then_stops_at_the_first_unwritten_one(fresh_copy,
+                                                                                    tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
 
-    root = reference_copy(tmp_path / "src")
-    (root / "notebooks").mkdir()
-    (root / "notebooks/relu_by_hand.ipynb").write_text(json.dumps(NOTEBOOK))
-    out = tmp_path / "out"
-    assert make_assignment(out, root=root)[-1] == "relu_by_hand"
-    nb = nbformat.read(out / "notebooks/relu_by_hand.ipynb", as_version=4)
-    assert "out = None" in nb.cells[2].source and "max(0.0" not in nb.cells[2].source
-    assert all(cell.get("outputs", []) == [] for cell in nb.cells)
-
-    kernels = tmp_path / "kernels" / "assignment-test"        # a kernel of this interpreter
-    kernels.mkdir(parents=True)
+    kernels = tmp_path / "kernels" / "student"                 # a kernel of this interpreter
+    kernels.mkdir(parents=True)                                # that imports the student's copy
     (kernels / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "assignment test", "language": "python"}))
-    manager = KernelManager(kernel_name="assignment-test",
+        "display_name": "student", "language": "python",
+        "env": {"PYTHONPATH": str(fresh_copy), "MINIVGG_FAST": "1", "MPLBACKEND": "Agg"}}))
+    path = fresh_copy / "notebooks/03_receptive_fields_and_parameters.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    manager = KernelManager(kernel_name="student",
                             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels.parent)]))
-    client = nbclient.NotebookClient(nb, km=manager, timeout=60, kernel_name="assignment-test")
+    client = nbclient.NotebookClient(nb, km=manager, timeout=300, kernel_name="student",
+                                     resources={"metadata": {"path": str(path.parent)}})
     with pytest.raises(nbclient.exceptions.CellExecutionError) as failure:
         client.execute()
-    assert "NotImplementedError" in str(failure.value)
-    assert "relu_by_hand: implement relu (notebooks/relu_by_hand.ipynb[cell 2])" in str(failure.value)
-    assert nb.cells[1].execution_count == 1 and nb.cells[3].execution_count == 3
+    if manager.has_kernel:
+        manager.shutdown_kernel(now=True)
+    check_cell = next(cell for cell in nb.cells if cell.get("id") == "selfcheck")
+    shown = "".join(out.get("text", "") for out in check_cell.outputs)
+    assert "receptive_field      0/5     FAILED" in shown
+    assert "not implemented yet (receptive_field: implement next_field" in shown
+    assert "receptive_field: implement next_field" in str(failure.value)

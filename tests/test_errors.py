@@ -43,7 +43,8 @@ def test_bad_constructor_arguments():
         mv.Conv2d(3, 4, kernel_size=(3, 3, 3))
     with pytest.raises(ValueError, match="stride must be >= 1|kernel_size and stride must be >= 1"):
         mv.Conv2d(3, 4, stride=0)
-    with pytest.raises(ValueError, match=r"p \(the probability of dropping a unit\) must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"p \(the probability of dropping a unit\) must be a finite "
+                                         r"number in \[0, 1\)"):
         mv.Dropout(1.0)
     with pytest.raises(ValueError, match="convention must be one of"):
         mv.LocalResponseNorm(convention="caffe")
@@ -69,3 +70,52 @@ def test_loss_labels_are_checked():
         mv.softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 3]))
     with pytest.raises(ValueError, match="labels must be 2 integers"):
         mv.softmax_cross_entropy(np.zeros((2, 3), np.float32), np.array([0.0, 1.0]))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: mv.LocalResponseNorm(alpha=float("nan")), "LocalResponseNorm: alpha must be a finite"),
+    (lambda: mv.LocalResponseNorm(beta=-1.0), "LocalResponseNorm: beta must be a finite number >= 0"),
+    (lambda: mv.LocalResponseNorm(k=float("inf")), "LocalResponseNorm: k must be a finite"),
+    (lambda: mv.LocalResponseNorm(size=0), "LocalResponseNorm: size must be a positive int"),
+    (lambda: mv.Conv2d(0, 4), "Conv2d: in_channels must be a positive int; got 0"),
+    (lambda: mv.Conv2d(3, -2), "Conv2d: out_channels must be a positive int; got -2"),
+    (lambda: mv.Conv2d(3.0, 4), "Conv2d: in_channels must be a positive int; got 3.0"),
+    (lambda: mv.Linear(4, 0), "Linear: out_features must be a positive int; got 0"),
+    (lambda: mv.Conv2d(3, 4, weight_std=float("nan")), "weight_std must be a finite number"),
+    (lambda: mv.Dropout(float("nan")), "Dropout: p .* must be a finite number in"),
+    (lambda: mv.build_vgg("A", init="paper", std=float("nan")), "std .* must be a positive finite"),
+    (lambda: mv.build_vgg("A", init="paper", std=0), "std .* must be a positive finite"),
+])
+def test_bad_numbers_are_refused_by_name(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_numpy_scalars_are_accepted():
+    assert mv.Dropout(np.float32(0.5)).p == 0.5
+    conv = mv.Conv2d(np.int64(3), np.int32(4), np.int64(3), weight_std=np.float32(0.1))
+    assert (conv.in_channels, conv.out_channels) == (3, 4) and type(conv.in_channels) is int
+    lrn = mv.LocalResponseNorm(np.int64(5), np.float32(1e-4), np.float64(0.75), np.int64(2))
+    assert (lrn.size, lrn.k) == (5, 2.0)
+    assert mv.Linear(np.int64(4), np.int64(2)).params["weight"].shape == (2, 4)
+
+
+@pytest.mark.parametrize("layer", [lambda: mv.Conv2d(3, 4, padding=1), mv.LocalResponseNorm,
+                                   mv.MaxPool2d, mv.ReLU, lambda: mv.Dropout(0.5)])
+def test_empty_batches_are_refused(layer):
+    with pytest.raises(ValueError, match=r"x is an empty batch \(shape \(0, 3, 8, 8\)\)"):
+        layer()(np.zeros((0, 3, 8, 8), np.float32))
+
+
+def test_empty_loss_batch_is_refused():
+    with pytest.raises(ValueError, match="logits is an empty batch"):
+        mv.softmax_cross_entropy(np.zeros((0, 10), np.float32), np.zeros(0, np.int64))
+
+
+@pytest.mark.parametrize("layer", [lambda: mv.Conv2d(3, 4, padding=1), mv.LocalResponseNorm,
+                                   mv.MaxPool2d, mv.ReLU, lambda: mv.Dropout(0.5, rng=0)])
+def test_integer_dout_is_refused_by_name(layer):
+    layer = layer()
+    y = layer(np.ones((2, 3, 8, 8), np.float32))
+    with pytest.raises(TypeError, match="backward: dout must be float32 or float64; got dtype int64"):
+        layer.backward(np.ones(y.shape, np.int64))

@@ -80,3 +80,21 @@ def test_report_names_the_worst_entry(rng):
     sampled = check_layer(mv.Linear(4, 3, dtype=np.float64, rng=0), rng.standard_normal((2, 4)),
                           max_entries=5)
     assert sampled["weight"].checked == 5
+
+
+@pytest.mark.parametrize("size, expected", [(1e-2, 1.0), (1e-4, 0.1)])
+def test_a_missing_small_entry_scores_as_the_docstring_says(monkeypatch, size, expected):
+    """gradcheck's docstring: an entry of ``size`` times the tensor's scale computed as 0 scores
+    ``expected`` (the floor is 1e-3 of the scale)."""
+    class Dot(mv.Layer):            # y = w . x (one number); backward forgets entry 0 of dy/dx
+        def forward(self, x):
+            return (x * weights).sum(axis=1, keepdims=True)
+
+        def backward(self, dout):
+            dx = dout * weights
+            dx[0, 0] = 0.0
+            return dx
+    weights = np.array([[size, 1.0, -0.5, 0.25]])       # the tensor's scale: 1.0
+    report = mv.check_layer(Dot(), np.ones((1, 4)))
+    assert report["x"].worst_error == pytest.approx(expected, rel=1e-4)
+    assert report["x"].worst_index == (0, 0) and not report.passed

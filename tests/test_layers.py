@@ -74,6 +74,25 @@ def test_backend_argument_overrides_global(rng):
     assert np.array_equal(y_naive, mv.MaxPool2d(2, backend="numpy")(x))
 
 
+@pytest.mark.parametrize("layer", [lambda b: mv.ReLU(backend=b), lambda b: mv.Dropout(0.5, backend=b),
+                                   lambda b: mv.MaxPool2d(2, backend=b),
+                                   lambda b: mv.LocalResponseNorm(backend=b),
+                                   lambda b: mv.Conv2d(2, 2, 3, backend=b)])
+@pytest.mark.parametrize("mine, global_", [("numba", "naive"), ("numpy", "numba")])
+def test_every_layer_takes_its_own_backend(monkeypatch, rng, layer, mine, global_):
+    """A layer built with backend= calls that backend's kernels, never the global one's."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"the global backend {global_!r} was called")
+    for name in ("relu_forward", "relu_backward", "dropout_apply", "maxpool_forward",
+                 "maxpool_backward", "lrn_forward", "lrn_backward", "im2col", "col2im"):
+        if hasattr(mv.backend.kernels(global_), name):
+            monkeypatch.setattr(mv.backend.kernels(global_), name, refuse)
+    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    with mv.use_backend(global_):
+        made = layer(mine)
+        made.backward(np.ones_like(made(x)))
+
+
 def test_float32_in_float32_out(rng):
     x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
     for layer in [mv.Conv2d(3, 4, 3, padding=1), mv.MaxPool2d(), mv.ReLU(), mv.LocalResponseNorm(),

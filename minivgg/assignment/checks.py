@@ -1,33 +1,35 @@
-"""The checks that grade each part: the project's own kinds of test, run on the student's code.
+"""The checks that grade each part, as cases the grader sends to the student's child process.
 
-A check is ``check(student, reference) -> worst relative error``; both arguments are
-:class:`Package` handles (the student's copy, imported under its own name, and the reference
-``minivgg``). A check raises :class:`Wrong` with a one-line hint when the student's code is wrong.
+A check is ``build(ref, rng) -> [Case]``: ``ref`` is the reference package (the grader's own
+minivgg), ``rng`` a generator seeded at grading time. A :class:`Case` holds the steps the child
+runs on the student's code (import a module, call a function, set a layer's parameters), the
+input arrays, and :class:`Expect` rows: which output to read back and what the reference computed,
+with the known wrong answers (``hints``) that name a common mistake. The student's process sees
+only the steps and inputs, never an expected value; the grader judges what comes back.
+
 The kinds of check are those of tests/test_layers.py, test_kernels.py and test_layer_facts.py:
-
-* comparison with the reference implementation on fixed and random shapes (odd sizes, non-square
-  kernels, stride 2, several paddings, overlapping windows), relative error as in gradcheck;
-* finite-difference gradient checks in float64 by the *reference* :mod:`minivgg.gradcheck`;
-* the edge cases: the max-pool tie rule, soft-max cross-entropy at logits of 1e4.
-
-Each check calls only its own part's code (and the unmarked code every copy shares), so a part
-is graded on its own; layer parts run with the reference kernels (:func:`reference_kernels`), so
-an unfinished im2col does not cost Conv2d its points.
+comparison with the reference on fixed and random shapes (odd sizes, non-square kernels, stride
+2, several paddings, overlapping windows); layers' backward against the reference layer's
+gradients with the same parameters (the reference's are checked against finite differences by
+the project's tests); the contract a layer relies on (``out=`` buffers filled, float32 kept);
+the edge cases (the max-pool tie rule, soft-max cross-entropy at logits of 1e4).
 """
 
-import contextlib
-import importlib
-import sys
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import backend, gradcheck
 from ..shapes import pair
 
-F64 = np.float64
+F64, F32 = np.float64, np.float32
 FORWARD_TOL = 1e-9          # float64 results computed the same way agree to ~1e-15
+GRADIENT_TOL = 1e-7         # float64 gradients by another order of sums
+F32_TOL = 1e-4
+FLOOR_FRACTION = 1e-3       # relative errors are measured against 1/1000 of the largest entry
 OVERLAP_HINT = ("it is right where windows do not overlap: a pixel shared by several windows "
                 "must receive the sum of their gradients (+=, not =)")
+FORWARD_KEEPS = ("backward needs what forward kept: store x.shape in self._x_shape (and what else "
+                 "backward reads) in forward")
 
 # (x shape, out channels, kernel, stride, padding), as in tests/test_layers.py
 CONV_CASES = [
@@ -73,102 +75,144 @@ class Wrong(Exception):
         self.hint, self.error = hint, error
 
 
-class Package:
-    """One copy of minivgg, the reference or the student's: ``module("kernels.naive")``."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def module(self, relative=""):
-        return importlib.import_module(f"{self.name}.{relative}" if relative else self.name)
-
-    def __getattr__(self, attribute):       # the top-level exports: student.Conv2d
-        return getattr(self.module(), attribute)
+def relative_errors(actual, expected):
+    """gradcheck's relative error entry by entry, with its floor: 1/1000 of the largest entry."""
+    actual, expected = np.asarray(actual, F64), np.asarray(expected, F64)
+    floor = max(1e-8, FLOOR_FRACTION * np.abs(expected).max(initial=0.0))
+    with np.errstate(all="ignore"):
+        return np.abs(actual - expected) / np.maximum(np.abs(expected), floor)
 
 
-@contextlib.contextmanager
-def reference_kernels(student):
-    """Make the student's layers call the reference kernels for the duration of the block, so a
-    layer part does not depend on the kernel parts (an unfinished im2col must not cost Conv2d)."""
-    own = student.module("backend").kernels
-    modules = [m for name, m in list(sys.modules.items())
-               if name.startswith(student.name + ".") and getattr(m, "kernels", None) is own]
-    for m in modules:
-        m.kernels = backend.kernels
-    try:
-        yield
-    finally:
-        for m in modules:
-            m.kernels = own
+@dataclass
+class Expect:
+    """One output the child saves and how to judge it.
+
+    ``kind``: "close" (relative error against ``value`` at most ``tol``), "equal" (the same
+    integers), "keep_rate" (dropout's fraction of non-zeros is 1 - p within 0.01), "same_as"
+    (equal to the output named in ``info["other"]``). ``dtype``: the dtype the output must have.
+    ``hints``: (a known wrong answer, what it means) pairs, tried when the output is wrong.
+    """
+    name: str
+    what: str
+    value: np.ndarray = None
+    kind: str = "close"
+    tol: float = FORWARD_TOL
+    dtype: str = None
+    hints: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+
+def _where(errors):
+    return tuple(int(i) for i in np.unravel_index(np.argmax(np.nan_to_num(errors, nan=np.inf)),
+                                                  errors.shape))
+
+
+def judge(expect, got, outputs):
+    """The worst relative error of ``got`` for ``expect``; Wrong with a hint when it is wrong.
+    ``outputs`` holds the case's other outputs (for "same_as")."""
+    if got is None:
+        raise Wrong(f"{expect.what} returned nothing usable (None, or not numbers)")
+    if expect.kind == "keep_rate":
+        p = expect.info["p"]
+        kept = np.count_nonzero(got) / max(got.size, 1)
+        if abs(kept - (1 - p)) > 0.01:
+            raise Wrong(f"{expect.what} keeps {kept:.2f} of the units; p is the probability of "
+                        f"dropping one, so it should keep {1 - p:.2f}")
+        scaled = got[got != 0]
+        if scaled.size and not np.allclose(scaled, 1 / (1 - p)):
+            raise Wrong(f"{expect.what}: kept units must be divided by 1 - p = {1 - p} "
+                        f"(inverted dropout keeps E[y] = x, so evaluation needs no rescaling)")
+        return 0.0
+    if expect.kind == "same_as":
+        other = outputs.get(expect.info["other"])
+        if other is None or got.shape != other.shape or not np.array_equal(got, other):
+            raise Wrong(f"{expect.what}: {expect.info['hint']}")
+        return 0.0
+    value = expect.value
+    if got.shape != value.shape:
+        raise Wrong(f"{expect.what} has shape {got.shape}; expected {value.shape}")
+    if expect.dtype and got.dtype != np.dtype(expect.dtype):
+        raise Wrong(f"{expect.what} is {got.dtype}; a {expect.dtype} input must give a "
+                    f"{expect.dtype} result (the network runs in float32)")
+    if expect.kind == "equal":
+        errors = (got != value).astype(F64)
+    else:
+        errors = relative_errors(got, value)
+    worst = float(errors.max(initial=0.0))
+    if worst <= expect.tol:                                  # NaN fails too
+        return worst
+    for wrong, hint in expect.hints:
+        if wrong.shape == got.shape and float(relative_errors(got, wrong).max(initial=0.0)) \
+                <= max(expect.tol, 1e-6):
+            raise Wrong(f"{expect.what} is wrong: {hint}", worst)
+    at = _where(errors)
+    raise Wrong(f"{expect.what} differs from the reference: relative error {worst:.1e} at {at} "
+                f"(got {got[at]:.6g}, expected {value[at]:.6g})", worst)
+
+
+class Case:
+    """One group of steps for the student's process and what its outputs should be."""
+
+    def __init__(self, what, overlapping=False):
+        self.what, self.overlapping = what, overlapping
+        self.steps, self.inputs, self.expects = [], {}, []
+
+    def array(self, a):
+        """An input array: the child gets it as a .npy file."""
+        name = f"a{len(self.inputs)}"
+        self.inputs[name] = np.array(a)                 # a copy: the caller may change a
+        return {"in": name}
+
+    def step(self, *step):
+        self.steps.append(list(step))
+        return self
+
+    def call(self, result, target, *args, **kwargs):
+        return self.step("call", result, target, list(args), kwargs)
+
+    def run(self, result, target, *args, **kwargs):
+        """Call and save the result as ``result`` (a tuple's items as result.0, result.1, ...)."""
+        return self.call(result, target, *args, **kwargs).step("save", result, {"var": result})
+
+    def save(self, name, path):
+        return self.step("save", name, {"var": path})
+
+    def expect(self, name, what, value=None, **options):
+        if value is not None:
+            value = np.array(value)             # a copy: layers may reuse their output buffers
+        options["hints"] = [(np.array(wrong), hint) for wrong, hint in options.get("hints", [])]
+        self.expects.append(Expect(name, what, value, **options))
+        return self
+
+    def layer(self, module, cls, reference_layer, *args, **kwargs):
+        """The student's ``module.cls(*args, **kwargs)`` as "layer", given the reference layer's
+        parameters."""
+        self.step("import", "m", module).call("layer", f"m.{cls}", *args, **kwargs)
+        for name, value in reference_layer.params.items():
+            self.step("setitem", ["layer", "params", name], self.array(value))
+        return self
+
+
+def tup(values):
+    return {"tuple": [int(v) for v in values]}
 
 
 def describe(x_shape, kernel=None, stride=None, padding=None):
+    """``x (2, 3, 7, 7), kernel=3, stride=2, padding=1``, pairs written as one number when square."""
     text = f"x {tuple(x_shape)}"
     for name, value in (("kernel", kernel), ("stride", stride), ("padding", padding)):
         if value is not None:
-            text += f", {name} {pair(value, name)}"
+            h, w = pair(value, name)
+            text += f", {name}={h}" if h == w else f", {name}=({h}, {w})"
     return text
-
-
-def relative_errors(actual, expected):
-    """gradcheck's relative error, entry by entry, with its floor: 1/1000 of the largest entry."""
-    expected = np.asarray(expected, F64)
-    floor = max(1e-8, gradcheck.FLOOR_FRACTION * np.abs(expected).max(initial=0.0))
-    return gradcheck.relative_error(actual, expected, floor)
-
-
-def expect_close(what, actual, expected, tol=FORWARD_TOL):
-    """The worst relative error of ``actual`` against ``expected``; Wrong when above ``tol``."""
-    if not isinstance(actual, np.ndarray):
-        raise Wrong(f"{what} is a {type(actual).__name__}, not an array of shape {expected.shape}")
-    if actual.shape != expected.shape:
-        raise Wrong(f"{what} has shape {actual.shape}; expected {expected.shape}")
-    errors = relative_errors(actual, expected)
-    worst = float(errors.max(initial=0.0))
-    if not worst <= tol:                                  # also catches NaN
-        at = tuple(int(i) for i in np.unravel_index(np.argmax(np.nan_to_num(errors, nan=np.inf)),
-                                                     errors.shape))
-        raise Wrong(f"{what} differs from the reference: relative error {worst:.1e} at {at} "
-                    f"(got {actual[at]:.6g}, expected {expected[at]:.6g})", worst)
-    return worst
-
-
-def expect_gradients(what, layer, x, case):
-    """Gradient-check ``layer`` at x with the reference gradcheck; Wrong names the wrong tensor."""
-    report = gradcheck.check_layer(layer, x)
-    worst = report.worst
-    if not report.passed:
-        right = [c.name for c in report.checks if c.worst_error <= report.tol]
-        raise Wrong(f"{what}: the gradient of {worst.name} is wrong on {case}: relative error "
-                    f"{worst.worst_error:.1e} at {worst.worst_index} (analytic {worst.analytic:.4g}"
-                    f", numeric {worst.numeric:.4g})" + (f"; {', '.join(right)} right" if right else ""),
-                    worst.worst_error)
-    return worst.worst_error
 
 
 def overlapping(kernel, stride):
     return any(s < k for k, s in zip(pair(kernel, "kernel"), pair(stride, "stride")))
 
 
-def over_cases(cases, run, adding=()):
-    """Run ``run(case)`` on every case; the worst error. When a function named in ``adding`` fails
-    on overlapping windows after passing on disjoint ones, the hint says gradients must add up."""
-    worst, disjoint_passed = 0.0, False
-    for case in cases:
-        kernel, stride = case[1], case[2]
-        try:
-            worst = max(worst, run(case))
-        except Wrong as wrong:
-            if disjoint_passed and overlapping(kernel, stride) and wrong.hint.startswith(adding):
-                raise Wrong(f"{wrong.hint}; {OVERLAP_HINT}", wrong.error) from None
-            raise
-        disjoint_passed |= not overlapping(kernel, stride)
-    return worst
-
-
-def random_window_cases(seed, count, padding=True):
+def random_window_cases(rng, count, padding=True):
     """Random (x shape, kernel, stride, padding) whose kernel fits the padded input at least once."""
-    rng = np.random.default_rng(seed)
     cases = []
     for _ in range(count):
         kh, kw = rng.integers(1, 5, size=2)
@@ -180,295 +224,392 @@ def random_window_cases(seed, count, padding=True):
     return cases
 
 
+def random_conv_cases(rng, count):
+    return [(shape, int(rng.integers(1, 4)), kernel, stride, padding)
+            for shape, kernel, stride, padding in random_window_cases(rng, count)]
+
+
+def im2col_index(ref, x_shape, kernel, stride, padding):
+    """For the grader's stand-in im2col: where each entry of one image's cols comes from (the
+    flat index into the image, -1 in the padding), found by the reference im2col of 1, 2, 3, ..."""
+    size = int(np.prod(x_shape[1:]))
+    counting = np.arange(1, size + 1, dtype=F64).reshape(1, *x_shape[1:])
+    return ref.kernels.naive.im2col(counting, kernel, stride, padding)[0].astype(np.int64) - 1
+
+
 # ------------------------------------------------------------------------------------------------
 # kernels
 # ------------------------------------------------------------------------------------------------
 
-def conv_direct(student, reference):
-    ours, theirs = reference.module("kernels.naive"), student.module("kernels.naive")
-
-    def run(index):
-        x_shape, out_channels, kernel, stride, padding = CONV_CASES[index]
-        rng = np.random.default_rng(index)
+def conv_direct(ref, rng):
+    cases = []
+    for x_shape, out_channels, kernel, stride, padding in CONV_CASES + random_conv_cases(rng, 3):
+        kernel, stride, padding = (pair(v, "") for v in (kernel, stride, padding))
         x = rng.standard_normal(x_shape)
-        weight = rng.standard_normal((out_channels, x_shape[1], *pair(kernel, "kernel")))
+        weight = rng.standard_normal((out_channels, x_shape[1], *kernel))
         bias = rng.standard_normal(out_channels)
-        stride, padding = pair(stride, "stride"), pair(padding, "padding")
-        expected = ours.conv2d_direct(x, weight, bias, stride, padding)
-        actual = theirs.conv2d_direct(x, weight, bias, stride, padding)
-        try:
-            return expect_close(f"conv2d_direct on {describe(x_shape, kernel, stride, padding)}",
-                                actual, expected)
-        except Wrong as wrong:
-            flipped = ours.conv2d_direct(x, weight[:, :, ::-1, ::-1], bias, stride, padding)
-            if isinstance(actual, np.ndarray) and actual.shape == flipped.shape \
-                    and np.allclose(actual, flipped):
-                raise Wrong(f"{wrong.hint}; you flipped the kernel (a true convolution): CNN "
-                            f"layers compute the cross-correlation, weight[f, c, i, j] * "
-                            f"x_pad[n, c, oh*sh + i, ow*sw + j]", wrong.error) from None
-            raise
-    return max(run(index) for index in range(len(CONV_CASES)))
+        expected = ref.kernels.naive.conv2d_direct(x, weight, bias, stride, padding)
+        flipped = ref.kernels.naive.conv2d_direct(x, weight[:, :, ::-1, ::-1], bias, stride,
+                                                  padding)
+        what = describe(x_shape, kernel, stride, padding)
+        case = Case(what).step("import", "m", "kernels.naive")
+        case.run("y", "m.conv2d_direct", case.array(x), case.array(weight), case.array(bias),
+                 tup(stride), tup(padding))
+        cases.append(case.expect("y", f"conv2d_direct on {what}", expected, hints=[(
+            flipped, "you flipped the kernel (a true convolution): CNN layers compute the "
+                     "cross-correlation, weight[f, c, i, j] * x_pad[n, c, oh*sh + i, ow*sw + j]")]))
+    return cases
 
 
 def im2col_kernels(module):
-    """The check of one backend's im2col and col2im against the reference (naive) ones."""
-    def check(student, reference):
-        ours, theirs = reference.module("kernels.naive"), student.module(module)
-
-        def run(case):
-            x_shape, kernel, stride, padding = (case[0], *(pair(v, "") for v in case[1:]))
+    """The check of one backend's im2col and col2im: against the reference on fixed and random
+    geometries, in float64 and float32, returned and written into ``out=``."""
+    def build(ref, rng):
+        cases = []
+        for index, (x_shape, kernel, stride, padding) in enumerate(
+                WINDOW_CASES + random_window_cases(rng, 6)):
+            kernel, stride, padding = (pair(v, "") for v in (kernel, stride, padding))
             what = describe(x_shape, kernel, stride, padding)
-            rng = np.random.default_rng(sum(x_shape))
-            x = rng.standard_normal(x_shape)
-            error = expect_close(f"im2col on {what}", theirs.im2col(x, kernel, stride, padding),
-                                 ours.im2col(x, kernel, stride, padding))
-            cols = rng.standard_normal(ours.im2col(x, kernel, stride, padding).shape)
-            return max(error, expect_close(
-                f"col2im on {what}",
-                theirs.col2im(cols, x_shape, kernel, stride, padding),
-                ours.col2im(cols, x_shape, kernel, stride, padding)))
-        return over_cases(WINDOW_CASES + random_window_cases(1, 6), run, adding="col2im")
-    return check
+            dtype = F32 if index % 2 else F64                   # float32 must stay float32
+            x = rng.standard_normal(x_shape).astype(dtype)
+            cols = ref.kernels.naive.im2col(x, kernel, stride, padding)
+            dcols = rng.standard_normal(cols.shape).astype(dtype)
+            dx = ref.kernels.naive.col2im(dcols, x_shape, kernel, stride, padding)
+            tol = F32_TOL if dtype == F32 else FORWARD_TOL
+            case = Case(what, overlapping(kernel, stride)).step("import", "m", module)
+            case.run("cols", "m.im2col", case.array(x), tup(kernel), tup(stride), tup(padding))
+            case.expect("cols", f"im2col on {what}", cols, tol=tol, dtype=dtype.__name__)
+            case.run("dx", "m.col2im", case.array(dcols), tup(x_shape), tup(kernel), tup(stride),
+                     tup(padding))
+            case.expect("dx", f"col2im on {what}", dx, tol=tol, dtype=dtype.__name__)
+            if index < 3:                  # out=: Conv2d passes a buffer and ignores the return
+                case.step("zeros", "buffer", list(cols.shape), dtype.__name__)
+                case.call("ignored", "m.im2col", case.array(x), tup(kernel), tup(stride),
+                          tup(padding), out={"var": "buffer"}).save("buffer", "buffer")
+                case.expect("buffer", f"im2col(..., out=buffer) on {what} left the buffer "
+                            f"unfilled or wrong (Conv2d passes out= and ignores the return "
+                            f"value)", cols, tol=tol)
+            cases.append(case)
+        return cases
+    return build
 
 
-def maxpool_kernels(student, reference):
-    ours, theirs = reference.module("kernels.naive"), student.module("kernels.naive")
-
-    def run(case):
-        x_shape, kernel, stride = case[0], pair(case[1], "kernel"), pair(case[2], "stride")
+def maxpool_kernels(ref, rng):
+    cases = []
+    geometries = POOL_CASES + [case[:3] for case in random_window_cases(rng, 6, padding=False)]
+    for x_shape, kernel, stride in geometries:
+        kernel, stride = pair(kernel, "kernel"), pair(stride, "stride")
         what = describe(x_shape, kernel, stride)
-        rng = np.random.default_rng(sum(x_shape))
         x = rng.standard_normal(x_shape)
-        y, argmax = ours.maxpool_forward(x, kernel, stride)
-        y_student, argmax_student = theirs.maxpool_forward(x, kernel, stride)
-        error = expect_close(f"maxpool_forward's y on {what}", y_student, y)
-        if not np.array_equal(argmax_student, argmax):
-            raise Wrong(f"maxpool_forward's argmax is wrong on {what}: it must hold the flat index "
-                        f"h * W + w of each maximum in its (H, W) plane")
+        y, argmax = ref.kernels.naive.maxpool_forward(x, kernel, stride)
         dout = rng.standard_normal(y.shape)
-        return max(error, expect_close(f"maxpool_backward on {what}",
-                                       theirs.maxpool_backward(dout, argmax, x_shape),
-                                       ours.maxpool_backward(dout, argmax, x_shape)))
-    return over_cases(POOL_CASES + [case[:3] for case in random_window_cases(2, 6, padding=False)],
-                      run, adding="maxpool_backward")
+        dx = ref.kernels.naive.maxpool_backward(dout, argmax, x_shape)
+        case = Case(what, overlapping(kernel, stride)).step("import", "m", "kernels.naive")
+        case.run("forward", "m.maxpool_forward", case.array(x), tup(kernel), tup(stride))
+        case.expect("forward.0", f"maxpool_forward's y on {what}", y)
+        case.expect("forward.1", f"maxpool_forward's argmax on {what} (the flat index h * W + w "
+                    f"of each maximum in its (H, W) plane)", argmax, kind="equal", tol=0)
+        case.run("dx", "m.maxpool_backward", case.array(dout), case.array(argmax), tup(x_shape))
+        cases.append(case.expect("dx", f"maxpool_backward on {what}", dx))
+    return cases
 
 
-def maxpool_ties(student, reference):
-    ours, theirs = reference.module("kernels.naive"), student.module("kernels.naive")
-    x = np.round(np.random.default_rng(3).standard_normal((2, 2, 7, 7)))   # many repeated maxima
+def maxpool_ties(ref, rng):
+    x = np.round(rng.standard_normal((2, 2, 7, 7)))             # many repeated maxima
+    cases = []
     for kernel, stride in (((2, 2), (2, 2)), ((3, 3), (2, 2))):
-        if not np.array_equal(theirs.maxpool_forward(x, kernel, stride)[1],
-                              ours.maxpool_forward(x, kernel, stride)[1]):
-            raise Wrong(f"tie rule broken on {describe(x.shape, kernel, stride)}: when a window "
-                        f"holds its maximum twice, the first in row-major order wins (compare "
-                        f"with >, not >=)")
-    return 0.0
+        what = describe(x.shape, kernel, stride)
+        case = Case(what).step("import", "m", "kernels.naive")
+        case.run("forward", "m.maxpool_forward", case.array(x), tup(kernel), tup(stride))
+        cases.append(case.expect(
+            "forward.1", f"the tie rule on {what}: when a window holds its maximum twice, the "
+                         f"first in row-major order wins (compare with >, not >=); argmax",
+            ref.kernels.naive.maxpool_forward(x, kernel, stride)[1], kind="equal", tol=0))
+    return cases
 
 
-def maxpool_gradients(student, reference):
-    rng = np.random.default_rng(4)
-    return max(expect_gradients("MaxPool2d.backward", student.MaxPool2d(kernel, stride,
-                                                                        backend="naive"),
-                                rng.standard_normal(x_shape), describe(x_shape, kernel, stride))
-               for x_shape, kernel, stride in (POOL_CASES[0], POOL_CASES[3]))
+def layer_gradients(rng, cls, reference, x, module, what, args=(), kwargs=None):
+    """A case running the student's layer forward and backward with the parameters of the
+    ``reference`` layer; y, dx and every parameter gradient against the reference's in float64.
+    A bias gradient that is the batch mean instead of the sum gets its own hint."""
+    y = reference.forward(x)
+    dout = rng.standard_normal(y.shape)
+    dx = reference.backward(dout)
+    case = Case(what).layer(module, cls, reference, *args, **(kwargs or {}))
+    case.run("y", "layer.forward", case.array(x)).expect("y", f"{cls}.forward on {what}", y)
+    case.run("dx", "layer.backward", case.array(dout))
+    case.expect("dx", f"{cls}.backward's dx on {what}", dx, tol=GRADIENT_TOL)
+    for name, grad in reference.grads.items():
+        hints = [(grad / len(x), f"it is the batch's mean; the 1/N of the loss is already in "
+                                 f"dout, so sum over the batch (N = {len(x)})")] \
+            if name == "bias" and len(x) > 1 else []
+        case.save(f"grad_{name}", ["layer", "grads", name])
+        case.expect(f"grad_{name}", f"{cls}.backward's grads['{name}'] on {what}", grad,
+                    tol=GRADIENT_TOL, hints=hints)
+    return case
 
 
-def lrn_kernels(student, reference):
-    ours, theirs = reference.module("kernels.naive"), student.module("kernels.naive")
-    worst = 0.0
+def maxpool_gradients(ref, rng):
+    return [layer_gradients(rng, "MaxPool2d", ref.MaxPool2d(kernel, stride, backend="naive"),
+                            rng.standard_normal(x_shape), "layers.pool",
+                            describe(x_shape, kernel, stride), (kernel, stride),
+                            {"backend": "naive"})
+            for x_shape, kernel, stride in (POOL_CASES[0], POOL_CASES[3])]
+
+
+def lrn_kernels(ref, rng):
+    cases = []
     for x_shape, size, alpha, beta, k in LRN_CASES:
-        what = f"x {x_shape}, size {size}, alpha {alpha}, beta {beta}, k {k}"
-        rng = np.random.default_rng(size)
+        what = f"x {x_shape}, size={size}, alpha={alpha}, beta={beta}, k={k}"
         x, dout = 3 * rng.standard_normal(x_shape), rng.standard_normal(x_shape)
-        y, scale = ours.lrn_forward(x, size, alpha, beta, k)
-        y_student, scale_student = theirs.lrn_forward(x, size, alpha, beta, k)
-        worst = max(worst, expect_close(f"lrn_forward's scale on {what}", scale_student, scale),
-                    expect_close(f"lrn_forward's y on {what}", y_student, y),
-                    expect_close(f"lrn_backward on {what}",
-                                 theirs.lrn_backward(dout, x, scale, size, alpha, beta),
-                                 ours.lrn_backward(dout, x, scale, size, alpha, beta)))
-    return worst
+        naive = ref.kernels.naive
+        y, scale = naive.lrn_forward(x, size, alpha, beta, k)
+        y_n, scale_n = naive.lrn_forward(x, size, alpha / size, beta, k)
+        hint = ("the kernels get alpha already in the layer's convention (kernels/__init__.py); "
+                "do not divide it by size again")
+        case = Case(what).step("import", "m", "kernels.naive")
+        case.run("forward", "m.lrn_forward", case.array(x), size, alpha, beta, k)
+        case.expect("forward.1", f"lrn_forward's scale on {what}", scale, hints=[(scale_n, hint)])
+        case.expect("forward.0", f"lrn_forward's y on {what}", y, hints=[(y_n, hint)])
+        case.run("dx", "m.lrn_backward", case.array(dout), case.array(x), case.array(scale), size,
+                 alpha, beta)
+        cases.append(case.expect("dx", f"lrn_backward on {what}",
+                                 naive.lrn_backward(dout, x, scale, size, alpha, beta)))
+    return cases
 
 
-def lrn_gradients(student, reference):
-    rng = np.random.default_rng(5)
-    worst = 0.0
-    for x_shape, size, alpha, beta, k in LRN_CASES[1:3]:
-        layer = student.LocalResponseNorm(size, alpha, beta, k, backend="naive")
-        worst = max(worst, expect_gradients("LocalResponseNorm.backward", layer,
-                                            3 * rng.standard_normal(x_shape),
-                                            f"x {x_shape}, size {size}"))
-    return worst
+def lrn_gradients(ref, rng):
+    return [layer_gradients(rng, "LocalResponseNorm",
+                            ref.LocalResponseNorm(size, alpha, beta, k, backend="naive"),
+                            3 * rng.standard_normal(x_shape), "layers.lrn",
+                            f"x {x_shape}, size={size}", (size, alpha, beta, k),
+                            {"backend": "naive"})
+            for x_shape, size, alpha, beta, k in LRN_CASES[1:3]]
 
 
 # ------------------------------------------------------------------------------------------------
 # layers and the loss
 # ------------------------------------------------------------------------------------------------
 
-def _logits_and_labels(seed, shape=(5, 4)):
-    rng = np.random.default_rng(seed)
-    return 3 * rng.standard_normal(shape), rng.integers(0, shape[1], shape[0])
+def softmax_ce_values(ref, rng):
+    cases = []
+    for shape in ((5, 4), (3, 6)):
+        logits, labels = 3 * rng.standard_normal(shape), rng.integers(0, shape[1], shape[0])
+        loss, dlogits = ref.softmax_cross_entropy(logits, labels)
+        n = shape[0]
+        case = Case(f"logits {shape}").step("import", "m", "layers.softmax")
+        case.run("logp", "m.log_softmax", case.array(logits))
+        case.expect("logp", f"log_softmax on logits {shape}", ref.log_softmax(logits))
+        case.run("ce", "m.softmax_cross_entropy", case.array(logits), case.array(labels))
+        case.expect("ce.0", f"the loss on logits {shape}", loss, hints=[(
+            loss * n, f"it is the sum over the batch; the loss is the mean (divide by N = {n})")])
+        cases.append(case.expect("ce.1", f"dlogits on logits {shape}", dlogits, hints=[(
+            dlogits * n, f"it is the gradient of the summed loss; divide by N = {n} (the loss is "
+                         f"the mean)")]))
+    return cases
 
 
-def softmax_ce_values(student, reference):
-    logits, labels = _logits_and_labels(6)
-    loss, dlogits = reference.softmax_cross_entropy(logits, labels)
-    loss_student, dlogits_student = student.softmax_cross_entropy(logits, labels)
-    return max(expect_close("log_softmax", student.log_softmax(logits), reference.log_softmax(logits)),
-               expect_close("the loss", np.asarray(loss_student, F64), np.asarray(loss)),
-               expect_close("dlogits", dlogits_student, dlogits))
-
-
-def softmax_ce_gradient(student, reference):
-    """dlogits against finite differences of the student's own loss."""
-    logits, labels = _logits_and_labels(7, (3, 6))
-    _, dlogits = student.softmax_cross_entropy(logits, labels)
-    numeric = gradcheck.numerical_gradient(lambda: student.softmax_cross_entropy(logits, labels)[0],
-                                           logits)
-    error = float(relative_errors(dlogits, numeric).max())
-    if not error <= gradcheck.LAYER_TOL:
-        raise Wrong(f"dlogits is not the gradient of the loss: relative error {error:.1e} against "
-                    f"finite differences (expected (softmax - onehot) / N)", error)
-    return error
-
-
-def softmax_ce_extreme(student, reference):
+def softmax_ce_extreme(ref, rng):
     logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]])
     labels = np.array([0, 0])
-    loss, dlogits = reference.softmax_cross_entropy(logits, labels)
-    with np.errstate(all="ignore"):
-        loss_student, dlogits_student = student.softmax_cross_entropy(logits, labels)
-    if not (np.isfinite(loss_student) and np.all(np.isfinite(dlogits_student))):
-        raise Wrong("NaN or infinity at logits of +-1e4: exp overflows; subtract each row's "
-                    "maximum before exp (log-sum-exp)")
-    return max(expect_close("the loss at logits of +-1e4", np.asarray(loss_student, F64),
-                            np.asarray(loss)),
-               expect_close("dlogits at logits of +-1e4", dlogits_student, dlogits))
+    loss, dlogits = ref.softmax_cross_entropy(logits, labels)
+    what = "at logits of +-1e4 (NaN or inf here: exp overflowed; subtract each row's maximum " \
+           "before exp, the log-sum-exp trick)"
+    case = Case("logits of +-1e4").step("import", "m", "layers.softmax")
+    case.run("ce", "m.softmax_cross_entropy", case.array(logits), case.array(labels))
+    return [case.expect("ce.0", f"the loss {what}", loss).expect("ce.1", f"dlogits {what}", dlogits)]
 
 
-def linear_layer(student, reference):
-    rng = np.random.default_rng(8)
-    layer, oracle = student.Linear(7, 5, dtype=F64, rng=0), reference.Linear(7, 5, dtype=F64, rng=0)
-    oracle.params["bias"][...] = rng.standard_normal(5)
-    layer.params = {name: value.copy() for name, value in oracle.params.items()}
-    x = rng.standard_normal((3, 7))
-    return max(expect_close("Linear.forward", layer.forward(x), oracle.forward(x)),
-               expect_gradients("Linear.backward", layer, x, "x (3, 7)"))
+def linear_layer(ref, rng):
+    cases = []
+    for n, (fan_in, fan_out) in ((3, (7, 5)), (1, (4, 2))):
+        layer = ref.Linear(fan_in, fan_out, dtype=F64, rng=int(rng.integers(1 << 30)))
+        layer.params["bias"][...] = rng.standard_normal(fan_out)
+        cases.append(layer_gradients(rng, "Linear", layer, rng.standard_normal((n, fan_in)),
+                                     "layers.linear", f"x {(n, fan_in)}", (fan_in, fan_out),
+                                     {"dtype": "float64"}))
+    return cases
 
 
-def conv_layer(student, reference):
-    ours = reference.module("kernels.naive")
-    worst = 0.0
-    with reference_kernels(student):
-        for index, (x_shape, out_channels, kernel, stride, padding) in enumerate(CONV_CASES):
-            rng = np.random.default_rng(index)
-            layer = student.Conv2d(x_shape[1], out_channels, kernel, stride, padding, dtype=F64,
-                                   rng=index, backend="numpy")
-            layer.params["bias"][...] = rng.standard_normal(out_channels)
-            x, what = rng.standard_normal(x_shape), describe(x_shape, kernel, stride, padding)
-            expected = ours.conv2d_direct(x, layer.params["weight"], layer.params["bias"],
-                                          layer.stride, layer.padding)
-            worst = max(worst, expect_close(f"Conv2d.forward on {what}", layer.forward(x), expected),
-                        expect_gradients("Conv2d.backward", layer, x, what))
-    return worst
+def conv_layer(ref, rng):
+    """Conv2d on the grader's own im2col and col2im (an unfinished im2col part costs nothing here),
+    on the naive and numpy backends, float64 against the reference; and float32 stays float32."""
+    cases = []
+    geometries = CONV_CASES + random_conv_cases(rng, 2)
+    for index, (x_shape, out_channels, kernel, stride, padding) in enumerate(geometries):
+        kernel, stride, padding = (pair(v, "") for v in (kernel, stride, padding))
+        what = describe(x_shape, kernel, stride, padding)
+        backend = ("naive", "numpy")[index % 2]
+        layer = ref.Conv2d(x_shape[1], out_channels, kernel, stride, padding, dtype=F64,
+                           rng=int(rng.integers(1 << 30)), backend="naive")
+        layer.params["bias"][...] = rng.standard_normal(out_channels)
+        x = rng.standard_normal(x_shape)
+        case = layer_gradients(rng, "Conv2d", layer, x, "layers.conv", f"{what}, backend {backend!r}",
+                               (x_shape[1], out_channels, tup(kernel), tup(stride), tup(padding)),
+                               {"dtype": "float64", "backend": backend})
+        key = "x".join(str(v) for v in (*x_shape[1:], *kernel, *stride, *padding))
+        oracle = ["oracle", ["kernels.naive", "kernels.vectorized"],
+                  {key: case.array(im2col_index(ref, x_shape, kernel, stride, padding))}]
+        case.steps.insert(0, oracle)
+        if index == 0:                                  # the float32 network's contract
+            case.call("layer32", "m.Conv2d", x_shape[1], out_channels, tup(kernel), tup(stride),
+                      tup(padding), dtype="float32", backend=backend)
+            for name, value in layer.params.items():
+                case.step("setitem", ["layer32", "params", name], case.array(value.astype(F32)))
+            case.run("y32", "layer32.forward", case.array(x.astype(F32)))
+            case.expect("y32", f"Conv2d(dtype=float32).forward on {what}",
+                        layer.forward(x).astype(F32), tol=F32_TOL, dtype="float32")
+        cases.append(case)
+    return cases
 
 
-def relu_layer(student, reference):
-    rng = np.random.default_rng(9)
-    worst = 0.0
+def relu_layer(ref, rng):
+    cases = []
     for shape in ((2, 3, 4, 5), (4, 7)):
         x = rng.standard_normal(shape)
-        worst = max(worst, expect_close(f"ReLU.forward on x {shape}", student.ReLU().forward(x),
-                                        reference.ReLU().forward(x)),
-                    expect_gradients("ReLU.backward", student.ReLU(), x, f"x {shape}"))
-    return worst
+        x[0, 0] = 0.0                                    # the subgradient at 0 is 0
+        cases.append(layer_gradients(rng, "ReLU", ref.ReLU(), x, "layers.activation",
+                                     f"x {shape}"))
+    x32 = rng.standard_normal((3, 5)).astype(F32)
+    case = Case("x (3, 5) float32").step("import", "m", "layers.activation")
+    case.call("layer", "m.ReLU").run("y", "layer.forward", case.array(x32))
+    cases.append(case.expect("y", "ReLU.forward on float32 x", np.maximum(x32, 0), tol=0,
+                             dtype="float32"))
+    return cases
 
 
-def dropout_layer(student, reference):
-    """Inverted dropout by its properties (any way of drawing the mask is right)."""
-    x = np.ones((200, 500))
+def dropout_layer(ref, rng):
+    """Inverted dropout by its properties (any way of drawing the mask is right), its own
+    generator (two layers with the same seed drop the same units), and its backward."""
+    cases = []
+    seed = int(rng.integers(1 << 30))
     for p in (0.5, 0.2):
-        layer = student.Dropout(p, rng=0)
-        y = layer.forward(x)
-        kept = y != 0
-        if abs(kept.mean() - (1 - p)) > 0.01:
-            raise Wrong(f"Dropout({p}) keeps {kept.mean():.2f} of the units; p is the probability "
-                        f"of dropping one, so it should keep {1 - p:.2f}")
-        if not np.allclose(y[kept], 1 / (1 - p)):
-            raise Wrong(f"Dropout({p}): kept units must be divided by 1 - p = {1 - p} (inverted "
-                        f"dropout keeps E[y] = x, so evaluation needs no rescaling)")
-        if not np.array_equal(layer.backward(x), y):
-            raise Wrong(f"Dropout({p}).backward must apply the forward pass's mask and scale")
-        layer.eval()
-        if not np.array_equal(layer.forward(x), x) or not np.array_equal(layer.backward(x), x):
-            raise Wrong(f"Dropout({p}) in evaluation mode must be the identity, both ways")
-    return expect_gradients("Dropout.backward", student.Dropout(0.3, rng=3),
-                            np.random.default_rng(10).standard_normal((5, 8)), "x (5, 8)")
+        what = f"Dropout({p}) on x (200, 500) of ones"
+        case = Case(what).step("import", "m", "layers.dropout")
+        ones = case.array(np.ones((200, 500)))
+        case.call("layer", "m.Dropout", p, rng=seed).run("y", "layer.forward", ones)
+        case.expect("y", what, kind="keep_rate", info={"p": p})
+        case.run("dx", "layer.backward", ones)
+        case.expect("dx", f"{what}: backward", kind="same_as", info={
+            "other": "y", "hint": "backward must apply the forward pass's mask and scale"})
+        case.call("twin", "m.Dropout", p, rng=seed).run("y_twin", "twin.forward", ones)
+        case.expect("y_twin", f"{what}: a second Dropout with the same rng", kind="same_as", info={
+            "other": "y", "hint": "dropped other units: draw the mask from self.rng (the layer's "
+                                  "own generator), not from np.random"})
+        case.call("_", "layer.eval").run("y_eval", "layer.forward", ones)
+        case.expect("y_eval", f"{what} in evaluation mode (must be the identity)", np.ones((200, 500)))
+        cases.append(case)
+    return cases
 
 
-class _Params:
-    """The least a model needs for SGD: params and grads by name."""
-
-    def __init__(self, rng):
-        self.params = {"fc.weight": rng.standard_normal((4, 3)), "fc.bias": rng.standard_normal(4)}
-        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-
-
-def sgd_momentum(student, reference):
-    """Three steps of both optimisers on the same gradients, the rate cut before the third."""
-    rng = np.random.default_rng(11)
-    mine, theirs = _Params(np.random.default_rng(12)), _Params(np.random.default_rng(12))
-    ours = reference.module("optim").SGD(theirs, lr=0.1, momentum=0.9, weight_decay=0.01)
-    student_sgd = student.module("optim").SGD(mine, lr=0.1, momentum=0.9, weight_decay=0.01)
-    worst = 0.0
+def sgd_momentum(ref, rng):
+    """Three steps of both optimisers on the same gradients, the rate cut before the third; the
+    parameters must change in place (the layers hold those arrays)."""
+    def model():
+        params = {"fc.weight": rng.standard_normal((4, 3)), "fc.bias": rng.standard_normal(4)}
+        return type("Model", (), {"params": params,
+                                  "grads": {k: np.zeros_like(v) for k, v in params.items()}})()
+    theirs = model()
+    params = {name: p.copy() for name, p in theirs.params.items()}
+    ours = ref.optim.SGD(theirs, lr=0.1, momentum=0.9, weight_decay=0.01)
+    decays_all = model()
+    decays_all.params = {name: p.copy() for name, p in params.items()}
+    decays_all.grads = {name: g for name, g in theirs.grads.items()}
+    decaying = ref.optim.SGD(decays_all, lr=0.1, momentum=0.9, weight_decay=0.01,
+                             decay_biases=True)
+    case = Case("SGD(lr=0.1, momentum=0.9, weight_decay=0.01)").step("import", "m", "optim")
+    case.step("namespace", "model", {
+        "params": {"dict": {n: case.array(p) for n, p in params.items()}},
+        "grads": {"dict": {n: {"zeros": [list(p.shape), "float64"]} for n, p in params.items()}}})
+    case.call("sgd", "m.SGD", {"var": "model"}, lr=0.1, momentum=0.9, weight_decay=0.01)
     for step in range(3):
         for name, g in theirs.grads.items():
             g[...] = rng.standard_normal(g.shape)
-            mine.grads[name][...] = g
+            case.step("setitem", ["model", "grads", name], case.array(g))
         if step == 2:
-            ours.lr = student_sgd.lr = 0.01
+            ours.lr = decaying.lr = 0.01
+            case.step("setattr", "sgd", "lr", 0.01)
         ours.step()
-        student_sgd.step()
+        decaying.step()
+        case.call("_", "sgd.step")
         for name, w in theirs.params.items():
-            worst = max(worst, expect_close(f"{name} after step {step + 1}", mine.params[name], w))
-    return worst
+            label = f"s{step}_{name}"
+            case.save(label, ["model", "params", name])
+            hints = [(decays_all.params[name], "the bias was decayed: weight decay applies only "
+                                               "where self.decays(name) (weights, not biases)")]
+            case.expect(label, f"{name} after step {step + 1}", w.copy(), hints=hints)
+    return [case]
 
 
-def receptive_field(student, reference):
-    theirs, ours = student.module("arithmetic"), reference.module("arithmetic")
-    rng = np.random.default_rng(13)
+def in_place_update(ref, rng):
+    """SGD.step changes the arrays the model holds (the layers' own), never rebinds them."""
+    params = {"fc.weight": rng.standard_normal((2, 3))}
+    grads = {"fc.weight": rng.standard_normal((2, 3))}
+    case = Case("SGD.step in place").step("import", "m", "optim")
+    case.step("namespace", "model", {"params": {"dict": {"fc.weight": case.array(params["fc.weight"])}},
+                                     "grads": {"dict": {"fc.weight": case.array(grads["fc.weight"])}}})
+    case.step("namespace", "held", {"weight": {"var": ["model", "params", "fc.weight"]}})
+    case.call("sgd", "m.SGD", {"var": "model"}, lr=0.5, momentum=0.0, weight_decay=0.0)
+    case.call("_", "sgd.step").save("held", ["held", "weight"])
+    return [case.expect("held", "the array the model held before SGD.step (update the parameters "
+                                "in place, w += v: the layers keep using the arrays they hold)",
+                        params["fc.weight"] - 0.5 * grads["fc.weight"])]
+
+
+def receptive_field(ref, rng):
+    arithmetic = ref.arithmetic
+    cases = []
+    stacked = Case("three stacked 3x3 convolutions").step("import", "m", "arithmetic")
     field = (1, 1, 0.5)                                  # an input pixel
-    for _ in range(3):                                   # three 3x3 convolutions see 7x7
-        field = theirs.next_field(*field, 3, 1, 1)
-    if field[0] != 7:
-        raise Wrong(f"three stacked 3x3 convolutions (stride 1) must see 7x7 input pixels, as the "
-                    f"paper says (Sec. 2.3); next_field gives {field[0]}")
-    worst = 0.0
+    for i in range(3):                                   # each step from the reference's field
+        stacked.run(f"f{i}", "m.next_field", *field, 3, 1, 1)
+        field = arithmetic.next_field(*field, 3, 1, 1)
+        stacked.expect(f"f{i}.0", f"the field after {i + 1} stacked 3x3 convolutions from "
+                       f"(1, 1, 0.5) (three see 7x7, Sec. 2.3)", float(field[0]))
+    cases.append(stacked)
     for _ in range(10):
         args = (int(rng.integers(1, 50)), int(rng.integers(1, 9)), round(float(rng.random() * 20), 2),
                 int(rng.integers(1, 8)), int(rng.integers(1, 4)), int(rng.integers(0, 4)))
-        expected = np.array(ours.next_field(*args), dtype=F64)
-        worst = max(worst, expect_close(f"next_field{args}",
-                                        np.array(theirs.next_field(*args), dtype=F64), expected))
-    return worst
+        what = ("next_field(field={}, jump={}, start={}, kernel={}, stride={}, padding={})"
+                .format(*args))
+        case = Case(what).step("import", "m", "arithmetic").run("f", "m.next_field", *args)
+        expected = arithmetic.next_field(*args)
+        for k, name in enumerate(("field", "jump", "start")):
+            case.expect(f"f.{k}", f"{what}'s {name}", float(expected[k]))
+        cases.append(case)
+    return cases
 
 
+def forward(name):
+    return name.startswith("y")
+
+
+def backward(name):
+    return not forward(name)
+
+
+# name -> (build, the function whose failures on overlapping windows get OVERLAP_HINT, which
+# outputs it judges: forward's (y...), backward's, or all (None)). A layer's forward and backward
+# are separate checks, so each earns its share of the part's points.
 CHECKS = {
-    "conv_direct": conv_direct,
-    "im2col_naive": im2col_kernels("kernels.naive"),
-    "im2col_numpy": im2col_kernels("kernels.vectorized"),
-    "maxpool_kernels": maxpool_kernels,
-    "maxpool_ties": maxpool_ties,
-    "maxpool_gradients": maxpool_gradients,
-    "lrn_kernels": lrn_kernels,
-    "lrn_gradients": lrn_gradients,
-    "softmax_ce_values": softmax_ce_values,
-    "softmax_ce_gradient": softmax_ce_gradient,
-    "softmax_ce_extreme": softmax_ce_extreme,
-    "linear_layer": linear_layer,
-    "conv_layer": conv_layer,
-    "relu_layer": relu_layer,
-    "dropout_layer": dropout_layer,
-    "sgd_momentum": sgd_momentum,
-    "receptive_field": receptive_field,
+    "conv_direct": (conv_direct, None, None),
+    "im2col_naive": (im2col_kernels("kernels.naive"), "col2im", None),
+    "im2col_numpy": (im2col_kernels("kernels.vectorized"), "col2im", None),
+    "maxpool_kernels": (maxpool_kernels, "maxpool_backward", None),
+    "maxpool_ties": (maxpool_ties, None, None),
+    "maxpool_gradients": (maxpool_gradients, None, None),
+    "lrn_kernels": (lrn_kernels, None, None),
+    "lrn_gradients": (lrn_gradients, None, None),
+    "softmax_ce_values": (softmax_ce_values, None, None),
+    "softmax_ce_extreme": (softmax_ce_extreme, None, None),
+    "linear_forward": (linear_layer, None, forward),
+    "linear_backward": (linear_layer, None, backward),
+    "conv_forward": (conv_layer, None, forward),
+    "conv_backward": (conv_layer, None, backward),
+    "relu_forward": (relu_layer, None, forward),
+    "relu_backward": (relu_layer, None, backward),
+    "dropout_layer": (dropout_layer, None, None),
+    "sgd_momentum": (sgd_momentum, None, None),
+    "sgd_in_place": (in_place_update, None, None),
+    "receptive_field": (receptive_field, None, None),
 }

@@ -21,6 +21,7 @@ after the notebook (which ``--only`` can name too, and which ``minivgg grade`` d
 import argparse
 import ast
 import json
+import re
 import shutil
 import sys
 import textwrap
@@ -35,6 +36,7 @@ REFERENCE_ROOT = Path(__file__).resolve().parents[2]     # the directory that ho
 MANIFEST = "assignment.json"                             # the parts assigned, for the grader
 PROJECT_FILES = ("pyproject.toml", "setup.cfg", "README.md")   # so the copy installs, lints alike
 SKIPPED = ("__pycache__", ".ipynb_checkpoints")
+COMPILED = (".pyc", ".so", ".nbi", ".nbc", ".pyd")       # caches and builds are never copied
 NOQA = "  # noqa: {} (your code will need it)"      # F401 unused import, F841 unused local
 BANNER_WIDTH = 96
 EXERCISE = "complete this cell; the notebook's later cells check it."
@@ -245,6 +247,124 @@ def _part_in_notebook(notebook):
     return part_of
 
 
+# The other backends' versions of an assigned function hold its solution (Numba kernels, NumPy
+# tricks), so in a student's copy they run the student's own code instead: (file, function) ->
+# (the parts that blank it, a part that keeps it, the body that replaces it). The private
+# functions only they called (the compiled kernels) are removed with them.
+INTO = "return _into(out, {})"
+DELEGATES = {
+    ("kernels/jit.py", "im2col"): (("im2col", "im2col_numpy"), None,
+                                   INTO.format("naive.im2col(x, kernel, stride, padding)")),
+    ("kernels/jit.py", "col2im"): (("im2col", "im2col_numpy"), None, INTO.format(
+        "naive.col2im(cols, x_shape, kernel, stride, padding)")),
+    ("kernels/jit.py", "maxpool_forward"): (("maxpool",), None,
+                                            INTO.format("naive.maxpool_forward(x, kernel, stride)")),
+    ("kernels/jit.py", "maxpool_backward"): (("maxpool",), None, INTO.format(
+        "naive.maxpool_backward(dout, argmax, x_shape)")),
+    ("kernels/jit.py", "lrn_forward"): (("lrn",), None,
+                                        "return naive.lrn_forward(x, size, alpha, beta, k)"),
+    ("kernels/jit.py", "lrn_backward"): (("lrn",), None, "return naive.lrn_backward(dout, x, "
+                                                          "scale, size, alpha, beta)"),
+    ("kernels/vectorized.py", "maxpool_forward"): (("maxpool",), None,
+                                                   "return naive.maxpool_forward(x, kernel, stride)"),
+    ("kernels/vectorized.py", "maxpool_backward"): (("maxpool",), None, "return "
+                                                    "naive.maxpool_backward(dout, argmax, x_shape)"),
+    ("kernels/vectorized.py", "lrn_forward"): (("lrn",), None,
+                                               "return naive.lrn_forward(x, size, alpha, beta, k)"),
+    ("kernels/vectorized.py", "lrn_backward"): (("lrn",), None, "return naive.lrn_backward(dout, "
+                                                                "x, scale, size, alpha, beta)"),
+    ("kernels/vectorized.py", "im2col"): (("im2col",), "im2col_numpy",
+                                          "return naive.im2col(x, kernel, stride, padding, out)"),
+    ("kernels/vectorized.py", "col2im"): (("im2col",), "im2col_numpy", "return naive.col2im("
+                                          "cols, x_shape, kernel, stride, padding, out)"),
+    ("kernels/naive.py", "im2col"): (("im2col_numpy",), "im2col", "from . import vectorized\n"
+                                     "return vectorized.im2col(x, kernel, stride, padding, out)"),
+    ("kernels/naive.py", "col2im"): (("im2col_numpy",), "im2col", "from . import vectorized\n"
+                                     "return vectorized.col2im(cols, x_shape, kernel, stride, "
+                                     "padding, out)"),
+    ("kernels/jit.py", "relu_forward"): (("relu",), None, "from ..backend import use_backend\n"
+                                         "from ..layers.activation import ReLU\n"
+                                         "with use_backend(\"numpy\"):       # your ReLU\n"
+                                         "    return ReLU().forward(x)"),
+    ("kernels/jit.py", "relu_backward"): (("relu",), None, "from ..backend import use_backend\n"
+                                          "from ..layers.activation import ReLU\n"
+                                          "layer = ReLU()\nlayer._y = y\n"
+                                          "with use_backend(\"numpy\"):       # your ReLU\n"
+                                          "    return layer.backward(dout)"),
+    ("kernels/jit.py", "dropout_apply"): (("dropout",), None, "from ..backend import use_backend\n"
+                                          "from ..layers.dropout import Dropout\n"
+                                          "layer = Dropout(p)\nlayer._draws = u\n"
+                                          "with use_backend(\"numpy\"):       # your Dropout\n"
+                                          "    return layer._apply(x)"),
+}
+INTO_HELPER = '''
+
+
+def _into(out, result):
+    """``result`` (an array or a tuple of them) copied into ``out`` when it is given."""
+    if out is None:
+        return result
+    pairs = zip(out, result) if isinstance(out, tuple) else [(out, result)]
+    for target, value in pairs:
+        target[...] = value
+    return out
+'''
+
+
+def _only_for(original, replaced):
+    """The private top-level functions of ``original`` (the reference file) that only the
+    functions in ``replaced`` use, directly or through each other."""
+    tree = ast.parse(original)
+    users = {}                      # private function -> top-level names whose code names it
+    for node in tree.body:
+        owner = node.name if isinstance(node, ast.FunctionDef) else None
+        for name in {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}:
+            users.setdefault(name, set()).add(owner)
+    private = {node.name for node in tree.body
+               if isinstance(node, ast.FunctionDef) and node.name.startswith("_")}
+    gone = set(replaced)
+    while True:
+        more = {f for f in private - gone if users.get(f) and users[f] <= gone}
+        if not more:
+            return gone - set(replaced)
+        gone |= more
+
+
+def delegate(source, relative, assigned, original):
+    """A package file with the other backends' versions of assigned functions replaced by calls
+    of the student's own code (DELEGATES), and the private functions only they used removed."""
+    rows = {function: body for (file, function), (parts, keep, body) in DELEGATES.items()
+            if file == relative and set(parts) & set(assigned) and keep not in assigned}
+    if not rows:
+        return source
+    tree = ast.parse(source)
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    missing = sorted(set(rows) - set(functions))
+    if missing:
+        raise MarkerError(f"{PACKAGE}/{relative}: no function {', '.join(missing)} to replace "
+                          f"(make.py's DELEGATES names it)")
+    orphans = _only_for(original, rows)
+    lines = source.split("\n")
+    for node in sorted((functions[name] for name in [*rows, *orphans]), key=lambda n: -n.lineno):
+        if node.name in orphans:
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            del lines[start - 1:node.end_lineno]
+            continue
+        first = node.body[0]
+        docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+        start = first.end_lineno + 1 if docstring else first.lineno
+        indent = " " * (node.col_offset + 4)
+        body = [f"{indent}# your own code runs here (this was a solution of the assignment)"]
+        if "naive." in rows[node.name]:
+            body.append(f"{indent}from . import naive")
+        body += [indent + line for line in rows[node.name].split("\n")]
+        lines[start - 1:node.end_lineno] = body
+    result = re.sub(r"\n{4,}", "\n\n\n", "\n".join(lines))
+    if "_into(" in result and "def _into(" not in result:
+        result = result.rstrip("\n") + INTO_HELPER
+    return result
+
+
 def _has_markers(text):
     return any(line.strip() in (BEGIN, END) for line in text.split("\n"))
 
@@ -275,7 +395,8 @@ def student_notebook(path, assigned):
 def _package_files(package_dir):
     for path in sorted(package_dir.rglob("*")):
         relative = path.relative_to(package_dir)
-        if path.is_file() and not any(part in SKIPPED for part in relative.parts):
+        if path.is_file() and not any(part in SKIPPED for part in relative.parts) \
+                and path.suffix not in COMPILED:
             yield path, relative.as_posix()
 
 
@@ -301,27 +422,48 @@ def select_parts(only, names):
     return list(dict.fromkeys(only))
 
 
-def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False):
-    """Write the student's copy of ``root``/minivgg (and notebooks) into ``out``; return the parts
+def default_spec(out):
+    """Where ``make`` puts the instructor's assignment file for the copy ``out``: beside it."""
+    out = Path(out).resolve()
+    return out.parent / f"{out.name}.assignment.json"
+
+
+def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False, spec=None, seed=None):
+    """Write the student's copy of ``root``/minivgg (and notebooks) into ``out``, and the
+    instructor's assignment file to ``spec`` (default: :func:`default_spec`); return the parts
     assigned. Nothing is written if a file has a marker problem."""
+    import numpy as np
+
+    from .grade import _reference, make_spec, part_cases
+    from .selfcheck import PUBLIC, PUBLIC_SEED, save_public
     root, out = Path(root), Path(out)
+    spec = Path(spec) if spec else default_spec(out)
     assigned = select_parts(only, exercise_names(root))
-    if (out / PACKAGE).exists() and not force:
-        raise FileExistsError(f"{out / PACKAGE} exists; pass --force to replace it")
+    for path in (out / PACKAGE, spec):
+        if path.exists() and not force:
+            raise FileExistsError(f"{path} exists; pass --force to replace it")
     texts, copies, seen = {}, {}, set()
     for path, relative in _package_files(root / PACKAGE):
         source = path.read_text() if path.suffix == ".py" else ""
+        text = source
         if _has_markers(source):
-            texts[Path(PACKAGE, relative)], parts = student_source(
-                source, f"{PACKAGE}/{relative}", _part_in_file(relative), assigned)
+            text, parts = student_source(source, f"{PACKAGE}/{relative}", _part_in_file(relative),
+                                         assigned)
             seen |= parts
+        text = delegate(text, relative, assigned, source)
+        if text != source:
+            texts[Path(PACKAGE, relative)] = _keep_names(text, ast.parse(source), ast.parse(text))
         else:
             copies[Path(PACKAGE, relative)] = path
+    graded = [part for part in PARTS if part.name in assigned]
     for path in _notebooks(root):
-        if not _cells_with_markers(json.loads(path.read_text())):
+        checked = [p.name for p in graded if NOTEBOOK_OF.get(p.name) == path.name[:2]]
+        if not checked and not _cells_with_markers(json.loads(path.read_text())):
             copies[Path("notebooks", path.name)] = path
             continue
         notebook, parts = student_notebook(path, assigned)
+        if checked:
+            _add_check_cell(notebook, checked)
         texts[Path("notebooks", path.name)] = json.dumps(notebook, indent=1, ensure_ascii=False)
         seen |= parts
     missing = [f"{part.name}: {function} in {PACKAGE}/{part.file}" for part in PARTS
@@ -330,6 +472,7 @@ def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False):
         raise MarkerError(f"the parts table names functions without a marked block: "
                           f"{'; '.join(missing)}")
     copies.update({Path(name): root / name for name in PROJECT_FILES if (root / name).is_file()})
+    texts[Path("README.md")] = student_readme(graded)
     texts[Path(MANIFEST)] = json.dumps({"parts": assigned}, indent=1)
     if force:
         shutil.rmtree(out / PACKAGE, ignore_errors=True)
@@ -337,16 +480,100 @@ def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False):
         (out / relative).parent.mkdir(parents=True, exist_ok=True)
         (out / relative).write_text(text if text.endswith("\n") else text + "\n")
     for relative, path in copies.items():
-        (out / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, out / relative)
+        if relative not in texts:
+            (out / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, out / relative)
+    reference = _reference()
+    for index, part in enumerate(graded):        # the self-check's cases: public inputs, answers
+        save_public(part.name, part_cases(part, reference, np.random.default_rng([PUBLIC_SEED, index])),
+                    out / PACKAGE / PUBLIC)
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(json.dumps(make_spec(assigned, seed), indent=1) + "\n")
     return assigned
+
+
+def _add_check_cell(notebook, parts):
+    """Insert, after the notebook's first code cell (its imports), a cell that self-checks the
+    parts this notebook uses: each part's points and hint, before the cells that need them."""
+    first = next(i for i, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code")
+    source = ("# Your parts in this notebook, checked as the grader checks them (README.md: "
+              "`python -m minivgg check`).\n"
+              "# Cells below that need a part you have not written stop with its "
+              "NotImplementedError.\n"
+              "from minivgg.assignment.selfcheck import check\n\n"
+              f"print(check(\"..\", {parts!r}))")
+    notebook["cells"].insert(first + 1, {"cell_type": "code", "execution_count": None,
+                                         "id": "selfcheck", "metadata": {}, "outputs": [],
+                                         "source": source.splitlines(keepends=True)})
+
+
+# Which notebook goes with which part (the course order): the student README's table.
+NOTEBOOK_OF = {"conv_direct": "01", "im2col": "01", "im2col_numpy": "01", "conv_layer": "01",
+               "linear": "02", "relu": "02", "maxpool": "02", "lrn": "02", "dropout": "02",
+               "receptive_field": "03", "softmax_ce": "05", "sgd_momentum": "05"}
+
+
+def student_readme(parts):
+    """The README of a student's copy: what to implement, where, how to check it, what to hand in."""
+    rows = "\n".join(f"| `{p.name}` | {p.points} | `minivgg/{p.file}` | "
+                     f"{', '.join(f'`{f}`' for f in p.functions)} | {NOTEBOOK_OF.get(p.name, '-')} |"
+                     for p in parts)
+    total = sum(p.points for p in parts)
+    return f"""# Your minivgg assignment
+
+You implement parts of minivgg, a from-scratch NumPy reimplementation of the VGG paper (Simonyan &
+Zisserman, ICLR 2015). Each part is a banner in the code saying what to write, followed by a
+`raise NotImplementedError` that you replace with your code. Do the parts in this order
+({total} points in all):
+
+| part | points | file | function(s) | notebook |
+|---|---|---|---|---|
+{rows}
+
+The docstrings above each banner give the shapes and the equation; `minivgg/kernels/__init__.py`
+gives the conventions every kernel keeps (the order of im2col's rows, the max-pool tie rule).
+
+## Which code runs
+
+Layers call the kernels of a *backend*: `"naive"` (plain loops, `kernels/naive.py`), `"numpy"`
+(`kernels/vectorized.py`) or `"numba"`. In your copy the NumPy and Numba versions of a kernel you
+must write run *your* naive one (their solutions are not in your copy), except `im2col`/`col2im`
+on `"numpy"`, which are the part `im2col_numpy` if you have it. Choose with
+`minivgg.set_backend("naive")`, `with minivgg.use_backend("numpy"): ...`, a layer's
+`backend=` argument, or `MINIVGG_BACKEND=naive` in the environment. The grader runs your layers on
+the naive and numpy backends, with its own im2col (so an unfinished im2col does not cost Conv2d),
+in float64 and in float32 (a float32 input must give a float32 result), and calls your kernels
+with `out=` buffers the way Conv2d does (fill `out` when it is given).
+
+## Checking your work
+
+    python -m minivgg check              # every part of your assignment
+    python -m minivgg check im2col lrn   # just these
+
+runs the grader's own checks, with its hints and its share of points per check, on public inputs
+stored in `minivgg/assignment/public/`. Run it from this folder (the one holding `minivgg/`).
+The grader uses the same checks on fresh random inputs, so code that passes here because it is
+right passes there too; code that recognises these inputs does not. The notebooks in
+`notebooks/` run up to the first part you have not written and show its check there.
+
+## What to hand in
+
+This folder's `minivgg/` directory, as it is (no symbolic links; only `.py` files are read). Your
+code runs in a separate, limited process when graded: about a minute of CPU time per part, 1 GiB
+of memory, no network, no other files. Printing is fine but is not shown to you in full.
+"""
 
 
 def add_arguments(parser):
     parser.add_argument("out", metavar="OUT", help="directory for the student's copy")
     parser.add_argument("--only", metavar="NAMES", action="append", default=[],
                         help="comma-separated parts to assign (default: all); the others stay solved")
-    parser.add_argument("--force", action="store_true", help="replace OUT/minivgg if it exists")
+    parser.add_argument("--force", action="store_true",
+                        help="replace OUT/minivgg and the assignment file if they exist")
+    parser.add_argument("--spec", metavar="FILE", help="the instructor's assignment file "
+                        "(default: OUT.assignment.json beside OUT); keep it from students")
+    parser.add_argument("--seed", type=int, help="fix the grader's inputs (default: fresh at "
+                                                 "every grading)")
     parser.set_defaults(run=run)
 
 
@@ -354,16 +581,19 @@ def run(args):
     """Run ``minivgg assignment make`` with parsed arguments; returns the exit code."""
     only = [name.strip() for names in args.only for name in names.split(",") if name.strip()]
     try:
-        assigned = make_assignment(args.out, only)
+        assigned = make_assignment(args.out, only, force=args.force, spec=args.spec,
+                                   seed=args.seed)
     except (ValueError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote the student's copy to {args.out}; parts to implement: {', '.join(assigned)}")
+    print(f"wrote the student's copy to {args.out}; parts to implement: {', '.join(assigned)}\n"
+          f"the instructor's assignment file (grade with --assignment; keep it from students): "
+          f"{args.spec or default_spec(args.out)}")
     return 0
 
 
 def make_main(argv=None):
-    """``minivgg assignment make OUT [--only NAMES] [--force]``."""
+    """``minivgg assignment make OUT [--only NAMES] [--force] [--spec FILE] [--seed N]``."""
     parser = argparse.ArgumentParser(prog="minivgg assignment make", description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -17,10 +17,11 @@ import sys
 
 from ..assignment import add_subcommands as add_assignment_commands
 from ..errors import CorruptFileError
-from . import evaluate, summary, train
+from . import evaluate, features, localise, reproduce, summary, train
 from .common import FORMATTER, CommandError
 
-COMMANDS = (train.add_parser, evaluate.add_parser, summary.add_parser, add_assignment_commands)
+COMMANDS = (train.add_parser, evaluate.add_parser, summary.add_parser, add_assignment_commands,
+            reproduce.add_parser, localise.add_parser, features.add_parser)
 
 
 def build_parser():

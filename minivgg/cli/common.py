@@ -76,11 +76,18 @@ def config(text):
 CONFIG_NAMES = f"{', '.join(CONFIGS)} (or {', '.join(ALIASES)})"
 
 
+def synthetic_data(settings):
+    """(train, val) of a run: the built-in shapes, or the set its "dataset" names (reproduce)."""
+    from ..data.synthetic import dataset_splits
+    return dataset_splits(settings.get("dataset", "shapes"),
+                          (settings["train_size"], settings["val_size"]),
+                          size=settings["image_size"], seed=settings["data_seed"])
+
+
 def run_data(settings, data=None):
     """(train, val) of a run: from ``data`` (a path) if given, else the settings' own data
     folder, else the built-in shapes its settings describe. A run made from Python records
     none of these: then ``data`` is needed (CommandError)."""
-    from ..data import synthetic_splits
     from ..data.split import load_splits
     data = data if data is not None else settings.get("data")
     try:
@@ -88,8 +95,7 @@ def run_data(settings, data=None):
             return load_splits(data, settings.get("val_fraction", 0.1),
                                settings.get("data_seed", 0))
         if all(key in settings for key in ("train_size", "val_size", "image_size")):
-            return synthetic_splits(settings["train_size"], settings["val_size"],
-                                    size=settings["image_size"], seed=settings.get("data_seed", 0))
+            return synthetic_data({"data_seed": 0, **settings})
     except (OSError, ValueError) as error:
         raise CommandError(f"--data: {error}") from None
     raise CommandError("this run records no data (it was made from Python, not by 'minivgg "

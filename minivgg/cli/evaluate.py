@@ -1,17 +1,28 @@
-"""``minivgg evaluate RUN_DIR``: the paper's test methods on a run's best (or last) network."""
+"""``minivgg evaluate RUN_DIR``: the paper's test methods on a run's validation set;
+``minivgg evaluate RUN1 RUN2 ... --fuse``: ConvNet fusion (Sec. 4.4), the mean posterior."""
 
 import os
 
-from .common import FORMATTER, CommandError, check_run_dir, positive_int, run_data
+from .common import (
+    DATA_KEYS,
+    FORMATTER,
+    CommandError,
+    check_run_dir,
+    positive_int,
+    run_data,
+)
 
 
 def add_parser(commands):
     evaluate = commands.add_parser(
-        "evaluate", formatter_class=FORMATTER, help="evaluate a run's best checkpoint",
-        description="Top-1/top-5 error of a trained run (by 'minivgg train' or the Trainer) on "
-                    "its validation set or on --data, with the paper's test methods (Sec. 3.2, "
-                    "4).")
-    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by train")
+        "evaluate", formatter_class=FORMATTER, help="evaluate a run's checkpoint",
+        description="Top-1/top-5 error of a trained run on its validation set, with the "
+                    "paper's test methods (Sec. 3.2, 4).")
+    evaluate.add_argument("run_dirs", metavar="RUN_DIR", nargs="+",
+                          help="a run folder written by train (several with --fuse)")
+    evaluate.add_argument("--fuse", action="store_true",
+                          help="average the posteriors of all the runs given (Sec. 4.4); they "
+                               "must have the same data")
     evaluate.add_argument("--checkpoint", choices=("best", "last"), default="best",
                           help="best.npz (the epoch of lowest validation error) or "
                                "checkpoint.npz (the last epoch)")
@@ -27,7 +38,7 @@ def add_parser(commands):
                                "single-scale Q (its training S, or the middle of a jittered "
                                "range; the images as they are if it did not rescale)")
     evaluate.add_argument("--flip", action="store_true",
-                          help="also evaluate horizontal flips and average (default: off)")
+                          help="also evaluate horizontal flips and average")
     evaluate.add_argument("--grid", type=positive_int, default=5,
                           help="multicrop: grid x grid crops per scale")
     evaluate.add_argument("--batch-size", type=positive_int, default=64,
@@ -35,6 +46,22 @@ def add_parser(commands):
     evaluate.add_argument("--confusion", metavar="PNG", default=None,
                           help="also save the centre-crop confusion matrix to this file")
     evaluate.set_defaults(run=cmd_evaluate)
+
+
+def _load(run_dir, which):
+    """(model, arrays, meta) of a run's best.npz (or checkpoint.npz: ``which`` "last", or a run
+    from before best.npz existed); meta["file"] names the file read."""
+    from ..train import BEST, CHECKPOINT, model_from_checkpoint
+    name = BEST if which == "best" else CHECKPOINT
+    if which == "best" and os.path.isdir(run_dir) and not os.path.isfile(
+            os.path.join(run_dir, BEST)):
+        name = CHECKPOINT
+    check_run_dir(run_dir, name)
+    try:
+        model, arrays, meta = model_from_checkpoint(os.path.join(run_dir, name))
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return model, arrays, {**meta, "file": name}
 
 
 def _test_set(args, meta):
@@ -62,46 +89,57 @@ def _run_scales(meta):
 
 
 def cmd_evaluate(args):
-    from ..evaluate import evaluate, posteriors
-    from ..train import BEST, CHECKPOINT, model_from_checkpoint
-
-    name = BEST if args.checkpoint == "best" else CHECKPOINT
-    if args.checkpoint == "best" and os.path.isdir(args.run_dir) and not os.path.isfile(
-            os.path.join(args.run_dir, BEST)):
-        name = CHECKPOINT                        # a run from before best.npz existed
-    run_dir = check_run_dir(args.run_dir, name)
+    from ..evaluate import combine, method_posteriors, posteriors, top_k_error
+    from ..localise.run import is_localisation_run
+    if len(args.run_dirs) == 1 and is_localisation_run(check_run_dir(args.run_dirs[0])):
+        from .localise import print_localisation  # minivgg localise's runs: their own lines
+        print_localisation(args.run_dirs[0], args.batch_size)
+        return 0
+    if len(args.run_dirs) > 1 and not args.fuse:
+        raise CommandError(f"{len(args.run_dirs)} run folders given: pass --fuse to fuse them, "
+                           f"or evaluate one at a time")
+    if args.confusion and args.fuse:
+        raise CommandError("--confusion is for one run, not with --fuse")
     if args.confusion:
         folder = os.path.dirname(os.path.abspath(args.confusion))
         if not os.path.isdir(folder):
             raise CommandError(f"--confusion: folder {folder} does not exist")
-    try:
-        model, arrays, meta = model_from_checkpoint(os.path.join(run_dir, name))
-    except ValueError as error:
-        raise CommandError(str(error)) from None
-    test_set, source = _test_set(args, meta)
-    scales = args.scales if args.scales is not None else _run_scales(meta)
-    if len(test_set.classes) != model.config["num_classes"]:
-        raise CommandError(f"--data has {len(test_set.classes)} classes but the network "
-                           f"{model.config['num_classes']}")
-    print(f"{run_dir}: VGG {model.config['config']}, {name} (epoch {meta['epoch']}), "
-          f"{len(test_set)} {source} images", flush=True)
-    try:
-        results = evaluate(model, test_set, mean=arrays["mean"], methods=args.method,
-                           scales=scales, flip=args.flip, grid=args.grid,
-                           batch_size=args.batch_size)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
-    width = max(len(m) for m in results)
-    for method, errors in results.items():
-        text = "  ".join(f"{k.replace('top', 'top-')} error {100 * v:5.2f}%"
-                         for k, v in errors.items())
+    runs = [(run_dir, *_load(run_dir, args.checkpoint)) for run_dir in args.run_dirs]
+    data = [{k: meta["settings"].get(k) for k in ("dataset", *DATA_KEYS)} for *_, meta in runs]
+    if any(d != data[0] for d in data):
+        raise CommandError(f"--fuse: the runs were trained on different data ({data[0]} vs "
+                           f"{next(d for d in data if d != data[0])}); fusion needs one test set")
+    val_set, source = _test_set(args, runs[0][3])
+    scales = args.scales if args.scales is not None else _run_scales(runs[0][3])
+    per_run = []
+    for run_dir, model, arrays, meta in runs:
+        if len(val_set.classes) != model.config["num_classes"]:
+            raise CommandError(f"--data has {len(val_set.classes)} classes but the network "
+                               f"{model.config['num_classes']}")
+        print(f"{run_dir}: VGG {model.config['config']}, {meta['file']} (epoch {meta['epoch']}), "
+              f"{len(val_set)} {source} images", flush=True)
+        try:
+            per_run.append(method_posteriors(model, val_set, mean=arrays["mean"],
+                                             methods=args.method, scales=scales,
+                                             flip=args.flip, grid=args.grid,
+                                             batch_size=args.batch_size))
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+    rows = [(method, combine(*(p[method] for p in per_run))) for method in per_run[0]]
+    if args.fuse:
+        print(f"fusion of {len(runs)} nets: the mean of their posteriors (Sec. 4.4)")
+    width = max(len(m) for m, _ in rows)
+    for method, probs in rows:
+        text = "  ".join(f"top-{k} error {100 * top_k_error(probs, val_set.labels, k):5.2f}%"
+                         for k in (1, 5))
         print(f"{method:<{width}}  {text}")
     if args.confusion:
+        _, model, arrays, _ = runs[0]
         from ..evaluate import confusion_matrix
         from ..viz import plot_confusion
-        probs = posteriors(model, test_set.images, mean=arrays["mean"], method="center",
+        probs = posteriors(model, val_set.images, mean=arrays["mean"], method="center",
                            scales=scales and scales[:1], batch_size=args.batch_size)
-        matrix = confusion_matrix(test_set.labels, probs.argmax(axis=1), len(test_set.classes))
-        plot_confusion(matrix, test_set.classes).savefig(args.confusion, dpi=100)
+        matrix = confusion_matrix(val_set.labels, probs.argmax(axis=1), len(val_set.classes))
+        plot_confusion(matrix, val_set.classes).savefig(args.confusion, dpi=100)
         print(f"confusion matrix: {args.confusion}")
     return 0

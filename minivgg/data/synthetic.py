@@ -14,6 +14,11 @@ small conv net learns in a few epochs.
 Shapes are drawn with coordinate-grid masks vectorised over all images of a class: each class
 is a signed distance d (in pixels, > 0 inside) and a pixel's coverage is clip(d + 1/2, 0, 1),
 which anti-aliases every edge over about one pixel.
+
+Every image comes with its object's box (the localisation task of the paper's Appendix A): the
+smallest (x0, y0, x1, y1) holding every pixel the object covers at least half, read off the
+coverage the object was painted with, so it is tight whatever the shape and rotation. Clutter
+is painted first and never hides the object.
 """
 
 import numpy as np
@@ -123,8 +128,19 @@ def _draw_clutter(images, rng, grid, clutter):
     images[order] = layer
 
 
+def _boxes(coverage):
+    """(m, size, size) coverage -> (m, 4) float32 boxes (x0, y0, x1, y1) of the pixels covered
+    at least half (the most covered pixel alone if none is: a sliver at a tiny size)."""
+    inside = coverage >= np.minimum(0.5, coverage.max(axis=(1, 2), keepdims=True))
+    cols, rows = inside.any(axis=1), inside.any(axis=2)           # (m, size) each
+    size = coverage.shape[-1]
+    return np.stack([cols.argmax(1), rows.argmax(1), size - cols[:, ::-1].argmax(1),
+                     size - rows[:, ::-1].argmax(1)], axis=1).astype(np.float32)
+
+
 def _render(labels, size, rng, noise, clutter, min_contrast):
-    """Draw one image per label: (m,) int -> (m, size, size, 3) uint8.
+    """Draw one image per label: (m,) int -> (m, size, size, 3) uint8 and the objects' boxes
+    (m, 4) float32 (:func:`_boxes`).
 
     Painted channels-first, (m, 3, size, size), so that blending a colour (m, 3, 1, 1) through
     a mask (m, 1, size, size) runs along contiguous rows: 3x faster than channels-last."""
@@ -160,7 +176,7 @@ def _render(labels, size, rng, noise, clutter, min_contrast):
 
     images += rng.standard_normal(images.shape, dtype=np.float32) * np.float32(noise)
     images = np.clip(images + 0.5, 0, 255).astype(np.uint8)    # + 0.5: round, not truncate
-    return images.transpose(0, 2, 3, 1)
+    return images.transpose(0, 2, 3, 1), _boxes(coverage)
 
 
 def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contrast=100.0):
@@ -173,7 +189,8 @@ def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contras
     clutter:      mean number of distractor strokes/blobs per image (Poisson)
     min_contrast: least RGB distance between foreground and background colours, 0..300
                   (the largest possible is 255 * sqrt(3) = 441; above ~300 pairs get rare)
-    returns:      ImageDataset with images (n, size, size, 3) uint8, labels (n,) int64
+    returns:      ImageDataset with images (n, size, size, 3) uint8, labels (n,) int64 and
+                  boxes (n, 4) float32, each object's (x0, y0, x1, y1) in pixels
     """
     if n < 0 or size < 4:
         raise ValueError(f"need n >= 0 and size >= 4; got n={n}, size={size}")
@@ -183,11 +200,12 @@ def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contras
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(CLASSES))
     images = np.empty((n, size, size, 3), np.uint8)
+    boxes = np.empty((n, 4), np.float32)
     chunk = max(1, 2**21 // (size * size))       # bounds the float32 temporaries to ~25 MB each
     for lo in range(0, n, chunk):
-        images[lo:lo + chunk] = _render(labels[lo:lo + chunk], size, rng, noise, clutter,
-                                        min_contrast)
-    return ImageDataset(images, labels, CLASSES)
+        images[lo:lo + chunk], boxes[lo:lo + chunk] = _render(
+            labels[lo:lo + chunk], size, rng, noise, clutter, min_contrast)
+    return ImageDataset(images, labels, CLASSES, boxes)
 
 
 def synthetic_splits(n_train, n_val, size=32, seed=0, **difficulty):
@@ -197,3 +215,98 @@ def synthetic_splits(n_train, n_val, size=32, seed=0, **difficulty):
     train_seed, val_seed = np.random.SeedSequence(seed).spawn(2)
     return (synthetic_shapes(n_train, size, train_seed, **difficulty),
             synthetic_shapes(n_val, size, val_seed, **difficulty))
+
+
+# -- the harder set: pairs of parts -----------------------------------------------------------
+# Each image holds two *parts*, two different shapes of the first six CLASSES, apart from each
+# other, each drawn small at any rotation in its own colour, among clutter; the class is the
+# unordered pair ("disc + triangle"): 15 classes. No single part, colour or position tells the
+# class; a net has to find both parts and combine them, which needs features of wide context
+# and composition, the paper's question for depth. Unordered, so a flip keeps the class.
+PARTS = CLASSES[:_TEXTURES]
+PAIRS = tuple((a, b) for a in range(len(PARTS)) for b in range(a + 1, len(PARTS)))
+PAIR_CLASSES = tuple(f"{PARTS[a]} + {PARTS[b]}" for a, b in PAIRS)
+
+
+def _paint_part(images, shape, rng, grid, centre, r):
+    """Paint one part per image in place: images (m, 3, size, size) float32; shape (m,) part
+    index; centre (m, 2) x, y and r (m,) radius, pixels. Any rotation; a random colour far from
+    the image's background (its pixel at the part's centre before painting is close enough
+    after the clutter: it is only a contrast floor)."""
+    m = len(shape)
+    fg, _ = _random_colours(rng, m, 0.0)
+    bg = images[np.arange(m), :, np.clip(centre[:, 1].astype(int), 0, images.shape[-1] - 1),
+                np.clip(centre[:, 0].astype(int), 0, images.shape[-1] - 1)]
+    far = np.linalg.norm(fg - bg, axis=1) < 100.0
+    fg[far] = 255.0 - bg[far]                       # the complement: at least 127 away per channel
+    angle = rng.uniform(0, 2 * np.pi, m)
+    coverage = np.empty((m,) + images.shape[2:], np.float32)
+    for part in np.unique(shape):
+        idx = np.flatnonzero(shape == part)
+        dy = grid[0] - centre[idx, 1, None, None]
+        dx = grid[1] - centre[idx, 0, None, None]
+        cos, sin = np.cos(angle[idx])[:, None, None], np.sin(angle[idx])[:, None, None]
+        u, v = cos * dx + sin * dy, -sin * dx + cos * dy
+        coverage[idx] = _coverage(_SIGNED_DISTANCE[part](u, v, r[idx, None, None], None, None))
+    images += coverage[:, None] * (fg[:, :, None, None] - images)
+
+
+def _render_pairs(labels, size, rng, noise, clutter):
+    """(m,) pair labels -> (m, size, size, 3) uint8: background, clutter, two parts, noise."""
+    m = len(labels)
+    grid = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    images = np.empty((m, 3, size, size), np.float32)
+    # A dark, nearly grey background (a level, give or take a tint), so the parts' shapes, not
+    # the background's colour, are what varies most between images.
+    level = rng.uniform(20, 90, (m, 1)) + rng.uniform(-15, 15, (m, 3))
+    images[:] = level[:, :, None, None].astype(np.float32)
+    _draw_clutter(images, rng, grid, clutter)
+    parts = np.array(PAIRS)[labels]                             # (m, 2)
+    parts = np.where(rng.random((m, 1)) < 0.5, parts, parts[:, ::-1])   # which one goes first
+    # The two centres: either side of the image centre along a random direction, 0.4..0.5 of
+    # the side apart, so both stay inside the central crop and the class needs both halves.
+    angle = rng.uniform(0, 2 * np.pi, m)
+    half = rng.uniform(0.2, 0.25, m)
+    offset = half[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    for sign, shape in zip((1.0, -1.0), parts.T):
+        centre = (0.5 + sign * offset) * size
+        r = rng.uniform(0.17, 0.22, m) * size
+        _paint_part(images, shape, rng, grid, centre.astype(np.float32), r)
+    images += rng.standard_normal(images.shape, dtype=np.float32) * np.float32(noise)
+    images = np.clip(images + 0.5, 0, 255).astype(np.uint8)
+    return images.transpose(0, 2, 3, 1)
+
+
+def synthetic_pairs(n, size=64, seed=0, *, noise=10.0, clutter=2.0):
+    """``n`` images of the 15 PAIR_CLASSES (two parts each), balanced, in random order.
+
+    n, size, seed, noise, clutter: as in :func:`synthetic_shapes` (the parts' sizes and places
+    scale with ``size``; below ~32 pixels the parts are too small to tell apart)
+    returns: ImageDataset with images (n, size, size, 3) uint8, labels (n,) int64
+    """
+    if n < 0 or size < 16:
+        raise ValueError(f"need n >= 0 and size >= 16; got n={n}, size={size}")
+    if noise < 0 or clutter < 0:
+        raise ValueError(f"need noise >= 0 and clutter >= 0; got noise={noise}, "
+                         f"clutter={clutter}")
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % len(PAIR_CLASSES))
+    images = np.empty((n, size, size, 3), np.uint8)
+    chunk = max(1, 2**21 // (size * size))
+    for lo in range(0, n, chunk):
+        images[lo:lo + chunk] = _render_pairs(labels[lo:lo + chunk], size, rng, noise, clutter)
+    return ImageDataset(images, labels, PAIR_CLASSES)
+
+
+DATASETS = {"shapes": synthetic_shapes, "pairs": synthetic_pairs}
+
+
+def dataset_splits(name, sizes, size=64, seed=0, **difficulty):
+    """Disjoint sets of a built-in dataset ("shapes" or "pairs", DATASETS) from independent
+    streams spawned from ``seed``: ``sizes`` (n_train, n_val[, n_test]) -> ImageDatasets in that
+    order. Set i is the same whatever follows it, and for "shapes" the first two are
+    :func:`synthetic_splits`' (the CLI rebuilds train and val of a three-set run)."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {tuple(DATASETS)}; got {name!r}")
+    return tuple(DATASETS[name](n, size, s, **difficulty)
+                 for n, s in zip(sizes, np.random.SeedSequence(seed).spawn(len(sizes))))

@@ -13,9 +13,15 @@
   convolution; cols columns are output positions in row-major (oh, ow) order.
 * ``argmax`` holds the flat index ``h * W + w`` of the maximum inside its (H, W) plane. Tie rule:
   the *first* maximum in row-major window order wins (as ``np.argmax``), and only it gets gradient.
+  NaN rule (PyTorch's and ``np.max``'s): NaN counts as larger than every number, so a window
+  holding a NaN gives NaN and its first NaN gets the gradient (PyTorch sends it to the last NaN).
 * LRN sums squares over the ``size`` channels ``c - size//2 ... c + (size-1)//2`` (clipped at the
   edges), and ``scale = k + alpha * sum``; ``y = x * scale**-beta``. ``alpha`` arrives already in
-  the convention the layer chose (see minivgg/layers/lrn.py).
+  the convention the layer chose (see minivgg/layers/lrn.py). Every backend sums the squares in
+  float64 (in float32, x^2 overflows from |x| = 1.8e19), each window afresh (a running sum loses
+  small channels next to large ones), rounds ``scale`` to x's dtype once, and computes y in x's
+  dtype. Documented tolerance between backends: y and scale to rtol 1e-5 in float32, 1e-12 in
+  float64; dx, a difference of two terms, to that times the terms' size (tests/test_kernels.py).
 
 Pick one with :func:`minivgg.backend.kernels`.
 """

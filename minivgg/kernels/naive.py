@@ -87,7 +87,10 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
 def maxpool_forward(x, kernel, stride):
     """y[n, c, oh, ow] = max over the window at (oh*sh, ow*sw); argmax = where (h*W + w) it was.
 
-    Tie rule: the first maximum in row-major window order wins (``>`` not ``>=`` below).
+    Tie rule: the first maximum in row-major window order wins (``>`` not ``>=`` below). NaN rule
+    (PyTorch's, and ``np.max``'s): a NaN is larger than every number, so a window holding one gives
+    NaN, and its first NaN takes the gradient. We start from the window's first element, not from
+    -inf: an all -inf window then has a maximum, its first pixel.
     """
     N, C, H, W = x.shape
     (kh, kw), (sh, sw) = kernel, stride
@@ -99,11 +102,14 @@ def maxpool_forward(x, kernel, stride):
         for c in range(C):
             for oh in range(Ho):
                 for ow in range(Wo):
-                    best, where = -np.inf, -1
+                    h, w = oh * sh, ow * sw
+                    best, where = x[n, c, h, w], h * W + w
                     for i in range(kh):
                         for j in range(kw):
                             h, w = oh * sh + i, ow * sw + j
                             if x[n, c, h, w] > best:
+                                best, where = x[n, c, h, w], h * W + w
+                            elif np.isnan(x[n, c, h, w]) and not np.isnan(best):   # NaN beats all
                                 best, where = x[n, c, h, w], h * W + w
                     y[n, c, oh, ow], argmax[n, c, oh, ow] = best, where
     ### END SOLUTION
@@ -138,6 +144,9 @@ def lrn_forward(x, size, alpha, beta, k):
 
     scale[n, c, h, w] = k + alpha * sum_{c' in window(c)} x[n, c', h, w]^2
     y = x * scale^-beta
+
+    The sum is a Python float (float64) whatever x's dtype: in float32, x^2 would overflow from
+    |x| = 1.8e19. scale is rounded to x's dtype once, when stored.
     """
     N, C, H, W = x.shape
     scale = np.empty_like(x)
@@ -148,7 +157,7 @@ def lrn_forward(x, size, alpha, beta, k):
                 for w in range(W):
                     total = 0.0
                     for c2 in _window(c, size, C):
-                        total += x[n, c2, h, w] ** 2
+                        total += float(x[n, c2, h, w]) ** 2
                     scale[n, c, h, w] = k + alpha * total
     ### END SOLUTION
     return x * scale ** -beta, scale
@@ -158,7 +167,7 @@ def lrn_backward(dout, x, scale, size, alpha, beta):
     """dL/dx_j = dout_j scale_j^-beta - 2 alpha beta x_j sum_{c: j in window(c)} dout_c x_c scale_c^(-beta-1)
 
     The first term is the direct path through x_j; the sum is the path through every scale_c whose
-    window contains channel j.
+    window contains channel j. Computed in Python floats (float64), rounded once to dx's dtype.
     """
     N, C, H, W = x.shape
     dx = np.empty_like(x)
@@ -170,9 +179,9 @@ def lrn_backward(dout, x, scale, size, alpha, beta):
                     through_scales = 0.0
                     for c in range(C):
                         if j in _window(c, size, C):
-                            through_scales += (dout[n, c, h, w] * x[n, c, h, w]
-                                               * scale[n, c, h, w] ** (-beta - 1))
-                    dx[n, j, h, w] = (dout[n, j, h, w] * scale[n, j, h, w] ** -beta
-                                      - 2 * alpha * beta * x[n, j, h, w] * through_scales)
+                            through_scales += (float(dout[n, c, h, w]) * float(x[n, c, h, w])
+                                               * float(scale[n, c, h, w]) ** (-beta - 1))
+                    dx[n, j, h, w] = (float(dout[n, j, h, w]) * float(scale[n, j, h, w]) ** -beta
+                                      - 2 * alpha * beta * float(x[n, j, h, w]) * through_scales)
     ### END SOLUTION
     return dx

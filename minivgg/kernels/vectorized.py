@@ -56,7 +56,8 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
 
 
 def maxpool_forward(x, kernel, stride):
-    """Max and arg-max over each window; ``np.argmax`` keeps the first maximum (the tie rule)."""
+    """Max and arg-max over each window; ``np.argmax`` keeps the first maximum (the tie rule) and
+    stops at the first NaN (the NaN rule)."""
     N, C, H, W = x.shape
     (kh, kw), (sh, sw) = kernel, stride
     windows = _windows(x, kernel, stride, (0, 0))                    # (N, C, Ho, Wo, kh, kw)
@@ -86,8 +87,12 @@ def _channel_window_sum(a, before, after):
 
 
 def lrn_forward(x, size, alpha, beta, k):
-    """scale = k + alpha * (moving sum of x^2 over the channel window); y = x * scale^-beta."""
-    scale = k + alpha * _channel_window_sum(x * x, size // 2, (size - 1) // 2)
+    """scale = k + alpha * (moving sum of x^2 over the channel window); y = x * scale^-beta.
+
+    The squares and their sums are float64 (in float32, x^2 overflows from |x| = 1.8e19), then
+    scale is rounded once to x's dtype, as in every backend."""
+    x64 = x.astype(np.float64)
+    scale = (k + alpha * _channel_window_sum(x64 * x64, size // 2, (size - 1) // 2)).astype(x.dtype)
     return x * scale ** -beta, scale
 
 
@@ -95,7 +100,8 @@ def lrn_backward(dout, x, scale, size, alpha, beta):
     """dx = dout * scale^-beta - 2 alpha beta x * (transposed moving sum of dout x scale^(-beta-1)).
 
     Channel j lies in the window of channel c exactly when c lies in [j - (size-1)//2, j + size//2],
-    the window mirrored; for odd sizes the two are the same.
+    the window mirrored; for odd sizes the two are the same. The sum is float64, as the forward's.
     """
-    through_scales = _channel_window_sum(dout * x * scale ** (-beta - 1), (size - 1) // 2, size // 2)
-    return dout * scale ** -beta - 2 * alpha * beta * x * through_scales
+    terms = dout.astype(np.float64) * x * scale.astype(np.float64) ** (-beta - 1)
+    through_scales = _channel_window_sum(terms, (size - 1) // 2, size // 2)
+    return (dout * scale ** -beta - 2 * alpha * beta * x * through_scales).astype(x.dtype)

@@ -13,6 +13,9 @@ with ``layer.astype(np.float64)`` (what gradient checks do). Inputs must be floa
 layers with parameters, of the parameters' dtype: nothing is silently up- or down-cast.
 """
 
+import math
+import numbers
+
 import numpy as np
 
 
@@ -77,8 +80,8 @@ def check_input(layer, x, ndim, channels=None, name="x"):
     """Validate a forward input at the public boundary; return it unchanged.
 
     Raises TypeError for a non-array, an integer or other non-float dtype, or a dtype different
-    from the layer's parameters; ValueError for the wrong rank (``ndim``; None accepts any) or
-    number of channels (axis 1).
+    from the layer's parameters; ValueError for the wrong rank (``ndim``; None accepts any), an
+    empty batch (axis 0) or the wrong number of channels (axis 1).
     """
     where = type(layer).__name__
     if not isinstance(x, np.ndarray):
@@ -92,6 +95,9 @@ def check_input(layer, x, ndim, channels=None, name="x"):
     if ndim is not None and x.ndim != ndim:
         layout = {2: "(N, D)", 4: "(N, C, H, W)"}.get(ndim, f"{ndim} axes")
         raise ValueError(f"{where}: {name} must have {ndim} axes {layout}; got shape {x.shape}")
+    if x.ndim and x.shape[0] == 0:
+        raise ValueError(f"{where}: {name} is an empty batch (shape {x.shape}); give at least one "
+                         f"sample")
     if channels is not None and x.shape[1] != channels:
         raise ValueError(f"{where}: {name} has {x.shape[1]} channels (axis 1) but the layer "
                          f"expects {channels}; got shape {x.shape}")
@@ -99,13 +105,33 @@ def check_input(layer, x, ndim, channels=None, name="x"):
 
 
 def check_gradient(layer, dout, expected_shape):
-    """Validate the upstream gradient given to backward."""
+    """Validate the upstream gradient given to backward: an array of the forward output's shape,
+    float32 or float64 (an integer gradient would be silently truncated or refused by NumPy)."""
     where = type(layer).__name__
     if not isinstance(dout, np.ndarray) or dout.shape != tuple(expected_shape):
         got = getattr(dout, "shape", type(dout).__name__)
         raise ValueError(f"{where}.backward: dout must have the forward output's shape "
                          f"{tuple(expected_shape)}; got {got}")
+    if dout.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{where}.backward: dout must be float32 or float64; got dtype "
+                        f"{dout.dtype}")
     return dout
+
+
+def check_count(where, value, name):
+    """A positive int (Python or NumPy, not a bool) such as a channel count, returned as int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive int; got {value!r}")
+    return int(value)
+
+
+def check_real(where, value, name, low=0.0, high=None):
+    """A finite number (Python or NumPy, not a bool) in [low, high), returned as float."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value < low or (high is not None and value >= high)):
+        span = f">= {low:g}" if high is None else f"in [{low:g}, {high:g})"
+        raise ValueError(f"{where}: {name} must be a finite number {span}; got {value!r}")
+    return float(value)
 
 
 def require_forward(layer, cache):
@@ -144,4 +170,5 @@ def random_weight(shape, std, dtype, rng):
     dtype = check_float_dtype(dtype, "dtype")
     if std is None:
         std = np.sqrt(2.0 / np.prod(shape[1:]))
+    check_real(f"weights of shape {shape}", std, "weight_std")
     return resolve_rng(rng).standard_normal(shape, dtype=dtype) * dtype.type(std)

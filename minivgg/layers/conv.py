@@ -4,7 +4,7 @@ import numpy as np
 
 from ..backend import kernels
 from ..shapes import output_size, pair
-from .base import Layer, Workspace, check_gradient, check_input, random_weight, require_forward
+from .base import Layer, Workspace, check_count, check_gradient, check_input, random_weight, require_forward
 
 # Shared by every Conv2d: backward's temporaries are dead once backward returns.
 _scratch = Workspace()
@@ -27,7 +27,8 @@ class Conv2d(Layer):
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=0, *,
                  weight_std=None, dtype=np.float32, backend=None, rng=None):
         super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels = in_channels = check_count("Conv2d", in_channels, "in_channels")
+        self.out_channels = out_channels = check_count("Conv2d", out_channels, "out_channels")
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding")

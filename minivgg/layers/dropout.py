@@ -1,7 +1,7 @@
 """Inverted dropout (Srivastava et al. 2014), on fc6 and fc7 of every VGG."""
 
-from ..backend import get_backend, kernels
-from .base import Layer, Workspace, check_gradient, check_input, require_forward, resolve_rng
+from ..backend import kernels, resolve
+from .base import Layer, Workspace, check_gradient, check_input, check_real, require_forward, resolve_rng
 
 
 class Dropout(Layer):
@@ -16,12 +16,10 @@ class Dropout(Layer):
     numba backend y and dx are then one fused parallel pass (kernels/jit.py).
     """
 
-    def __init__(self, p=0.5, *, rng=None):
+    def __init__(self, p=0.5, *, rng=None, backend=None):
         super().__init__()
-        if not (isinstance(p, (int, float)) and 0.0 <= p < 1.0):
-            raise ValueError(f"Dropout: p (the probability of dropping a unit) must be in [0, 1); "
-                             f"got {p!r}")
-        self.p = float(p)
+        self.p = check_real("Dropout", p, "p (the probability of dropping a unit)", high=1.0)
+        self.backend = backend
         self.rng = resolve_rng(rng)
         self._draws = None
         self._buffers = Workspace()
@@ -47,7 +45,7 @@ class Dropout(Layer):
     def _apply(self, a):
         """a * m / (1 - p), with m = [draws >= p]."""
         scale = 1.0 / (1.0 - self.p)
-        if get_backend() == "numba" and a.dtype == self._draws.dtype:
+        if resolve(self.backend) == "numba" and a.dtype == self._draws.dtype:
             return kernels("numba").dropout_apply(a, self._draws, self.p, scale)
         ### BEGIN SOLUTION
         return a * ((self._draws >= self.p) * a.dtype.type(scale))

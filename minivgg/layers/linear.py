@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .base import Layer, check_gradient, check_input, random_weight, require_forward
+from .base import Layer, check_count, check_gradient, check_input, random_weight, require_forward
 
 
 class Linear(Layer):
@@ -15,7 +15,8 @@ class Linear(Layer):
 
     def __init__(self, in_features, out_features, *, weight_std=None, dtype=np.float32, rng=None):
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        self.in_features = in_features = check_count("Linear", in_features, "in_features")
+        self.out_features = out_features = check_count("Linear", out_features, "out_features")
         self.params = {"weight": random_weight((out_features, in_features), weight_std, dtype, rng),
                        "bias": np.zeros(out_features, dtype)}
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}

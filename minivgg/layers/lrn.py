@@ -1,7 +1,7 @@
 """Local response normalisation across channels, as in AlexNet and the paper's A-LRN network."""
 
 from ..backend import kernels
-from .base import Layer, check_gradient, check_input, require_forward
+from .base import Layer, check_count, check_gradient, check_input, check_real, require_forward
 
 CONVENTIONS = ("krizhevsky", "pytorch")
 
@@ -27,9 +27,10 @@ class LocalResponseNorm(Layer):
         if convention not in CONVENTIONS:
             raise ValueError(f"LocalResponseNorm: convention must be one of {CONVENTIONS}; "
                              f"got {convention!r}")
-        if not (isinstance(size, int) and size >= 1):
-            raise ValueError(f"LocalResponseNorm: size must be a positive int; got {size!r}")
-        self.size, self.alpha, self.beta, self.k = size, float(alpha), float(beta), float(k)
+        self.size = check_count("LocalResponseNorm", size, "size")
+        self.alpha, self.beta, self.k = (check_real("LocalResponseNorm", value, name)
+                                         for value, name in ((alpha, "alpha"), (beta, "beta"),
+                                                             (k, "k")))
         self.convention = convention
         self.backend = backend
         self._cache = None

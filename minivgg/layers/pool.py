@@ -14,7 +14,8 @@ class MaxPool2d(Layer):
     Backward: the max is locally the identity on its arg-max and constant in the others, so
     dx gets dy at the arg-max of each window and 0 elsewhere. Windows that overlap (stride <
     kernel) can share an arg-max: those gradients add. Tie rule (all backends): the first
-    maximum in row-major window order takes the whole gradient.
+    maximum in row-major window order takes the whole gradient. NaN propagates, as in PyTorch:
+    a window holding a NaN outputs NaN (its first NaN takes the gradient).
     """
 
     def __init__(self, kernel_size=2, stride=None, *, backend=None):

@@ -32,10 +32,12 @@ def softmax_cross_entropy(logits, labels):
         raise TypeError(f"logits must be float32 or float64; got {logits.dtype}")
     labels = np.asarray(labels)
     N, K = logits.shape
+    if N == 0:
+        raise ValueError(f"logits is an empty batch (shape {logits.shape}); give at least one row")
     if labels.shape != (N,) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be {N} integers (one per row of logits); got "
                          f"shape {labels.shape}, dtype {labels.dtype}")
-    if N and (labels.min() < 0 or labels.max() >= K):
+    if (labels.min() < 0 or labels.max() >= K):
         raise ValueError(f"labels must lie in [0, {K}); got values from {labels.min()} to "
                          f"{labels.max()}")
     ### BEGIN SOLUTION

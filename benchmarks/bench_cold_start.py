@@ -1,0 +1,85 @@
+"""How long the Numba kernels take to compile (cold cache) and to load (warm), in CPU seconds.
+
+    python benchmarks/bench_cold_start.py [--rounds 2]
+
+Each measurement is a fresh process with its own ``NUMBA_CACHE_DIR``: "cold" starts from an empty
+directory (every kernel the step calls is compiled), "warm" runs again on the directory the cold
+run filled (every kernel loaded from disk). Each process imports NumPy and minivgg, builds the
+CLI's default network (benchmarks/bench_train.py) or the same with LRN ("A-LRN": then every kernel
+of minivgg/kernels/jit.py is used), and times one training step (forward, loss, backward) on a
+batch of 2; the kernels' share is that step's CPU time minus a second step's. Kernels compile when
+first called, so a run pays only for those it uses. Importing numba, and numba's one-time setup
+on first use (loading its registries, and SciPy when installed: costs any Numba function pays
+once per process), are timed apart, before the step. CPU seconds (user + system, all threads)
+are less sensitive to a busy machine than wall time. Targets: cold <= 3 s of CPU, warm <= 0.3 s.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+WORKLOAD = """
+import json, sys, time
+import numpy as np
+c0 = time.process_time()
+import minivgg
+c1 = time.process_time()
+import numba
+c2 = time.process_time()
+from numba.core.registry import cpu_target
+cpu_target.target_context.refresh()
+c3 = time.process_time()
+sys.path[:0] = [{here!r}]
+from bench_train import default_network
+model = minivgg.build_vgg(**dict(default_network(), config={config!r}))
+rng = np.random.default_rng(0)
+size = model.config["input_size"]
+x = rng.standard_normal((2, 3, size, size), dtype=np.float32)
+labels = np.array([0, 1])
+steps = []
+for _ in range(2):
+    c = time.process_time()
+    model.loss(x, labels)
+    steps.append(time.process_time() - c)
+print(json.dumps({{"import": c1 - c0, "numba": c2 - c1, "setup": c3 - c2,
+                  "kernels": steps[0] - steps[1]}}))
+"""
+
+
+def measure(config, cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=os.path.dirname(HERE))
+    code = WORKLOAD.format(here=HERE, config=config)
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2, help="cold + warm pairs (min kept)")
+    args = parser.parse_args(argv)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; CPU seconds, minimum "
+          f"over {args.rounds} fresh cache directories")
+    print(f"{'network':22s} {'cache':5s} {'kernels':>8s} {'numba setup':>12s} {'total':>6s}   "
+          f"{'import numba':>12s} {'import minivgg':>14s}")
+    for config, label in (("A", "default run (A)"), ("A-LRN", "A-LRN (all kernels)")):
+        results = {"cold": [], "warm": []}
+        for _ in range(args.rounds):
+            with tempfile.TemporaryDirectory() as cache_dir:
+                results["cold"].append(measure(config, cache_dir))
+                results["warm"].append(measure(config, cache_dir))
+        for cache, runs in results.items():
+            r = min(runs, key=lambda r: r["kernels"] + r["setup"])
+            print(f"{label:22s} {cache:5s} {r['kernels']:8.2f} {r['setup']:12.2f} "
+                  f"{r['kernels'] + r['setup']:6.2f}   {r['numba']:12.2f} {r['import']:14.2f}")
+    print("targets: cold total <= 3 s, warm total <= 0.3 s. Total = kernels + numba's setup on first "
+          "use; importing numba (and NumPy, before all this) comes on top.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""The child side of the grader: runs a student's code on inputs the grader chose, and nothing else.
+
+This file is standalone on purpose: the standard library and NumPy only, never the reference
+minivgg. The grader (minivgg/assignment/sandbox.py) starts it as ``python -I -S -c <this file's
+text> SITE``, where SITE is a directory holding only NumPy, and it becomes a *fork server*: it
+imports NumPy once, then for each part the grader asks for it forks a child that
+
+1. starts its own process group and session (the grader kills the whole group afterwards),
+2. sends its stdout and stderr to a file, closes every other file descriptor,
+3. sets its limits (address space, CPU seconds, file size, no core, no new processes),
+4. drops to an unprivileged user when the grader runs as root,
+5. moves into the scratch copy of the submission with its own HOME and TMPDIR and a sys.path of
+   that copy, SITE and the standard library (no current folder, no PYTHONPATH),
+6. runs the task's groups of steps (import a student module, call, set an item, save a result),
+   saving what a group asks for as .npy files (``allow_pickle=False``: numbers only) and each
+   group's exception as text showing only frames from the student's files.
+
+The fork server itself never runs student code; it only reports each child's pid and exit status.
+Whatever the child writes is untrusted: the grader validates it and computes every score itself.
+"""
+
+import importlib
+import importlib.util
+import json
+import os
+import resource
+import sys
+import traceback
+import types
+
+PACKAGE = "minivgg"
+MESSAGE_CAP = 2000                  # characters of an exception's text kept
+FRAMES_CAP = 8                      # innermost student frames kept
+# What a student's code may import besides NumPy and its own package; imported here, before the
+# child drops to an unprivileged user who may not be able to read the standard library's files.
+PRELOAD = ("abc", "collections", "contextlib", "copy", "dataclasses", "enum", "functools",
+           "itertools", "math", "numbers", "operator", "random", "re", "string", "textwrap",
+           "typing", "warnings", "numpy.lib.stride_tricks", "numpy.linalg", "numpy.random")
+
+
+def _student_frames(error, root):
+    """The traceback of ``error`` cut to frames in files under ``root``, paths relative to it."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if os.path.abspath(f.filename).startswith(root + os.sep)]
+    return [(os.path.relpath(os.path.abspath(f.filename), root), f.lineno, f.name, f.line or "")
+            for f in frames[-FRAMES_CAP:]]
+
+
+def _describe(error, root):
+    text = str(error)
+    if isinstance(error, SyntaxError) and error.filename:       # the place is the student's file
+        text = f"{error.msg} ({os.path.relpath(os.path.abspath(error.filename), root)}:{error.lineno})"
+    return {"type": type(error).__name__, "message": text[:MESSAGE_CAP],
+            "frames": _student_frames(error, root)}
+
+
+def _namespace_packages(root, depth):
+    """Make minivgg (and, with depth > 1, its sub-packages) an empty package: one module then
+    imports without the __init__ files above it, which import the whole library, broken files
+    and all."""
+    for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
+        del sys.modules[name]
+    for directory, _, files in os.walk(os.path.join(root, PACKAGE)):
+        name = os.path.relpath(directory, root).replace(os.sep, ".")
+        if "__init__.py" in files and name.count(".") < depth:
+            module = types.ModuleType(name)
+            module.__path__, module.__package__ = [directory], name
+            sys.modules[name] = module
+
+
+def import_student(relative, root):
+    """The student's ``minivgg.<relative>``, without the package's own __init__ (which imports
+    every module); if a sub-package's __init__ fails (a broken sibling file), without that too."""
+    name = f"{PACKAGE}.{relative}"
+    if PACKAGE not in sys.modules:
+        _namespace_packages(root, 1)
+    try:
+        return importlib.import_module(name)
+    except Exception:
+        _namespace_packages(root, 2)
+    return importlib.import_module(name)
+
+
+def oracle_kernels(tables, np):
+    """im2col and col2im that work only for the geometries the grader sent: ``tables[key]`` maps
+    each (row, column) of cols to a flat index into one image, -1 where the window covers padding.
+    Layer parts are graded with these, so an unfinished im2col does not cost Conv2d its points."""
+    def index(shape, kernel, stride, padding):
+        key = "x".join(str(int(v)) for v in (*shape, *kernel, *stride, *padding))
+        if key not in tables:
+            raise ValueError(f"the grader's im2col has no geometry {key}")
+        return tables[key]
+
+    def im2col(x, kernel, stride, padding, out=None):
+        rows = index(x.shape[1:], kernel, stride, padding)
+        flat = np.concatenate([x.reshape(len(x), -1), np.zeros((len(x), 1), x.dtype)], axis=1)
+        cols = flat[:, rows]
+        if out is None:
+            return cols
+        out[...] = cols
+        return out
+
+    def col2im(cols, x_shape, kernel, stride, padding, out=None):
+        rows = index(x_shape[1:], kernel, stride, padding)
+        flat = np.zeros((x_shape[0], int(np.prod(x_shape[1:])) + 1), cols.dtype)
+        for n in range(x_shape[0]):
+            np.add.at(flat[n], rows, cols[n])
+        dx = flat[:, :-1].reshape(x_shape)
+        if out is None:
+            return dx
+        out[...] = dx
+        return out
+    return im2col, col2im
+
+
+class Group:
+    """One group of steps with its own names: ``env["layer"]`` after a "new" step."""
+
+    def __init__(self, root, inputs, out, np):
+        self.root, self.inputs, self.out, self.np = root, inputs, out, np
+        self.env, self.saved = {}, []
+
+    def value(self, spec):
+        if isinstance(spec, list):
+            return [self.value(v) for v in spec]
+        if not isinstance(spec, dict):
+            return spec
+        (kind, arg), = spec.items()
+        if kind == "in":
+            return self.np.load(os.path.join(self.inputs, arg + ".npy"), allow_pickle=False)
+        if kind == "tuple":
+            return tuple(self.value(v) for v in arg)
+        if kind == "zeros":
+            return self.np.zeros(arg[0], dtype=arg[1])
+        if kind == "var":
+            return self.resolve(arg)
+        if kind == "dict":
+            return {k: self.value(v) for k, v in arg.items()}
+        raise ValueError(f"unknown value {kind}")
+
+    def resolve(self, path):
+        """``"layer.params"`` or ``["model", "params", "fc.weight"]``: a name of the group, then
+        attributes or keys."""
+        first, *rest = path.split(".") if isinstance(path, str) else path
+        value = self.env[first]
+        for name in rest:
+            value = value[name] if isinstance(value, dict) else getattr(value, name)
+        return value
+
+    def save(self, name, value):
+        np = self.np
+        if isinstance(value, tuple):
+            for i, item in enumerate(value):
+                self.save(f"{name}.{i}", item)
+            return
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"returned {type(value).__name__}, not numbers")
+        np.save(os.path.join(self.out, name + ".npy"), array, allow_pickle=False)
+        self.saved.append(name)
+
+    def run(self, steps):
+        for step in steps:
+            op, *args = step
+            if op == "import":
+                self.env[args[0]] = import_student(args[1], self.root)
+            elif op == "call":
+                out, target, call_args, kwargs = args
+                function = self.resolve(target)
+                self.env[out] = function(*self.value(call_args),
+                                         **{k: self.value(v) for k, v in kwargs.items()})
+            elif op == "setitem":                          # target[...] = value
+                self.resolve(args[0])[...] = self.value(args[1])
+            elif op == "namespace":                        # an object with these attributes
+                self.env[args[0]] = types.SimpleNamespace(**self.value({"dict": args[1]}))
+            elif op == "zeros":
+                self.env[args[0]] = self.np.zeros(args[1], dtype=args[2])
+            elif op == "setattr":
+                setattr(self.resolve(args[0]), args[1], self.value(args[2]))
+            elif op == "save":
+                self.save(args[0], self.value(args[1]))
+            elif op == "oracle":                           # the grader's im2col for a layer part
+                tables = {k: self.value(v) for k, v in args[1].items()}
+                im2col, col2im = oracle_kernels(tables, self.np)
+                for module in args[0]:
+                    patched = import_student(module, self.root)
+                    patched.im2col, patched.col2im = im2col, col2im
+            else:
+                raise ValueError(f"unknown step {op}")
+
+
+def run_task(task_dir, io, root):
+    """Run task_dir/task.json's groups on the inputs in task_dir/in; io/out/result.json records
+    each group's saved names or error."""
+    import numpy as np
+    with open(os.path.join(task_dir, "task.json")) as f:
+        task = json.load(f)
+    out, results = os.path.join(io, "out"), []
+    for index, steps in enumerate(task["groups"]):
+        group = Group(root, os.path.join(task_dir, "in"), os.path.join(out, f"g{index}"), np)
+        os.mkdir(group.out)
+        entry = {"group": index}
+        try:
+            group.run(steps)
+        except BaseException as error:          # SystemExit, KeyboardInterrupt too: one group's
+            entry["error"] = _describe(error, root)
+        entry["saved"] = group.saved
+        results.append(entry)
+        with open(os.path.join(out, "result.json"), "w") as f:   # after each group: a crash
+            json.dump(results, f)                                # later keeps the ones before
+
+
+def _limit(which, value):
+    resource.setrlimit(which, (value, value))
+
+
+def _memory_in_use():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def child(request, site, stdlib):
+    """In the forked child: isolate, limit, drop privileges, run the task; never returns."""
+    try:
+        os.setsid()
+        output = os.open(os.path.join(request["io"], "output.txt"),
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.closerange(3, 1 << 16)
+        _limit(resource.RLIMIT_CORE, 0)
+        _limit(resource.RLIMIT_CPU, int(request["cpu"]))
+        _limit(resource.RLIMIT_FSIZE, int(request["fsize"]))
+        _limit(resource.RLIMIT_AS, _memory_in_use() + int(request["memory"]))
+        if request.get("uid") is not None:
+            _limit(resource.RLIMIT_NPROC, 0)         # no new processes or threads as that user
+            os.setgroups([])
+            os.setgid(request["gid"])
+            os.setuid(request["uid"])
+        work = request["work"]
+        os.chdir(work)
+        os.environ.clear()
+        os.environ.update(HOME=request["home"], TMPDIR=request["tmp"], PATH="/usr/bin:/bin",
+                          OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MINIVGG_BACKEND="naive")
+        sys.path[:] = [work, site, *stdlib]
+        sys.argv = ["minivgg-grader-child"]
+        run_task(request["task"], request["io"], work)
+        code = 0
+    except BaseException:                       # the runner's own failure: say so, exit 3
+        traceback.print_exc()
+        code = 3
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def serve(site):
+    """The fork server: one JSON request a line on stdin; replies {"pid"}, then {"pid", "status",
+    "cpu"} (the child's CPU seconds) when the child has ended."""
+    stdlib = [p for p in sys.path if p]
+    sys.path.append(site)
+    import numpy  # noqa: F401  (loaded once here, shared by every child)
+    for name in PRELOAD:
+        importlib.import_module(name)
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    for line in requests:
+        request = json.loads(line)
+        replies.flush()
+        pid = os.fork()
+        if pid == 0:
+            child(request, site, stdlib)
+        replies.write(json.dumps({"pid": pid}).encode() + b"\n")
+        replies.flush()
+        _, status, usage = os.wait4(pid, 0)
+        try:
+            os.killpg(pid, 9)                   # whatever the child started in its group
+        except OSError:
+            pass
+        replies.write(json.dumps({"pid": pid, "status": status,
+                                  "cpu": usage.ru_utime + usage.ru_stime}).encode() + b"\n")
+        replies.flush()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

@@ -1,0 +1,225 @@
+"""``minivgg reproduce``: the claims' statistics and verdicts (the LRN one above all), the
+record's schema and its numbers recomputed from its runs, fusion from the command line, and the
+harder built-in data."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from minivgg import reproduce
+from minivgg.cli import main
+from minivgg.data.synthetic import PAIR_CLASSES, dataset_splits, synthetic_pairs, synthetic_splits
+
+RECORD = os.path.join(os.path.dirname(__file__), "..", "docs", "results", reproduce.JSON_NAME)
+RUN_FIELDS = {"config", "seed", "top1", "top5", "left_chance_epoch", "failed"}
+CLAIM_FIELDS = {"claim", "table", "better", "worse", "difference", "two_se", "verdict"}
+
+
+# -- verdicts ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind, difference, expected", [
+    ("beats", 3.0, "agrees"), ("beats", 1.0, "within noise"), ("beats", -1.0, "within noise"),
+    ("beats", -3.0, "contradicts"),
+    # LRN, E vs D: within noise is what the claim predicts; only a real gain contradicts it.
+    ("no gain", 0.5, "agrees"), ("no gain", -0.5, "agrees"), ("no gain", 3.0, "agrees"),
+    ("no gain", -3.0, "contradicts"),
+])
+def test_verdicts_with_two_standard_errors_of_2(kind, difference, expected):
+    assert reproduce.verdict(kind, difference, 2.0) == expected
+
+
+def _report(errors, n_test=500, left=1):
+    """A report with runs of the given {row: [top-1 per seed]} (top-5: half of it)."""
+    runs = [{"config": config, "seed": seed, "top1": e, "top5": e / 2,
+             "left_chance_epoch": left, "failed": None, "tests": {}}
+            for config, es in errors.items() for seed, e in enumerate(es)]
+    return {"settings": {"n_test": n_test}, "runs": runs, "fusions": []}
+
+
+def test_lrn_within_noise_agrees_and_lrn_clearly_better_contradicts():
+    """The old notebook said 'agrees' only when A was significantly *better* than A-LRN."""
+    same = reproduce.judge(_report({"A": [30.0, 31.0, 29.0], "A-LRN": [30.5, 29.5, 31.0]}))[0]
+    assert (same["claim"], same["better"], same["worse"]) == ("LRN does not help", "A", "A-LRN")
+    assert same["verdict"] == "agrees"
+    helps = reproduce.judge(_report({"A": [40.0, 41.0, 39.0], "A-LRN": [20.0, 21.0, 19.0]}))[0]
+    assert helps["verdict"] == "contradicts"
+
+
+def _recomputed(report, claim):
+    """difference and two_se from the runs by the documented formula, written out again."""
+    def rows(label):
+        config, _, test = label.partition(" [")
+        if label in reproduce.FUSIONS:
+            return [f["top1"] for f in report["fusions"] if f["config"] == label]
+        return [r["top1"] if not test else r["tests"][test[:-1]]["top1"] for r in report["runs"]
+                if r["config"] == config and r["failed"] is None]
+
+    def se(e):
+        e, n = np.array(e, float), report["settings"]["n_test"]
+        p = e.mean()
+        return math.sqrt((e.var(ddof=1) / len(e) if len(e) > 1 else 0) + p * (100 - p) / n)
+
+    b, w = rows(claim["better"]), rows(claim["worse"])
+    return np.mean(w) - np.mean(b), 2 * math.sqrt(se(b) ** 2 + se(w) ** 2)
+
+
+def test_claims_recomputed_from_runs_and_failed_runs_left_out():
+    errors = {"A": [40.0, 42.0, 41.0], "B": [35.0, 33.0, 36.0], "D": [30.0, 31.0, 29.5]}
+    report = _report(errors, n_test=5000)
+    # A seed that never left chance is a failed run: not an architecture result.
+    report["runs"].append({"config": "B", "seed": 3, "top1": 93.0, "top5": 66.0,
+                           "left_chance_epoch": None, "failed": "never left chance",
+                           "tests": {}})
+    claims = {c["claim"]: c for c in reproduce.judge(report)}
+    for name in ("B beats A", "D beats B"):
+        difference, two_se = _recomputed(report, claims[name])
+        assert claims[name]["difference"] == pytest.approx(difference, abs=1e-3)
+        assert claims[name]["two_se"] == pytest.approx(two_se, abs=1e-3)
+        assert claims[name]["verdict"] == "agrees"
+    assert claims["B beats A"]["difference"] == pytest.approx(41 - np.mean([35, 33, 36]),
+                                                              abs=1e-3)
+    assert claims["D beats C"]["difference"] is None and "note" in claims["D beats C"]
+
+
+def test_left_chance_needs_two_standard_errors_above_chance():
+    threshold = reproduce.chance_threshold(10, 100)          # 0.1 + 2 * 0.03
+    assert threshold == pytest.approx(0.16)
+    # Two epochs in a row: one lucky epoch is not leaving chance.
+    assert reproduce.left_chance_epoch([0.9, 0.83, 0.86, 0.83, 0.5], 10, 100) == 4
+    assert reproduce.left_chance_epoch([0.9, 0.83, 0.86, 0.83], 10, 100) is None
+    curve = [{"val_top1": e} for e in (0.9, 0.8, 0.7, 0.9)]
+    run = {"left_chance_epoch": 2, "curve": curve}
+    assert reproduce.failed(run, 10, 100) == "fell back to chance"
+    assert reproduce.failed({"left_chance_epoch": 2, "curve": curve[:3]}, 10, 100) is None
+    assert reproduce.failed({"left_chance_epoch": None, "curve": curve}, 10, 100) == (
+        "never left chance")
+
+
+def test_the_plateau_count_starts_only_once_the_net_left_chance():
+    class Opt:
+        lr = 0.01
+
+    schedule = reproduce.PlateauAfterChance(Opt, 0.2, patience=1, max_reductions=3)
+    for accuracy in (0.1, 0.12, 0.3, 0.1, 0.11):        # at chance, one lucky epoch: no cut
+        assert not schedule.step(accuracy)
+    assert Opt.lr == 0.01
+    assert not schedule.step(0.3) and not schedule.step(0.3)   # left chance: the rule from here
+    assert schedule.step(0.29) and Opt.lr == pytest.approx(0.001)
+
+
+# -- the run, end to end on tiny sizes -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """One tiny run of a subset of the nets, one of each way to start (scratch, warm start,
+    fine-tuned chain), shared by the tests that read it."""
+    out = tmp_path_factory.mktemp("paper")
+    report = reproduce.run("tiny", out, nets=("D jitter", "D He"), log=lambda line: None)
+    return out, report
+
+
+def _check_schema(report):
+    assert {"command", "minutes", "machine", "runs", "claims"} <= set(report)
+    assert isinstance(report["minutes"], (int, float)) and report["minutes"] >= 0
+    for run in report["runs"]:
+        assert RUN_FIELDS <= set(run)
+        assert run["left_chance_epoch"] is None or run["left_chance_epoch"] >= 1
+        assert len(run["curve"]) >= 1 and all("val_top1" in r for r in run["curve"])
+    assert [c["claim"] for c in report["claims"]] == [c[0] for c in reproduce.CLAIMS]
+    for claim in report["claims"]:
+        assert CLAIM_FIELDS <= set(claim) and claim["verdict"] in reproduce.VERDICTS
+        if claim["difference"] is not None:
+            difference, two_se = _recomputed(report, claim)
+            assert claim["difference"] == pytest.approx(difference, abs=2e-3)
+            assert claim["two_se"] == pytest.approx(two_se, abs=2e-3)
+            assert claim["verdict"] == reproduce.verdict(claim["kind"], claim["difference"],
+                                                         claim["two_se"])
+
+
+def test_tiny_run_writes_the_record_and_figure_with_the_schema(tiny):
+    out, report = tiny
+    with open(out / reproduce.JSON_NAME) as f:
+        assert json.load(f) == json.loads(json.dumps(report))
+    assert (out / reproduce.FIGURE_NAME).stat().st_size > 0
+    _check_schema(report)
+    labels = {(r["config"], r["seed"]) for r in report["runs"]}
+    assert labels == {(n, s) for n in ("A", "D", "D He", "D S=54", "D jitter") for s in (0, 1)}
+    jitter = next(r for r in report["runs"] if r["config"] == "D jitter")
+    assert {reproduce.DENSE, reproduce.MULTI, reproduce.CROPS, reproduce.BOTH} <= set(
+        jitter["tests"])
+
+
+def test_a_run_is_not_overwritten_unasked(tiny, capsys):
+    out, _ = tiny
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        reproduce.run("tiny", out)
+    assert main(["reproduce", "--quick", "--out", str(out)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_fusion_of_a_net_with_itself_equals_the_net(tiny, capsys):
+    out, _ = tiny
+    run = reproduce.run_dir(out, "D", 0)
+    args = ["--method", "dense", "--flip", "--scales", "36"]
+    assert main(["evaluate", run, *args]) == 0
+    alone = capsys.readouterr().out.splitlines()[-1]
+    assert main(["evaluate", run, run, "--fuse", *args]) == 0
+    fused = capsys.readouterr().out.splitlines()
+    assert fused[-1] == alone and "fusion of 2 nets" in fused[-2]
+
+
+def test_several_runs_without_fuse_is_an_error(tiny, capsys):
+    out, _ = tiny
+    run = reproduce.run_dir(out, "D", 0)
+    assert main(["evaluate", run, reproduce.run_dir(out, "A", 0)]) == 2
+    assert "--fuse" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.path.exists(RECORD), reason="no recorded full run yet")
+def test_the_recorded_full_run_is_consistent():
+    with open(RECORD) as f:
+        report = json.load(f)
+    _check_schema(report)
+    assert report["settings"]["mode"] == "full" and report["minutes"] <= 60
+    counts = {}
+    for run in report["runs"]:
+        counts[run["config"]] = counts.get(run["config"], 0) + 1
+    assert set(counts) == {n[0] for n in reproduce.NETS} and min(counts.values()) >= 3
+
+
+# -- the pairs ----------------------------------------------------------------------------------
+
+def test_pairs_are_deterministic_balanced_and_splits_disjoint():
+    a, b = synthetic_pairs(60, size=32, seed=1), synthetic_pairs(60, size=32, seed=1)
+    assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
+    assert a.images.shape == (60, 32, 32, 3) and a.images.dtype == np.uint8
+    assert np.bincount(a.labels, minlength=15).tolist() == [4] * 15
+    assert len(PAIR_CLASSES) == 15 and len(set(PAIR_CLASSES)) == 15
+    train, val = dataset_splits("pairs", (30, 30), size=32, seed=1)
+    assert not np.array_equal(train.images, val.images)
+    # The streams do not depend on how many sets are asked for (the CLI rebuilds train and val
+    # of a three-set run), and for the shapes they are synthetic_splits'.
+    assert np.array_equal(dataset_splits("pairs", (30, 30, 10), size=32, seed=1)[1].images,
+                          val.images)
+    shapes = dataset_splits("shapes", (20, 10, 5), size=32, seed=1)
+    assert all(np.array_equal(a.images, b.images)
+               for a, b in zip(shapes, synthetic_splits(20, 10, size=32, seed=1)))
+
+
+def test_pairs_colour_says_nothing_about_the_class():
+    """Each class's mean colour is the overall mean within 4 standard errors (of 45 means)."""
+    data = synthetic_pairs(1500, size=32, seed=2)
+    colours = data.images.mean(axis=(1, 2))                        # (N, 3) per-image mean RGB
+    se = colours.std(axis=0) / np.sqrt(100)                        # 100 images per class
+    means = np.array([colours[data.labels == k].mean(axis=0) for k in range(15)])
+    assert np.abs(means - colours.mean(axis=0)).max() < 4 * se.min()
+
+
+def test_pairs_reject_bad_arguments():
+    with pytest.raises(ValueError, match="size"):
+        synthetic_pairs(10, size=8)
+    with pytest.raises(ValueError, match="noise"):
+        synthetic_pairs(10, noise=-1)
