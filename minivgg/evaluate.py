@@ -27,6 +27,7 @@ from .dense import to_dense
 from .layers.softmax import softmax
 
 METHODS = ("center", "dense", "multicrop")
+MAX_SCALE_RATIO = 8         # test scales Q up to 8 crops: the paper's 512 / 224 is 2.3
 
 
 def top_k_error(probs, labels, k=1):
@@ -34,7 +35,9 @@ def top_k_error(probs, labels, k=1):
 
     probs: (N, K) posteriors or any scores, labels: (N,) ints in [0, K)  ->  float in [0, 1]
     Ties are broken towards the lower class index, as np.argmax does, so k = 1 gives
-    mean(argmax(probs) != labels). k >= K gives 0: every class is in the top k.
+    mean(argmax(probs) != labels). k >= K gives 0 for finite scores: every class is in the top
+    k. A sample with any non-finite score (NaN, inf: a diverged net) is an error whatever k:
+    NaN compares false with everything, so counting ranks alone would put its true class first.
     """
     probs = np.asarray(probs)
     if probs.ndim != 2 or len(probs) == 0:
@@ -47,7 +50,8 @@ def top_k_error(probs, labels, k=1):
     true = probs[np.arange(len(probs)), labels][:, None]
     lower_index = np.arange(probs.shape[1]) < labels[:, None]
     rank = (probs > true).sum(axis=1) + ((probs == true) & lower_index).sum(axis=1)
-    return float(np.mean(rank >= k))
+    wrong = (rank >= k) | ~np.isfinite(probs).all(axis=1)
+    return float(np.mean(wrong))
 
 
 def confusion_matrix(labels, predictions, num_classes):
@@ -158,6 +162,11 @@ def _check_scales(scales, crop):
     if min(scales) < crop:
         raise ValueError(f"scales: Q = {min(scales)} is smaller than the network's input size "
                          f"{crop}; the shorter side must be at least the crop (Sec. 3.2)")
+    if max(scales) > MAX_SCALE_RATIO * crop:
+        raise ValueError(f"scales: Q = {max(scales)} is more than {MAX_SCALE_RATIO} times the "
+                         f"network's input size {crop} (at most {MAX_SCALE_RATIO * crop}; the "
+                         f"paper's largest is 512 for 224): an image that large would not fit "
+                         f"in memory, and a net sees nothing at that scale")
     return tuple(int(q) for q in scales)
 
 

@@ -40,10 +40,19 @@ from .data.stats import mean_rgb, rgb_pca
 from .errors import CorruptFileError
 from .evaluate import paper_scales, posteriors, top_k_error
 from .io import CheckedNpz, model_from_arrays
-from .optim import SGD, ReduceOnPlateau, schedule_from_state
+from .layers import Standardise
+from .optim import SGD, schedule_from_state
+from .recipe import RECIPE, Recipe
 
-CHECKPOINT = "checkpoint.npz"
+CHECKPOINT = "checkpoint.npz"       # the last epoch's state: what --resume continues from
+BEST = "best.npz"                   # the epoch of lowest validation top-1 error: what evaluate uses
 HISTORY = "history.json"
+LOCK = ".lock"
+# What a Trainer may change when it is made: the training half of the recipe (the model half is
+# the model's business, build_vgg or Recipe.build).
+TRAINING_FIELDS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "warmup_epochs",
+                   "schedule", "patience", "max_reductions", "milestones", "scale", "flip",
+                   "colour_shift", "standardise")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -53,9 +62,10 @@ class NonFiniteLossError(FloatingPointError):
         self.epoch, self.step, self.loss = epoch, step, loss
         kept = (f"the last good checkpoint is kept: {checkpoint}" if checkpoint
                 else "no checkpoint was written yet")
-        super().__init__(f"loss is {loss} at epoch {epoch}, step {step}: training diverged "
-                         f"(try a smaller learning rate); the parameters were not updated with "
-                         f"this step, and {kept}")
+        where = (f"epoch {epoch}, step {step}" if step is not None
+                 else f"the validation after epoch {epoch}")
+        super().__init__(f"loss is {loss} at {where}: training diverged (try a smaller learning "
+                         f"rate); this epoch is not saved, and {kept}")
 
 
 def pixel_std(dataset):
@@ -106,7 +116,11 @@ class History:
         return iter(self.records)
 
     def to_json(self):
-        return json.dumps({"records": self.records}, indent=1)
+        """Strict JSON: a non-finite number (which the Trainer never records) becomes null
+        rather than the bare NaN / Infinity that JSON parsers other than Python's reject."""
+        records = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                    for k, v in r.items()} for r in self.records]
+        return json.dumps({"records": records}, indent=1, allow_nan=False)
 
     @classmethod
     def from_json(cls, text):
@@ -253,48 +267,60 @@ class Progress:
 class Trainer:
     """Trains ``model`` on ``train_set``, validating on ``val_set`` after each epoch.
 
-    model:      a VGG from ``build_vgg`` (or any Sequential with ``config`` for checkpoints);
-                its input side is the crop size
-    train_set, val_set: ImageDatasets of uint8 (N, H, W, 3) images, H and W >= the crop
-    optimizer:  default ``SGD(model)``: lr 1e-2, momentum 0.9, weight decay 5e-4 (Sec. 3.1)
-    schedule:   default ``ReduceOnPlateau(optimizer)``: lr / 10 after 2 epochs without a better
-                validation accuracy, at most 3 times; or a ``StepSchedule``
-    batch_size: images per SGD step (the paper: 256)
-    scale, flip, colour_shift: the augmentation (:class:`minivgg.data.augment.TrainTransform`):
-                rescale to S (None keeps the size), random flips, PCA colour shift std (0 = off)
-    run_dir:    folder for ``checkpoint.npz`` and ``history.json`` (None: keep nothing)
+    model:      a VGG from ``build_vgg`` / ``Recipe.build`` (or any Sequential with ``config``
+                for checkpoints); its input side is the crop size
+    train_set, val_set: ImageDatasets of uint8 (N, H, W, 3) images (or lists of mixed sizes)
+    recipe:     the hyper-parameters (:class:`minivgg.recipe.Recipe`, default ``RECIPE``, the
+                CLI's): batch size, SGD (lr, momentum, weight decay), warm-up, schedule,
+                augmentation (scale S, flips, PCA colour shift); ``**changes`` replace some of
+                its training fields, e.g. ``batch_size=16, scale=None`` (stored in the checkpoint)
+    optimizer:  default ``recipe.optimizer(model)``: SGD(lr 1e-2, momentum 0.9, wd 5e-4)
+    schedule:   default ``recipe.lr_schedule(optimizer)``: lr / 10 after ``patience`` epochs
+                without a better validation accuracy, at most 3 times; or a ``StepSchedule``
+    run_dir:    folder for ``checkpoint.npz`` (last epoch), ``best.npz`` (best validation top-1)
+                and ``history.json`` (None: keep nothing). A folder that already holds a run is
+                refused unless ``overwrite=True`` (continue one with ``Trainer.resume``)
     seed:       seeds the generator of shuffling and augmentation
     progress:   show the progress bar (stderr); ``log`` prints the per-epoch lines (stdout)
-    settings:   any JSON-able dict stored in the checkpoint (the CLI keeps its options there)
+    settings:   any JSON-able dict stored in the checkpoint (the CLI keeps its data options there)
     """
 
-    def __init__(self, model, train_set, val_set, *, optimizer=None, schedule=None,
-                 batch_size=64, scale=None, flip=True, colour_shift=0.1, run_dir=None, seed=0,
-                 progress=True, log=print, settings=None):
+    def __init__(self, model, train_set, val_set, *, recipe=RECIPE, optimizer=None,
+                 schedule=None, run_dir=None, overwrite=False, seed=0, progress=True, log=print,
+                 settings=None, **changes):
         for data, name in ((train_set, "train_set"), (val_set, "val_set")):
             if not isinstance(data, ImageDataset) or len(data) == 0:
                 raise ValueError(f"{name} must be a non-empty ImageDataset; got "
                                  f"{type(data).__name__} of length {len(data)}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+        if not isinstance(recipe, Recipe):
+            raise ValueError(f"recipe must be a minivgg.recipe.Recipe; got {type(recipe).__name__}")
+        unknown = sorted(set(changes) - set(TRAINING_FIELDS))
+        if unknown:
+            raise TypeError(f"Trainer got an unexpected keyword argument {unknown[0]!r} (the "
+                            f"recipe's training fields are {', '.join(TRAINING_FIELDS)})")
+        crop = model.input_shape[-1]
+        self.recipe = recipe.replace(**changes, input_size=crop)
+        _check_standardised(model, self.recipe)
         self.model, self.train_set, self.val_set = model, train_set, val_set
-        self.optimizer = SGD(model) if optimizer is None else optimizer
-        self.schedule = ReduceOnPlateau(self.optimizer) if schedule is None else schedule
-        self.batch_size = batch_size
-        self.augment = {"scale": scale, "flip": flip, "colour_shift": colour_shift}
+        self.optimizer = self.recipe.optimizer(model) if optimizer is None else optimizer
+        self.schedule = self.recipe.lr_schedule(self.optimizer) if schedule is None else schedule
+        self.batch_size = self.recipe.batch_size
+        self.augment = {"scale": self.recipe.train_scale(), "flip": self.recipe.flip,
+                        "colour_shift": self.recipe.colour_shift}
         # The paper's only preprocessing, from the training set alone (Sec. 2.1); the colour
         # shift's principal components likewise.
         self.mean = mean_rgb(train_set)
-        self.pca = rgb_pca(train_set) if colour_shift > 0 else None
-        self.rng = np.random.default_rng(seed)
-        self.run_dir = run_dir
+        self.pca = rgb_pca(train_set) if self.recipe.colour_shift > 0 else None
+        self.rng = np.random.default_rng(_seed(seed))
+        self.run_dir = None if run_dir is None else os.fspath(run_dir)
         self.progress, self.log = progress, log
         self.settings = dict(settings or {})
         self.epoch = 0
         self.history = History()
+        self.on_step = None          # called as on_step(trainer, loss) after each SGD step
         self._build_transform()                 # checks the augmentation before any folder is made
-        if run_dir is not None:
-            os.makedirs(run_dir, exist_ok=True)
+        if self.run_dir is not None:
+            prepare_run_dir(self.run_dir, overwrite=overwrite)
 
     def _build_transform(self):
         self.transform = TrainTransform(self.model.input_shape[-1], mean=self.mean,
@@ -306,6 +332,13 @@ class Trainer:
 
     # -- one epoch ---------------------------------------------------------------------------
 
+    def _warmup(self, step, steps):
+        """The learning rate's factor at ``step`` of this epoch: rising linearly to 1 over the
+        first ``warmup_epochs`` epochs of steps, then 1."""
+        ramp = math.ceil(self.recipe.warmup_epochs * steps)
+        done = self.epoch * steps + step + 1
+        return 1.0 if done >= ramp else done / ramp
+
     def train_epoch(self):
         """One pass over the shuffled training set; returns {"loss", "top1"[, "top5"],
         "images_per_s"} averaged over the epoch (with dropout and augmentation on)."""
@@ -314,29 +347,37 @@ class Trainer:
         steps = math.ceil(len(order) / self.batch_size)
         bar = Progress(steps, f"epoch {self.epoch + 1}", enabled=self.progress)
         totals, seen, start = {}, 0, time.perf_counter()
-        for step in range(steps):
-            idx = order[step * self.batch_size:(step + 1) * self.batch_size]
-            x = self.transform(_take(data.images, idx), self.rng).astype(model.dtype, copy=False)
-            labels = data.labels[idx]
-            loss, logits = model.loss(x, labels)
-            if not np.isfinite(loss):
-                bar.close()
-                raise NonFiniteLossError(self.epoch + 1, step + 1, loss,
-                                         self._existing_checkpoint())
-            self.optimizer.step()
-            for key, value in {"loss": loss, **error_rates(logits, labels)}.items():
-                totals[key] = totals.get(key, 0.0) + value * len(idx)
-            seen += len(idx)
-            bar.update(step + 1, f"loss {totals['loss'] / seen:.3f}")
-        bar.close()
+        lr = self.optimizer.lr
+        try:
+            for step in range(steps):
+                idx = order[step * self.batch_size:(step + 1) * self.batch_size]
+                x = self.transform(_take(data.images, idx), self.rng).astype(model.dtype,
+                                                                             copy=False)
+                labels = data.labels[idx]
+                loss, logits = model.loss(x, labels)
+                if not np.isfinite(loss):
+                    raise NonFiniteLossError(self.epoch + 1, step + 1, loss,
+                                             self._existing_checkpoint())
+                self.optimizer.lr = lr * self._warmup(step, steps)
+                self.optimizer.step()
+                if self.on_step is not None:
+                    self.on_step(self, loss)
+                for key, value in {"loss": loss, **error_rates(logits, labels)}.items():
+                    totals[key] = totals.get(key, 0.0) + value * len(idx)
+                seen += len(idx)
+                bar.update(step + 1, f"loss {totals['loss'] / seen:.3f}")
+        finally:
+            self.optimizer.lr = lr              # the schedule's rate, whatever the warm-up did
+            bar.close()
         result = {key: value / seen for key, value in totals.items()}
         result["images_per_s"] = seen / (time.perf_counter() - start)
         return result
 
     def validate(self):
-        """The paper's single-scale test (Sec. 4.1) on the validation set, dropout off: centre
-        crops of the images rescaled to Q = S (fixed S) or (Smin + Smax) / 2 (jittered S), or of
-        the images as they are when training does not rescale. {"loss", "top1"[, "top5"]}."""
+        """Centre crops of the validation set, dropout off: the images rescaled to Q = S (fixed
+        S) or (Smin + Smax) / 2 (jittered S), as the trainer's quick check of progress (the
+        paper's single-scale test, Sec. 4.1, used dense evaluation instead: ``minivgg.evaluate``).
+        {"loss", "top1"[, "top5"]}; a non-finite score is an error, never a correct answer."""
         scale = self.augment["scale"]
         probs = posteriors(self.model, self.val_set.images, mean=self.mean, method="center",
                            scales=None if scale is None else paper_scales(scale),
@@ -345,28 +386,42 @@ class Trainer:
         loss = -np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-300)))
         return {"loss": float(loss), **error_rates(probs, labels)}
 
-    def fit(self, epochs):
-        """Train until ``epochs`` epochs are done in total (a resumed run continues counting).
-        Returns the History. Raises NonFiniteLossError if the loss diverges."""
+    def fit(self, epochs=None):
+        """Train until ``epochs`` epochs are done in total (default: the recipe's; a resumed run
+        continues counting). Returns the History. Raises NonFiniteLossError if the training or
+        the validation loss is not finite: that epoch is then not saved.
+
+        While it runs, the run folder is locked (``.lock``): a second Trainer on the same folder,
+        in this process or another, is refused rather than interleaving its checkpoints.
+        """
+        epochs = self.recipe.epochs if epochs is None else epochs
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"epochs must be an int >= 0; got {epochs!r}")
-        while self.epoch < epochs:
-            start, lr = time.perf_counter(), self.optimizer.lr
-            train = self.train_epoch()
-            val = self.validate()
-            self.epoch += 1
-            record = {"epoch": self.epoch, "lr": lr,
-                      **{f"train_{k}": v for k, v in train.items() if k != "images_per_s"},
-                      **{f"val_{k}": v for k, v in val.items()},
-                      "images_per_s": train["images_per_s"],
-                      "seconds": time.perf_counter() - start}
-            self.schedule.step(1.0 - val["top1"])
-            self.history.append(record)
-            if self.run_dir is not None:
-                self.save()
-            if self.log:
-                self.log(format_record(record, epochs))
+        with RunLock(self.run_dir):
+            while self.epoch < epochs:
+                self._one_epoch(epochs)
         return self.history
+
+    def _one_epoch(self, epochs):
+        start, lr = time.perf_counter(), self.optimizer.lr
+        train = self.train_epoch()
+        val = self.validate()
+        if not np.isfinite(val["loss"]):
+            raise NonFiniteLossError(self.epoch + 1, None, val["loss"],
+                                     self._existing_checkpoint())
+        self.epoch += 1
+        record = {"epoch": self.epoch, "lr": lr,
+                  **{f"train_{k}": v for k, v in train.items() if k != "images_per_s"},
+                  **{f"val_{k}": v for k, v in val.items()},
+                  "images_per_s": train["images_per_s"],
+                  "seconds": time.perf_counter() - start}
+        self.schedule.step(1.0 - val["top1"])
+        best = min(self.history["val_top1"], default=math.inf)
+        self.history.append(record)
+        if self.run_dir is not None:
+            self.save(best=val["top1"] < best)
+        if self.log:
+            self.log(format_record(record, epochs))
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -383,6 +438,7 @@ class Trainer:
         if self.pca is not None:
             arrays["pca_eigvals"], arrays["pca_eigvecs"] = self.pca
         meta = {"epoch": self.epoch, "model_config": getattr(self.model, "config", None),
+                "recipe": self.recipe.to_dict(),
                 "optimizer": optimizer, "schedule": self.schedule.state_dict(),
                 "batch_size": self.batch_size, "augment": self.augment,
                 "rng": self.rng.bit_generator.state,
@@ -392,19 +448,29 @@ class Trainer:
                 "frozen": sorted(getattr(self.model, "frozen", ()))}
         return arrays, meta
 
-    def save(self):
-        """Write the checkpoint and history.json into ``run_dir``, each atomically."""
+    def save(self, best=False):
+        """Write ``best.npz`` (when ``best``: this epoch has the lowest validation error so far;
+        the weights, mean and meta, no momentum), ``checkpoint.npz`` and ``history.json`` into
+        ``run_dir``, each atomically, in that order: after a kill between two writes a resume
+        redoes the epoch bit-identically and ``history.json`` is rewritten from the checkpoint,
+        which is what counts."""
         if self.run_dir is None:
             raise ValueError("save: this Trainer has no run_dir")
-        save_checkpoint(self.checkpoint_path, *self.state())
+        arrays, meta = self.state()
+        if best:
+            save_checkpoint(os.path.join(self.run_dir, BEST),
+                            {k: v for k, v in arrays.items() if not k.startswith("velocity/")},
+                            meta)
+        save_checkpoint(self.checkpoint_path, arrays, meta)
         self.history.save(os.path.join(self.run_dir, HISTORY))
 
     @classmethod
     def resume(cls, run_dir, train_set, val_set, *, model=None, progress=True, log=print):
         """A Trainer in the state the checkpoint in ``run_dir`` was saved in: weights, momentum,
-        learning rate and schedule, generators, epoch counter, history, mean RGB. The datasets
-        must be the ones the run was started with (the CLI regenerates them from ``settings``).
-        ``model`` is needed only when the checkpoint has no build config.
+        learning rate and schedule, generators, epoch counter, history, mean RGB, recipe. The
+        datasets must be the ones the run was started with (the CLI makes them again from
+        ``settings``). ``model`` is needed only when the checkpoint has no build config.
+        ``history.json`` is rewritten from the checkpoint, which a kill can have left ahead of it.
         """
         if model is None:
             model, arrays, meta = model_from_checkpoint(run_dir)
@@ -414,13 +480,11 @@ class Trainer:
         model.freeze(meta.get("frozen", ()))         # a fine-tuning run stays one when resumed
         optimizer = SGD(model)
         optimizer.load_state_dict({**meta["optimizer"], "velocity": _prefixed(arrays, "velocity/")})
-        augment = meta["augment"]
-        if isinstance(augment["scale"], list):
-            augment["scale"] = tuple(augment["scale"])
-        trainer = cls(model, train_set, val_set, optimizer=optimizer,
+        recipe = stored_recipe(meta)
+        trainer = cls(model, train_set, val_set, recipe=recipe, optimizer=optimizer,
                       schedule=schedule_from_state(optimizer, meta["schedule"]),
-                      batch_size=meta["batch_size"], run_dir=run_dir, progress=progress,
-                      log=log, settings=meta["settings"], **augment)
+                      run_dir=run_dir, overwrite=True, progress=progress, log=log,
+                      settings=meta["settings"])
         trainer.mean = arrays["mean"]               # the stored one, not recomputed
         trainer.pca = ((arrays["pca_eigvals"], arrays["pca_eigvecs"])
                        if "pca_eigvals" in arrays else None)
@@ -434,7 +498,119 @@ class Trainer:
             rngs[name].bit_generator.state = state
         trainer.epoch = meta["epoch"]
         trainer.history = History(meta["history"])
+        with RunLock(trainer.run_dir):
+            trainer.history.save(os.path.join(trainer.run_dir, HISTORY))
         return trainer
+
+
+def _check_standardised(model, recipe):
+    """A recipe that standardises needs a model that does: He's init on raw 0..255 pixels gives
+    a first loss of ~9 nats and diverges within a few steps at lr 1e-2 (docs/TRAINING.md)."""
+    first = next(iter(model.layers.values()), None)
+    if recipe.standardise and not isinstance(first, Standardise):
+        raise ValueError("the recipe standardises the input but the model has no Standardise "
+                         "layer first: build it with recipe.build(train_set) or "
+                         "build_vgg(..., input_std=pixel_std(train_set)), or train on raw "
+                         "pixels knowingly with standardise=False (then init='paper' or a "
+                         "smaller lr)")
+
+
+def stored_recipe(meta):
+    """The Recipe a checkpoint was trained with. Checkpoints from before recipes existed stored
+    the batch size and augmentation on their own: those are read into the default recipe."""
+    if "recipe" in meta:
+        return Recipe.from_dict(meta["recipe"])
+    augment = dict(meta["augment"])
+    if isinstance(augment["scale"], list):
+        augment["scale"] = tuple(augment["scale"])
+    standardise = (meta.get("model_config") or {}).get("input_std") is not None
+    return RECIPE.replace(batch_size=meta["batch_size"], standardise=standardise,
+                          warmup_epochs=0.0, **augment)
+
+
+def _seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0; got {seed!r}")
+    return int(seed)
+
+
+def prepare_run_dir(run_dir, overwrite=False):
+    """Make ``run_dir`` (and its parents) and check that files can be written in it, before any
+    training time is spent; refuse a folder that already holds a run unless ``overwrite``.
+    Raises RunDirError naming the folder."""
+    if os.path.exists(os.path.join(run_dir, CHECKPOINT)) and not overwrite:
+        raise RunDirError(f"{run_dir} already holds a run ({CHECKPOINT}); continue it with "
+                          f"--resume / Trainer.resume, or pass --overwrite / overwrite=True to "
+                          f"replace it")
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=run_dir):
+            pass
+    except OSError as error:
+        raise RunDirError(f"cannot write to run folder {run_dir}: {error.strerror or error}") \
+            from None
+    remove_orphans(run_dir)
+
+
+def remove_orphans(run_dir):
+    """Delete the temporary files a killed ``atomic_write`` left behind (".<name>.*.tmp"); only
+    called while no other Trainer can be writing into the folder."""
+    with RunLock(run_dir):
+        for entry in os.scandir(run_dir):
+            if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file():
+                os.remove(entry.path)
+
+
+class RunDirError(OSError):
+    """A run folder that cannot be used: it already holds a run, cannot be made or written, or
+    another process is training in it."""
+
+
+class RunLock:
+    """An exclusive lock on a run folder (``fcntl.flock`` on ``run_dir/.lock``) for a ``with``
+    block; re-entrant within this process (a Trainer's save inside its fit), refused
+    (RunDirError) while another process holds it. ``run_dir=None`` locks nothing.
+    The lock dies with its process, so a killed run never leaves a folder locked."""
+
+    _held = {}                                   # real path -> (file, depth), in this process
+
+    def __init__(self, run_dir):
+        self.path = None if run_dir is None else os.path.realpath(run_dir)
+
+    def __enter__(self):
+        if self.path is None:
+            return self
+        if self.path in RunLock._held:
+            file, depth = RunLock._held[self.path]
+            RunLock._held[self.path] = (file, depth + 1)
+            return self
+        file = open(os.path.join(self.path, LOCK), "a+")
+        try:
+            _flock(file)
+        except BlockingIOError:
+            file.close()
+            raise RunDirError(f"run folder {self.path} is in use by another training process "
+                              f"(it holds {LOCK}); wait for it to finish") from None
+        RunLock._held[self.path] = (file, 1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.path is None:
+            return
+        file, depth = RunLock._held[self.path]
+        if depth > 1:
+            RunLock._held[self.path] = (file, depth - 1)
+        else:
+            del RunLock._held[self.path]
+            file.close()                         # closing releases the flock
+
+
+def _flock(file):
+    try:
+        import fcntl
+    except ImportError:                          # Windows: no advisory locks, no check
+        return
+    fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _take(images, idx):

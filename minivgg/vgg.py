@@ -22,10 +22,12 @@ from .layers import (
     LocalResponseNorm,
     MaxPool2d,
     ReLU,
+    SpatialAverage,
     Standardise,
 )
 from .layers.base import check_float_dtype
 from .model import Sequential
+from .recipe import RECIPE
 
 INIT_SCHEMES = ("paper", "glorot", "he", None)
 
@@ -43,12 +45,15 @@ class Undrawn(np.random.Generator):
 def init_std(scheme, fan_in, fan_out, std=0.01):
     """The standard deviation of the zero-mean normal weights of one layer (biases are zero).
 
-    "paper":  N(0, std^2) with std = 0.01 by default (Sec. 3.1 says "10^-2 variance", literally std
-              0.1; Caffe-era reimplementations, and the released models' training, used std 0.01.
-              Either trains A; deeper nets then start from a trained A: ``init_from_shallower``).
+    "paper":  N(0, std^2). Sec. 3.1 says "zero mean and 10^-2 variance", which is std 0.1 read
+              literally; ``std=0.01`` (the default) is the Caffe-era convention (AlexNet's and
+              Caffe's reference nets used std 0.01) and is a reading, not the paper's words: see
+              the README's ambiguities. Either trains A; the paper then starts deeper nets from
+              a trained A: ``init_from_shallower``.
     "glorot": variance 2 / (fan_in + fan_out) (Glorot & Bengio 2010, as a normal rather than their
               uniform of the same variance), which the authors later found trains D and E directly.
-    "he":     variance 2 / fan_in (He et al. 2015), made for ReLU networks.
+    "he":     variance 2 / fan_in (He et al. 2015), made for ReLU networks; the recipe's default
+              (minivgg.recipe).
     None:     no initialisation: weights are zeros and nothing is drawn (``Undrawn``), for a
               network whose weights will be loaded, or whose arithmetic alone is wanted.
     """
@@ -83,16 +88,19 @@ def _positive(value, name, kind=int):
 
 
 def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, width=1.0,
-             fc_width=4096, input_std=None):
+             fc_width=4096, input_std=None, head="fc"):
     """The network as data, before any array exists: [(name, kind, sizes)], front to back.
 
     kind is "standardise", "conv" (sizes: in channels, out channels, kernel), "relu", "lrn",
-    "pool" (2x2, stride 2), "flatten", "fc" (sizes: in features, out features) or "dropout";
+    "pool" (2x2, stride 2), "flatten", "fc" (sizes: in features, out features), "dropout" or
+    "gap" (global average pool: ``head="gap"`` ends conv layers, gap, fc8 instead of fc6-fc8);
     other kinds have no sizes. ``build_vgg`` makes a layer of each row; ``minivgg.arithmetic``
     counts the rows without allocating a weight (``minivgg summary D --width 1000``).
     Arguments as ``build_vgg``'s; the same ValueErrors.
     """
     specs = parse_config(config)
+    if head not in ("fc", "gap"):
+        raise ValueError(f"head must be 'fc' or 'gap'; got {head!r}")
     for value, name in ((num_classes, "num_classes"), (input_size, "input_size"),
                         (in_channels, "in_channels"), (fc_width, "fc_width")):
         _positive(value, name)
@@ -124,6 +132,8 @@ def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, wid
             size //= 2
             sizes.append(size)
             stage, index = stage + 1, 0
+    if head == "gap":
+        return plan + [("gap", "gap", ()), ("fc8", "fc", (channels, num_classes))]
     return plan + [("flatten", "flatten", ()), ("fc6", "fc", (channels * size * size, fc_width)),
                    ("relu6", "relu", ()), ("drop6", "dropout", ()),
                    ("fc7", "fc", (fc_width, fc_width)), ("relu7", "relu", ()),
@@ -131,8 +141,9 @@ def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, wid
 
 
 def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, width=1.0,
-              fc_width=4096, dropout=0.5, init="glorot", std=0.01, lrn_convention="krizhevsky",
-              input_std=None, dtype=np.float32, seed=0, backend=None):
+              fc_width=4096, dropout=RECIPE.dropout, init=RECIPE.init, std=0.01,
+              classifier_std=RECIPE.classifier_std, lrn_convention="krizhevsky", input_std=None,
+              dtype=np.float32, seed=0, backend=None, head="fc"):
     """Build a VGG from a configuration name ("A", "A-LRN", "B", "C", "D", "E", "vgg16", ...) or a
     row in the same notation.
 
@@ -140,18 +151,30 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     the size of fc6 and fc7 (4096 in the paper); dropout the drop probability of drop6 and drop7.
     input_size must survive the max-pools exactly: each 2x2/2 pool halves it, so 224 -> 7 after
     five; a size that is too small or not divisible is a ValueError that says where it fails.
+    ``init`` is the scheme of the convolutions, fc6 and fc7 (``init_std``; the default is the
+    recipe's, minivgg.recipe.RECIPE); ``classifier_std`` the std of fc8's weights (default 0.01:
+    near-zero first logits, see minivgg.recipe), or None for fc8 drawn like the other layers.
     ``input_std`` (the training pixels' std, e.g. ``minivgg.train.pixel_std``) puts a
     ``Standardise`` layer first, which divides the mean-subtracted input by it (see its docstring
     for why the small nets need it). ``seed`` makes the weights and the dropout masks
     reproducible. ``init=None`` builds fast with
     all-zero weights (nothing drawn): for ``build_vgg("E", init=None).summary()`` or loading.
+    ``head="gap"``: the FC-free head the paper's remark invites (the FC layers can be removed
+    with little loss): conv layers, a global average pool, one linear layer fc8 (channels ->
+    classes); fc_width and dropout then play no part.
     """
     plan = vgg_plan(config, num_classes=num_classes, input_size=input_size,
-                    in_channels=in_channels, width=width, fc_width=fc_width, input_std=input_std)
+                    in_channels=in_channels, width=width, fc_width=fc_width, input_std=input_std,
+                    head=head)
     if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
     dtype = check_float_dtype(dtype, "dtype")
     init_std(init, 1, 1, std)                             # validates the scheme name and std
+    if classifier_std is not None and not (isinstance(classifier_std, (int, float, np.floating))
+                                           and not isinstance(classifier_std, bool)
+                                           and 0 < classifier_std < np.inf):
+        raise ValueError(f"classifier_std must be a finite positive number; got "
+                         f"{classifier_std!r}")
     rng = Undrawn(np.random.PCG64(seed)) if init is None else np.random.default_rng(seed)
 
     def conv(c_in, c_out, k):
@@ -159,20 +182,25 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
         return Conv2d(c_in, c_out, k, 1, k // 2, weight_std=std_, dtype=dtype, backend=backend,
                       rng=rng)
 
-    def fc(d_in, d_out):
-        return Linear(d_in, d_out, weight_std=init_std(init, d_in, d_out, std), dtype=dtype, rng=rng)
+    def fc(d_in, d_out, weight_std=None):
+        if weight_std is None or init is None:
+            weight_std = init_std(init, d_in, d_out, std)
+        return Linear(d_in, d_out, weight_std=weight_std, dtype=dtype, rng=rng)
 
     make = {"standardise": lambda: Standardise(input_std), "conv": conv,
             "relu": lambda: ReLU(backend=backend),
             "lrn": lambda: LocalResponseNorm(convention=lrn_convention, backend=backend),
             "pool": lambda: MaxPool2d(2, 2, backend=backend), "flatten": Flatten, "fc": fc,
-            "dropout": lambda: Dropout(dropout, rng=rng.spawn(1)[0], backend=backend)}
-    layers = [(name, make[kind](*sizes)) for name, kind, sizes in plan]
+            "dropout": lambda: Dropout(dropout, rng=rng.spawn(1)[0], backend=backend),
+            "gap": SpatialAverage}
+    layers = [(name, fc(*sizes, classifier_std) if name == "fc8" else make[kind](*sizes))
+              for name, kind, sizes in plan]
     settings = dict(config=config_name(config) if isinstance(config, str) else list(config),
                     num_classes=num_classes, input_size=input_size, in_channels=in_channels,
                     width=width, fc_width=fc_width, dropout=dropout, init=init, std=std,
-                    lrn_convention=lrn_convention, input_std=input_std, dtype=dtype.name,
-                    seed=seed)
+                    classifier_std=classifier_std, lrn_convention=lrn_convention,
+                    input_std=input_std, dtype=dtype.name, seed=seed,
+                    **({"head": head} if head != "fc" else {}))   # old configs: fc
     return VGG(layers, settings)
 
 

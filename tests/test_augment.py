@@ -309,3 +309,9 @@ def test_train_transform_is_fast_enough_for_training():
     start = time.process_time()
     transform(images, np.random.default_rng(1))
     assert time.process_time() - start < 1.0                   # >= 2000 images / s
+
+
+@pytest.mark.parametrize("shift", [float("nan"), float("inf"), -0.1])
+def test_a_nan_or_negative_colour_shift_is_refused_not_turned_off(shift):
+    with pytest.raises(ValueError, match="colour_shift must be a finite number >= 0"):
+        TrainTransform(32, mean=np.zeros(3), colour_shift=shift, pca=(np.ones(3), np.eye(3)))

@@ -10,9 +10,10 @@ import matplotlib
 import numpy as np
 import pytest
 
-from minivgg.cli import DEFAULT_EPOCHS, build_parser, main
+from minivgg.cli import build_parser, main
 from minivgg.data import synthetic_splits
-from minivgg.train import CHECKPOINT, HISTORY, load_checkpoint, model_from_checkpoint
+from minivgg.recipe import RECIPE
+from minivgg.train import BEST, CHECKPOINT, HISTORY, load_checkpoint, model_from_checkpoint
 
 matplotlib.use("Agg")
 
@@ -29,7 +30,7 @@ def run_dir(tmp_path_factory):
 
 
 def test_train_writes_checkpoint_history_model_and_curves(run_dir, capsys):
-    assert sorted(os.listdir(run_dir)) == [CHECKPOINT, "curves.png", HISTORY]
+    assert sorted(os.listdir(run_dir)) == [".lock", BEST, CHECKPOINT, "curves.png", HISTORY]
     with open(run_dir / HISTORY) as f:
         records = json.load(f)["records"]
     assert [r["epoch"] for r in records] == [1]
@@ -79,7 +80,7 @@ def test_evaluate_prints_errors_per_method_and_saves_a_confusion_matrix(run_dir,
     assert main(["evaluate", str(run_dir), "--method", "center", "dense+multicrop",
                  "--grid", "2", "--scales", "34", "--flip", "--confusion", str(png)]) == 0
     out = capsys.readouterr().out
-    assert "after 1 epochs, 20 validation images" in out
+    assert f"{BEST} (epoch 1), 20 validation images" in out
     lines = {line.split()[0]: line for line in out.splitlines() if "top-1 error" in line}
     assert set(lines) == {"center", "dense+multicrop"}
     assert "top-5 error" in lines["center"]
@@ -99,8 +100,7 @@ def test_summary_prints_the_layer_table(capsys):
     (["train", "--resume", "/nonexistent/run"], "does not exist"),
     (["train", "--image-size", "16", "--input", "32"], "--image-size"),
     (["summary", "A", "--input", "20"], "input_size 20"),
-    (["train", "--scale", "30", *TINY], "smallest scale S (30)"),
-    (["train", "--lr", "1", "--momentum", "1.5", *TINY], "momentum"),
+    (["train", "--scale", "30", *TINY], "scale: S = 30 is smaller than input_size 32"),
 ])
 def test_bad_arguments_are_one_line_messages(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)                      # a run folder would go to ./runs
@@ -116,7 +116,8 @@ def test_an_empty_folder_is_not_a_run(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv", [["train", "--config", "F"], ["train", "--schedule", "cosine"],
-                                  ["train", "--epochs", "0"], ["summary", "Z"]])
+                                  ["train", "--epochs", "0"], ["summary", "Z"],
+                                  ["train", "--momentum", "1.5"]])
 def test_argparse_rejects_bad_choices(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -136,7 +137,7 @@ def test_help_lists_every_option_with_its_default():
                                                if a.option_strings and a.dest != "help"])
     train_help = " ".join(commands["train"].format_help().split())
     assert "(default: 0.01)" in train_help and "(default: 0.9)" in train_help
-    assert f"{DEFAULT_EPOCHS} for a new run" in train_help
+    assert f"epochs in total; with --resume: the run's own (default: {RECIPE.epochs})" in train_help
 
 
 def test_python_dash_m_minivgg_help_runs_in_a_subprocess():

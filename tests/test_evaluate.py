@@ -230,3 +230,24 @@ def test_metric_arguments_are_checked():
         confusion_matrix([0, 1], [0, 1], 0)
     with pytest.raises(ValueError, match="one shape"):
         combine(np.ones((2, 3)), np.ones((3, 3)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_score_is_an_error_never_a_correct_answer(bad):
+    """NaN compares false with everything, so rank counting alone called a NaN row correct:
+    a diverged net (all-NaN posteriors) reported 0% top-1 and top-5 error."""
+    scores = np.array([[0.1, 0.7, 0.2, 0.0, 0.0, 0.0],      # true 1: correct
+                       [bad, 0.5, 0.1, 0.1, 0.1, 0.2],      # true 1: would rank first
+                       [0.3, 0.2, bad, 0.1, 0.1, 0.2]])     # true 0: would rank first too
+    labels = np.array([1, 1, 0])
+    assert top_k_error(scores, labels, 1) == pytest.approx(2 / 3)
+    assert top_k_error(scores, labels, 5) == pytest.approx(2 / 3)
+    assert top_k_error(scores, labels, 6) == pytest.approx(2 / 3)        # even k = K
+    assert top_k_error(np.full((4, 10), np.nan), np.arange(4), 5) == 1.0
+
+
+def test_test_scales_are_bounded():
+    model = build_vgg("A", num_classes=3, input_size=32, width=1 / 16, fc_width=8, init=None)
+    images = np.zeros((1, 36, 36, 3), np.uint8)
+    with pytest.raises(ValueError, match="scales: Q = 100000 is more than 8 times"):
+        posteriors(model, images, mean=np.zeros(3), scales=100000)

@@ -14,7 +14,8 @@ FC_ONLY = ("fc6", "fc7")          # the paper's "only the first two FC layers"
 
 
 def tiny_model():
-    return build_vgg("A", num_classes=10, input_size=32, width=1 / 16, fc_width=8, seed=1)
+    return build_vgg("A", num_classes=10, input_size=32, width=1 / 16, fc_width=8, seed=1,
+                     input_std=60.0)   # the recipe standardises (minivgg.recipe)
 
 
 def snapshot(model):

@@ -29,3 +29,22 @@ def test_the_python_example_runs():
     exec(compile(example.group(1), "README.md", "exec"), namespace)
     assert namespace["model"].num_params() == 138_357_544
     assert set(namespace["small"].grads) == set(namespace["small"].params)
+
+
+def test_the_your_own_data_example_runs(tmp_path, monkeypatch):
+    """The README's second Python example, on a small image folder written here, one epoch."""
+    from PIL import Image
+
+    from minivgg.data import synthetic_shapes
+    from minivgg.train import BEST, load_checkpoint
+    shapes = synthetic_shapes(30, 36, seed=0)
+    for i, (image, label) in enumerate(zip(shapes.images, shapes.labels)):
+        folder = tmp_path / "my_photos" / shapes.classes[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i}.png")
+    code = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)[1]
+    assert "RECIPE.replace(epochs=20)" in code
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code.replace("epochs=20", "epochs=1, width=1 / 16, fc_width=8"), "README.md",
+                 "exec"), {})
+    assert load_checkpoint(tmp_path / "runs" / "mine" / BEST)[1]["epoch"] == 1

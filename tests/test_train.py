@@ -11,6 +11,7 @@ from minivgg.data import synthetic_splits
 from minivgg.evaluate import posteriors, top_k_error
 from minivgg.optim import SGD, StepSchedule
 from minivgg.train import (
+    BEST,
     CHECKPOINT,
     HISTORY,
     History,
@@ -30,7 +31,8 @@ def data():
 
 
 def tiny_model(seed=0):
-    return build_vgg("A", num_classes=10, input_size=32, width=1 / 16, fc_width=8, seed=seed)
+    return build_vgg("A", num_classes=10, input_size=32, width=1 / 16, fc_width=8, seed=seed,
+                     input_std=60.0)
 
 
 def make_trainer(data, run_dir, **kwargs):
@@ -129,7 +131,7 @@ def test_a_failure_while_writing_leaves_the_old_checkpoint_and_no_temporary_file
     trainer.epoch = 7                                 # a different checkpoint would be written
     with pytest.raises(OSError, match="disk full"):
         trainer.save()
-    assert sorted(os.listdir(tmp_path)) == [CHECKPOINT, HISTORY]
+    assert sorted(os.listdir(tmp_path)) == [".lock", BEST, CHECKPOINT, HISTORY]
     with open(tmp_path / CHECKPOINT, "rb") as f:
         assert f.read() == saved
 

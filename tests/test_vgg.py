@@ -85,7 +85,7 @@ def _relative_std_error(n):
 @pytest.mark.parametrize("init", ["paper", "glorot", "he"])
 def test_initial_weights_have_the_scheme_std(init):
     model = build_vgg("A", input_size=32, width=0.5, fc_width=256, num_classes=10, init=init,
-                      std=0.02)
+                      std=0.02, classifier_std=None)      # fc8 drawn like the others
     for name, layer in model.layers.items():
         if not layer.params:
             continue
@@ -169,3 +169,12 @@ def test_whole_network_gradient_check(config):
     assert report.tol == MODEL_TOL
     assert {c.name for c in report.checks} == {"x", *model.params}
     assert model.training and model["drop6"].p == 0.5
+
+
+@pytest.mark.parametrize("kwargs", [dict(init="paper", std=float("nan")),
+                                    dict(init="paper", std=float("inf")), dict(classifier_std=-0.01),
+                                    dict(classifier_std=float("nan"))])
+def test_non_finite_or_negative_init_stds_are_refused(kwargs):
+    name = next(iter(k for k in kwargs if k.endswith("std")))
+    with pytest.raises(ValueError, match=name):
+        build_vgg("A", **SMALL, **kwargs)

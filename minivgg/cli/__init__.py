@@ -12,24 +12,27 @@ the data and call minivgg.train, .evaluate, .arithmetic (through ``model.summary
 """
 
 import argparse
+import functools
 import sys
 
 from ..assignment import add_subcommands as add_assignment_commands
 from ..errors import CorruptFileError
-from . import evaluate, reproduce, summary, train
+from . import evaluate, features, localise, reproduce, summary, train
 from .common import FORMATTER, CommandError
-from .train import DEFAULT_EPOCHS
 
 COMMANDS = (train.add_parser, evaluate.add_parser, summary.add_parser, add_assignment_commands,
-            reproduce.add_parser)
+            reproduce.add_parser, localise.add_parser, features.add_parser)
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    # allow_abbrev=False everywhere: "--data DIR" must not be read as "--data-seed DIR"
+    strict = functools.partial(argparse.ArgumentParser, allow_abbrev=False)
+    parser = strict(
         prog="minivgg", formatter_class=FORMATTER,
         description="VGG (Simonyan & Zisserman, ICLR 2015) from scratch: train, evaluate, "
                     "summarise.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=strict)
     for add_parser in COMMANDS:
         add_parser(commands)
     return parser

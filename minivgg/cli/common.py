@@ -1,43 +1,66 @@
 """What the commands share: argument types, the user-error exception, run folders and data."""
 
 import argparse
+import math
 import os
 
 from ..configs import ALIASES, CONFIGS
 
-# Every command's help shows the defaults.
-FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+class FORMATTER(argparse.ArgumentDefaultsHelpFormatter):
+    """Every command's help shows the defaults. A switch (--no-flip, --flip) would show its
+    stored value, "(default: True)" beside an option that turns something off: it says
+    "(default: not given)" instead, unless its help already says its default in words; so does
+    an option whose help already states the recipe's value."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "(default:" in text:
+            return text
+        if action.nargs == 0:
+            return f"{text} (default: not given)"
+        return super()._get_help_string(action)
+
 
 # What a run needs to make its data again, stored in the checkpoint so --resume and evaluate
-# rebuild the same images.
-DATA_KEYS = ("train_size", "val_size", "image_size", "data_seed")
+# rebuild the same images: the built-in data's sizes and seed, or the folder and its split.
+DATA_KEYS = ("data", "val_fraction", "train_size", "val_size", "image_size", "data_seed")
 
 
 class CommandError(Exception):
     """A user error found after parsing (a missing run folder...): printed without a traceback."""
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text}")
-    return value
+def _number(kind, test, wanted):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or not test(value):
+            raise argparse.ArgumentTypeError(f"must be {wanted}; got {text!r}")
+        return value
+    return parse
 
 
-def positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number; got {text}")
-    return value
+positive_int = _number(int, lambda v: v >= 1, "a positive integer")
+nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: v > 0, "a finite positive number")
+nonnegative_float = _number(float, lambda v: v >= 0, "a finite number >= 0")
+fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+open_fraction = _number(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
 def scale(text):
-    """'none', 'S' or 'Smin,Smax' -> None, int or (int, int)."""
-    if text.lower() == "none":
-        return None
-    parts = [int(p) for p in text.split(",")]
-    if len(parts) not in (1, 2) or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"expected none, S or Smin,Smax; got {text}")
+    """'auto', 'none', 'S' or 'Smin,Smax' -> "auto", None, int or (int, int)."""
+    if text.lower() in ("auto", "none"):
+        return None if text.lower() == "none" else "auto"
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 1 or parts[0] > parts[-1]:
+        raise argparse.ArgumentTypeError(f"expected auto, none, S or Smin,Smax; got {text!r}")
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
@@ -61,13 +84,33 @@ def synthetic_data(settings):
                           size=settings["image_size"], seed=settings["data_seed"])
 
 
-def check_run_dir(path):
+def run_data(settings, data=None):
+    """(train, val) of a run: from ``data`` (a path) if given, else the settings' own data
+    folder, else the built-in shapes its settings describe. A run made from Python records
+    none of these: then ``data`` is needed (CommandError)."""
+    from ..data.split import load_splits
+    data = data if data is not None else settings.get("data")
+    try:
+        if data is not None:
+            return load_splits(data, settings.get("val_fraction", 0.1),
+                               settings.get("data_seed", 0))
+        if all(key in settings for key in ("train_size", "val_size", "image_size")):
+            return synthetic_data({"data_seed": 0, **settings})
+    except (OSError, ValueError) as error:
+        raise CommandError(f"--data: {error}") from None
+    raise CommandError("this run records no data (it was made from Python, not by 'minivgg "
+                       "train'): pass --data PATH, the images it was trained on")
+
+
+def check_run_dir(path, checkpoint=None):
+    """``path`` if it is a run folder holding ``checkpoint`` (default: checkpoint.npz)."""
     from ..train import CHECKPOINT
+    checkpoint = checkpoint or CHECKPOINT
     if not os.path.isdir(path):
         raise CommandError(f"run folder {path!r} does not exist")
-    if not os.path.isfile(os.path.join(path, CHECKPOINT)):
-        raise CommandError(f"{path!r} has no {CHECKPOINT}: not a run folder written by "
-                           f"'minivgg train', or its first epoch never finished")
+    if not os.path.isfile(os.path.join(path, checkpoint)):
+        raise CommandError(f"{path!r} has no {checkpoint}: not a run folder written by "
+                           f"'minivgg train' or the Trainer, or its first epoch never finished")
     return path
 
 

@@ -1,13 +1,15 @@
 """``minivgg evaluate RUN_DIR``: the paper's test methods on a run's validation set;
 ``minivgg evaluate RUN1 RUN2 ... --fuse``: ConvNet fusion (Sec. 4.4), the mean posterior."""
 
+import os
+
 from .common import (
     DATA_KEYS,
     FORMATTER,
     CommandError,
     check_run_dir,
     positive_int,
-    synthetic_data,
+    run_data,
 )
 
 
@@ -21,12 +23,20 @@ def add_parser(commands):
     evaluate.add_argument("--fuse", action="store_true",
                           help="average the posteriors of all the runs given (Sec. 4.4); they "
                                "must have the same data")
+    evaluate.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                          help="best.npz (the epoch of lowest validation error) or "
+                               "checkpoint.npz (the last epoch)")
+    evaluate.add_argument("--data", metavar="PATH", default=None,
+                          help="test on these images instead of the run's validation set: "
+                               "CIFAR's test batch, a folder's val/, or every image of an "
+                               "image folder (the run's classes, same order)")
     evaluate.add_argument("--method", nargs="+", default=["center"],
                           help="center, dense, multicrop, or a '+' combination such as "
                                "dense+multicrop; several may be given")
     evaluate.add_argument("--scales", type=positive_int, nargs="*", default=None,
-                          help="test scales Q (shorter side, pixels); unset: the images as "
-                               "they are")
+                          help="test scales Q (shorter side, pixels); unset: the run's "
+                               "single-scale Q (its training S, or the middle of a jittered "
+                               "range; the images as they are if it did not rescale)")
     evaluate.add_argument("--flip", action="store_true",
                           help="also evaluate horizontal flips and average")
     evaluate.add_argument("--grid", type=positive_int, default=5,
@@ -38,29 +48,79 @@ def add_parser(commands):
     evaluate.set_defaults(run=cmd_evaluate)
 
 
+def _load(run_dir, which):
+    """(model, arrays, meta) of a run's best.npz (or checkpoint.npz: ``which`` "last", or a run
+    from before best.npz existed); meta["file"] names the file read."""
+    from ..train import BEST, CHECKPOINT, model_from_checkpoint
+    name = BEST if which == "best" else CHECKPOINT
+    if which == "best" and os.path.isdir(run_dir) and not os.path.isfile(
+            os.path.join(run_dir, BEST)):
+        name = CHECKPOINT
+    check_run_dir(run_dir, name)
+    try:
+        model, arrays, meta = model_from_checkpoint(os.path.join(run_dir, name))
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return model, arrays, {**meta, "file": name}
+
+
+def _test_set(args, meta):
+    from ..data.split import load_test_set
+    if args.data is None:
+        return run_data(meta.get("settings") or {})[1], "validation"
+    try:
+        data = load_test_set(args.data)
+    except (OSError, ValueError) as error:
+        raise CommandError(f"--data: {error}") from None
+    classes = (meta.get("settings") or {}).get("classes")
+    if classes is not None and list(data.classes) != list(classes):
+        raise CommandError(f"--data: its classes {list(data.classes)} are not the run's "
+                           f"{classes}")
+    return data, args.data
+
+
+def _run_scales(meta):
+    """The single test scale Q the run's validation used (Sec. 4.1), or None."""
+    from ..evaluate import paper_scales
+    scale = (meta.get("augment") or {}).get("scale")
+    if scale is None:
+        return None
+    return list(paper_scales(tuple(scale) if isinstance(scale, list) else scale))
+
+
 def cmd_evaluate(args):
     from ..evaluate import combine, method_posteriors, posteriors, top_k_error
-    from ..train import model_from_checkpoint
-
+    from ..localise.run import is_localisation_run
+    if len(args.run_dirs) == 1 and is_localisation_run(check_run_dir(args.run_dirs[0])):
+        from .localise import print_localisation  # minivgg localise's runs: their own lines
+        print_localisation(args.run_dirs[0], args.batch_size)
+        return 0
     if len(args.run_dirs) > 1 and not args.fuse:
         raise CommandError(f"{len(args.run_dirs)} run folders given: pass --fuse to fuse them, "
                            f"or evaluate one at a time")
     if args.confusion and args.fuse:
         raise CommandError("--confusion is for one run, not with --fuse")
-    runs = [(run_dir, *model_from_checkpoint(check_run_dir(run_dir)))
-            for run_dir in args.run_dirs]
+    if args.confusion:
+        folder = os.path.dirname(os.path.abspath(args.confusion))
+        if not os.path.isdir(folder):
+            raise CommandError(f"--confusion: folder {folder} does not exist")
+    runs = [(run_dir, *_load(run_dir, args.checkpoint)) for run_dir in args.run_dirs]
     data = [{k: meta["settings"].get(k) for k in ("dataset", *DATA_KEYS)} for *_, meta in runs]
     if any(d != data[0] for d in data):
         raise CommandError(f"--fuse: the runs were trained on different data ({data[0]} vs "
                            f"{next(d for d in data if d != data[0])}); fusion needs one test set")
-    val_set = synthetic_data(runs[0][3]["settings"])[1]
+    val_set, source = _test_set(args, runs[0][3])
+    scales = args.scales if args.scales is not None else _run_scales(runs[0][3])
     per_run = []
     for run_dir, model, arrays, meta in runs:
-        print(f"{run_dir}: VGG {model.config['config']} after {meta['epoch']} epochs, "
-              f"{len(val_set)} validation images", flush=True)
+        if len(val_set.classes) != model.config["num_classes"]:
+            raise CommandError(f"--data has {len(val_set.classes)} classes but the network "
+                               f"{model.config['num_classes']}")
+        print(f"{run_dir}: VGG {model.config['config']}, {meta['file']} (epoch {meta['epoch']}), "
+              f"{len(val_set)} {source} images", flush=True)
         try:
             per_run.append(method_posteriors(model, val_set, mean=arrays["mean"],
-                                             methods=args.method, scales=args.scales,
+                                             methods=args.method, scales=scales,
                                              flip=args.flip, grid=args.grid,
                                              batch_size=args.batch_size))
         except ValueError as error:
@@ -78,7 +138,7 @@ def cmd_evaluate(args):
         from ..evaluate import confusion_matrix
         from ..viz import plot_confusion
         probs = posteriors(model, val_set.images, mean=arrays["mean"], method="center",
-                           batch_size=args.batch_size)
+                           scales=scales and scales[:1], batch_size=args.batch_size)
         matrix = confusion_matrix(val_set.labels, probs.argmax(axis=1), len(val_set.classes))
         plot_confusion(matrix, val_set.classes).savefig(args.confusion, dpi=100)
         print(f"confusion matrix: {args.confusion}")

@@ -1,4 +1,9 @@
-"""``minivgg train``: a VGG on the built-in shapes, or resumed from a run folder."""
+"""``minivgg train``: a VGG on the built-in shapes or on your images, or a run resumed.
+
+The model, optimisation and augmentation options are made from the fields of
+:class:`minivgg.recipe.Recipe` (one table below says each field's type and group), so their
+defaults are the recipe's and ``--help`` prints them.
+"""
 
 import os
 import sys
@@ -11,82 +16,112 @@ from .common import (
     CommandError,
     check_run_dir,
     config,
+    fraction,
+    nonnegative_float,
+    nonnegative_int,
+    open_fraction,
     positive_float,
     positive_int,
+    run_data,
     scale,
-    synthetic_data,
 )
 
-DEFAULT_EPOCHS = 8
+# Recipe field -> (option group, argparse keywords other than the default and help). A bool
+# field becomes a --no-<field> switch. "--input" is the CLI's name of input_size.
+RECIPE_OPTIONS = {
+    "config": ("model", dict(type=config)),
+    "width": ("model", dict(type=positive_float)),
+    "fc_width": ("model", dict(type=positive_int)),
+    "input_size": ("model", dict(type=positive_int, flag="--input")),
+    "dropout": ("model", dict(type=fraction)),
+    "init": ("model", dict(choices=("he", "glorot", "paper"))),
+    "classifier_std": ("model", dict(type=positive_float)),
+    "standardise": ("model", dict(off="feed the mean-subtracted pixels as they are, as the "
+                                      "paper does (default: divide them by the pixels' std)")),
+    "epochs": ("optimisation", dict(type=positive_int)),
+    "batch_size": ("optimisation", dict(type=positive_int)),
+    "lr": ("optimisation", dict(type=positive_float)),
+    "momentum": ("optimisation", dict(type=fraction)),
+    "weight_decay": ("optimisation", dict(type=nonnegative_float)),
+    "warmup_epochs": ("optimisation", dict(type=nonnegative_float)),
+    "schedule": ("optimisation", dict(choices=("plateau", "step"))),
+    "patience": ("optimisation", dict(type=positive_int)),
+    "max_reductions": ("optimisation", dict(type=nonnegative_int)),
+    "milestones": ("optimisation", dict(type=positive_int, nargs="*")),
+    "scale": ("augmentation", dict(type=scale)),
+    "flip": ("augmentation", dict(off="no random horizontal flips (default: flips on)")),
+    "colour_shift": ("augmentation", dict(type=nonnegative_float)),
+}
 
 
 def add_parser(commands):
+    from ..recipe import RECIPE, Recipe
     train = commands.add_parser(
         "train", formatter_class=FORMATTER,
-        help="train a VGG on the built-in synthetic shapes",
-        description="Train with the paper's recipe (Sec. 3.1) at small scale: SGD, momentum, "
-                    "weight decay, dropout, lr / 10 on plateau, random crops, flips and colour "
-                    "shift. Writes checkpoint.npz, history.json and curves.png into "
-                    "the run folder.")
-    model = train.add_argument_group("model")
-    model.add_argument("--config", type=config, default="A", help=f"VGG configuration: "
-                       f"{CONFIG_NAMES}")
-    model.add_argument("--width", type=positive_float, default=0.25,
-                       help="multiplier of every conv layer's channels (1 = the paper's 64..512)")
-    model.add_argument("--fc-width", type=positive_int, default=256,
-                       help="channels of fc6 and fc7 (the paper: 4096)")
-    model.add_argument("--input", type=positive_int, default=32,
-                       help="network input side = crop size, pixels (the paper: 224)")
-    model.add_argument("--dropout", type=float, default=0.5, help="drop probability of fc6, fc7")
-    model.add_argument("--init", choices=("glorot", "he", "paper"), default="he",
-                       help="weight initialisation (minivgg.vgg.init_std)")
-    model.add_argument("--no-standardise", dest="standardise", action="store_false",
-                       help="feed the mean-subtracted pixels as they are, as the paper does, "
-                            "instead of dividing them by the training pixels' std "
-                            "(minivgg.layers.Standardise)")
-    model.add_argument("--seed", type=int, default=0,
+        help="train a VGG on the built-in shapes or your images",
+        description="Train with the paper's recipe (Sec. 3.1) at small scale (minivgg.recipe): "
+                    "SGD, momentum, weight decay, dropout, lr / 10 on plateau, random crops, "
+                    "flips and colour shift. Writes checkpoint.npz (last epoch), best.npz (best "
+                    "validation accuracy), history.json and curves.png into the run folder.")
+    groups = {name: train.add_argument_group(name) for name in ("model", "optimisation",
+                                                                  "augmentation")}
+    fields = Recipe.__dataclass_fields__
+    for name, (group, options) in RECIPE_OPTIONS.items():
+        options = dict(options)
+        flag = options.pop("flag", "--" + name.replace("_", "-"))
+        text = fields[name].metadata["help"]
+        if "off" in options:
+            groups[group].add_argument(f"--no-{name}", dest=name, action="store_false",
+                                       default=None, help=options["off"])
+            continue
+        if name == "config":
+            text = f"{text}: {CONFIG_NAMES}"
+        if name == "epochs":
+            text += "; with --resume: the run's own"
+        # default None: only what the user gives replaces the recipe's value, printed here
+        groups[group].add_argument(flag, dest=name, default=None, help=f"{text} (default: "
+                                   f"{_shown(getattr(RECIPE, name))})", **options)
+    model = groups["model"]
+    model.add_argument("--seed", type=nonnegative_int, default=0,
                        help="seeds the weights, dropout, shuffling and augmentation")
-    data = train.add_argument_group("data (built-in synthetic shapes, 10 classes)")
-    data.add_argument("--train-size", type=positive_int, default=10000, help="training images")
-    data.add_argument("--val-size", type=positive_int, default=1000, help="validation images")
+    data = train.add_argument_group("data: your images (--data), else the built-in shapes")
+    data.add_argument("--data", metavar="PATH", default=None,
+                      help="an image folder (PATH/<class>/<image>.png|jpg), a folder with "
+                           "train/ and val/ image folders, or CIFAR-10/100's python folder or "
+                           ".tar.gz (its training batches)")
+    data.add_argument("--val-fraction", type=open_fraction, default=0.1,
+                      help="--data without val/: the share of each class held out for "
+                           "validation (stratified, seeded by --data-seed)")
+    data.add_argument("--train-size", type=positive_int, default=10000,
+                      help="built-in shapes: training images")
+    data.add_argument("--val-size", type=positive_int, default=1000,
+                      help="built-in shapes: validation images")
     data.add_argument("--image-size", type=positive_int, default=36,
-                      help="side of the generated images, pixels (>= --input; crops come from it)")
-    data.add_argument("--data-seed", type=int, default=0, help="seed of the generated images")
-    data.add_argument("--scale", type=scale, default=None,
-                      help="training scale: none (keep the images' size), S, or Smin,Smax "
-                           "(scale jittering)")
-    data.add_argument("--no-flip", dest="flip", action="store_false",
-                      help="turn off random horizontal flips")
-    data.add_argument("--colour-shift", type=float, default=0.1,
-                      help="std of the PCA colour shift's alpha (0 = off)")
-    optim = train.add_argument_group("optimisation")
-    optim.add_argument("--epochs", type=positive_int, default=None,
-                       help=f"epochs in total; unset: {DEFAULT_EPOCHS} for a new run, the run's "
-                            f"own target with --resume")
-    optim.add_argument("--batch-size", type=positive_int, default=32, help="images per step")
-    optim.add_argument("--lr", type=positive_float, default=0.01, help="initial learning rate")
-    optim.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    optim.add_argument("--weight-decay", type=float, default=5e-4, help="L2 multiplier on weights")
-    optim.add_argument("--schedule", choices=("plateau", "step"), default="plateau",
-                       help="plateau: lr / 10 when val accuracy stalls; step: at --milestones")
-    optim.add_argument("--patience", type=positive_int, default=1,
-                       help="plateau: epochs without improvement before lr / 10")
-    optim.add_argument("--max-reductions", type=int, default=3,
-                       help="plateau: most lr cuts (the paper: 3)")
-    optim.add_argument("--milestones", type=positive_int, nargs="*", default=[8, 11],
-                       help="step: epochs after which lr / 10")
+                      help="built-in shapes: side of the generated images, pixels")
+    data.add_argument("--data-seed", type=nonnegative_int, default=0,
+                      help="seed of the generated images, or of --data's validation split")
     run = train.add_argument_group("run")
     run.add_argument("--runs-dir", default="runs",
                      help="where new run folders <config>-<time> are made")
-    run.add_argument("--run-dir", default=None, help="use this run folder instead")
+    run.add_argument("--run-dir", default=None,
+                     help="use this run folder instead (refused if it holds a run, unless "
+                          "--overwrite)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="let --run-dir replace the run already in it (default: refuse)")
     run.add_argument("--resume", metavar="RUN_DIR", default=None,
                      help="continue the run in RUN_DIR from its last checkpoint, with its "
-                          "options (only --epochs and the display options apply)")
+                          "recipe (only --epochs, --data and the display options apply)")
     run.add_argument("--no-progress", dest="progress", action="store_false",
-                     help="no progress bar (the per-epoch lines stay)")
+                     help="no progress bar (default: shown; the per-epoch lines stay)")
     run.add_argument("--no-plot", dest="plot", action="store_false",
-                     help="do not write curves.png (needs matplotlib)")
+                     help="do not write curves.png (default: written; needs matplotlib)")
     train.set_defaults(run=cmd_train)
+
+
+def _shown(value):
+    if isinstance(value, tuple):
+        return " ".join(map(str, value))
+    return "none" if value is None else value
 
 
 def _new_run_dir(runs_dir, config):
@@ -98,57 +133,88 @@ def _new_run_dir(runs_dir, config):
     return path
 
 
-def cmd_train(args):
-    from ..optim import SGD, ReduceOnPlateau, StepSchedule
-    from ..train import Trainer, load_checkpoint, pixel_std
-    from ..vgg import build_vgg
+def recipe_from_args(args):
+    """The default recipe with every option the user gave."""
+    from ..recipe import RECIPE
+    given = {name: getattr(args, name) for name in RECIPE_OPTIONS
+             if getattr(args, name) is not None}
+    if "milestones" in given:
+        given["milestones"] = tuple(given["milestones"])
+    try:
+        return RECIPE.replace(**given)
+    except ValueError as error:              # a combination no single option's type catches
+        raise CommandError(str(error)) from None
 
-    if args.resume:
-        run_dir = check_run_dir(args.resume)
-        settings = load_checkpoint(run_dir)[1]["settings"]
-        epochs = args.epochs or settings["epochs"]
-        settings["epochs"] = epochs
-        print(f"resuming {run_dir}", flush=True)
-        train_set, val_set = synthetic_data(settings)
-        trainer = Trainer.resume(run_dir, train_set, val_set, progress=args.progress)
-        trainer.settings = settings
-    else:
-        if args.image_size < args.input:
-            raise CommandError(f"--image-size ({args.image_size}) must be at least --input "
-                               f"({args.input}): crops are taken from the images")
-        settings = {key: getattr(args, key) for key in DATA_KEYS}
-        settings["epochs"] = args.epochs or DEFAULT_EPOCHS
-        run_dir = args.run_dir or _new_run_dir(args.runs_dir, args.config)
-        print(f"run folder: {run_dir}", flush=True)
-        try:
-            train_set, val_set = synthetic_data(settings)
-            model = build_vgg(args.config, num_classes=10, input_size=args.input,
-                              width=args.width, fc_width=args.fc_width, dropout=args.dropout,
-                              init=args.init, seed=args.seed,
-                              input_std=pixel_std(train_set) if args.standardise else None)
-            optimizer = SGD(model, lr=args.lr, momentum=args.momentum,
-                            weight_decay=args.weight_decay)
-            schedule = (ReduceOnPlateau(optimizer, patience=args.patience,
-                                        max_reductions=args.max_reductions)
-                        if args.schedule == "plateau" else StepSchedule(optimizer, args.milestones))
-            trainer = Trainer(model, train_set, val_set, optimizer=optimizer, schedule=schedule,
-                              batch_size=args.batch_size, scale=args.scale, flip=args.flip,
-                              colour_shift=args.colour_shift, run_dir=run_dir, seed=args.seed,
-                              progress=args.progress, settings=settings)
-        except ValueError as error:
-            raise CommandError(str(error)) from None
-        print(f"VGG {args.config}: width {args.width:g}, fc {args.fc_width}, input "
-              f"{args.input}, {model.num_params():,} parameters", flush=True)
-    print(f"{len(trainer.train_set)} training / {len(trainer.val_set)} validation images; "
-          f"epochs {trainer.epoch + 1}..{settings['epochs']}", flush=True)
-    start = time.perf_counter()
-    history = trainer.fit(settings["epochs"])
+
+def _resumed(args):
+    from ..train import Trainer, load_checkpoint
+    run_dir = check_run_dir(args.resume)
+    ignored = [name for name in RECIPE_OPTIONS if name != "epochs" and getattr(args, name)
+               is not None]
+    if ignored:
+        raise CommandError(f"--resume continues with the run's own recipe; drop "
+                           f"{', '.join('--' + n.replace('_', '-') for n in ignored)}")
+    meta = load_checkpoint(run_dir)[1]
+    settings = dict(meta.get("settings") or {})
+    if args.data is not None:
+        settings["data"] = os.path.abspath(args.data)
+    train_set, val_set = run_data(settings)
+    print(f"resuming {run_dir}", flush=True)
+    trainer = Trainer.resume(run_dir, train_set, val_set, progress=args.progress)
+    epochs = args.epochs or settings.get("epochs") or trainer.recipe.epochs
+    trainer.settings = {**settings, "epochs": epochs}
+    return trainer, run_dir, epochs
+
+
+def _new(args):
+    from ..train import Trainer
+    recipe = recipe_from_args(args)
+    settings = {key: getattr(args, key) for key in DATA_KEYS}
+    if args.data is not None:
+        settings["data"] = os.path.abspath(args.data)
+    elif args.image_size < recipe.input_size:
+        raise CommandError(f"--image-size ({args.image_size}) must be at least --input "
+                           f"({recipe.input_size}): crops are taken from the images")
+    settings["epochs"] = recipe.epochs
+    train_set, val_set = run_data(settings)
+    settings["classes"] = list(train_set.classes)
+    run_dir = args.run_dir or _new_run_dir(args.runs_dir, recipe.config)
+    try:
+        model = recipe.build(train_set, seed=args.seed)
+        trainer = Trainer(model, train_set, val_set, recipe=recipe, run_dir=run_dir,
+                          overwrite=args.overwrite, seed=args.seed, progress=args.progress,
+                          settings=settings)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    print(f"run folder: {run_dir}", flush=True)
+    source = args.data or "built-in shapes"
+    print(f"VGG {recipe.config}: width {recipe.width:g}, fc {recipe.fc_width}, input "
+          f"{recipe.input_size}, {model.num_params():,} parameters; data: {source}, "
+          f"{len(train_set.classes)} classes", flush=True)
+    return trainer, run_dir, recipe.epochs
+
+
+def cmd_train(args):
+    from ..train import BEST, RunDirError
+    try:
+        trainer, run_dir, epochs = _resumed(args) if args.resume else _new(args)
+        print(f"{len(trainer.train_set)} training / {len(trainer.val_set)} validation images; "
+              f"epochs {trainer.epoch + 1}..{epochs}", flush=True)
+        start = time.perf_counter()
+        history = trainer.fit(epochs)
+    except RunDirError as error:
+        raise CommandError(str(error)) from None
+    except OSError as error:                 # disk full, folder removed under us...
+        raise CommandError(f"cannot write the run: {error}; the last finished epoch's "
+                           f"checkpoint is kept") from None
     if args.plot:
         _save_curves(history, os.path.join(run_dir, "curves.png"))
     last = history[-1]
+    best = min(history, key=lambda r: r["val_top1"])
     print(f"done in {time.perf_counter() - start:.0f}s: validation top-1 error "
-          f"{100 * last['val_top1']:.1f}% (accuracy {100 * (1 - last['val_top1']):.1f}%); "
-          f"run folder: {run_dir}")
+          f"{100 * last['val_top1']:.1f}% (accuracy {100 * (1 - last['val_top1']):.1f}%); best "
+          f"{100 * best['val_top1']:.1f}% at epoch {best['epoch']} ({BEST}); run folder: "
+          f"{run_dir}")
     return 0
 
 

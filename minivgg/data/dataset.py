@@ -1,4 +1,4 @@
-"""The one container every loader returns: images, integer labels and the class names."""
+"""The one container every loader returns: images, integer labels, the class names (and boxes)."""
 
 from dataclasses import dataclass
 
@@ -13,11 +13,16 @@ class ImageDataset:
              uint8 arrays (an image folder of mixed sizes)
     labels:  (N,) int64, each in ``range(len(classes))``
     classes: tuple of the class names; ``classes[labels[i]]`` names image i
+    boxes:   None, or (N, 4) float32: the object's box in image i, (x0, y0, x1, y1) in pixels
+             with pixel (row y, column x) covering [x, x + 1) x [y, y + 1), so a box holding
+             exactly the pixels x0..x1-1 has integer corners and 0 <= x0 < x1 <= W
+             (the localisation task of the paper's Appendix A; ``minivgg.data.boxes``)
     """
 
     images: np.ndarray | list
     labels: np.ndarray
     classes: tuple
+    boxes: np.ndarray | None = None
 
     def __post_init__(self):
         labels = np.asarray(self.labels, dtype=np.int64)
@@ -29,6 +34,9 @@ class ImageDataset:
         if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
             raise ValueError(f"labels must lie in [0, {len(self.classes)}) for "
                              f"{len(self.classes)} classes; got [{labels.min()}, {labels.max()}]")
+        if self.boxes is not None:
+            from .boxes import check_boxes  # boxes.py reads annotation files: keep it apart
+            object.__setattr__(self, "boxes", check_boxes(self.boxes, self.images))
 
     def __len__(self):
         return len(self.labels)
@@ -40,4 +48,5 @@ class ImageDataset:
             images = self.images[indices]
         else:
             images = [self.images[i] for i in indices]
-        return ImageDataset(images, self.labels[indices], self.classes)
+        boxes = None if self.boxes is None else self.boxes[indices]
+        return ImageDataset(images, self.labels[indices], self.classes, boxes)

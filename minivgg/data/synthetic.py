@@ -14,6 +14,11 @@ small conv net learns in a few epochs.
 Shapes are drawn with coordinate-grid masks vectorised over all images of a class: each class
 is a signed distance d (in pixels, > 0 inside) and a pixel's coverage is clip(d + 1/2, 0, 1),
 which anti-aliases every edge over about one pixel.
+
+Every image comes with its object's box (the localisation task of the paper's Appendix A): the
+smallest (x0, y0, x1, y1) holding every pixel the object covers at least half, read off the
+coverage the object was painted with, so it is tight whatever the shape and rotation. Clutter
+is painted first and never hides the object.
 """
 
 import numpy as np
@@ -123,8 +128,19 @@ def _draw_clutter(images, rng, grid, clutter):
     images[order] = layer
 
 
+def _boxes(coverage):
+    """(m, size, size) coverage -> (m, 4) float32 boxes (x0, y0, x1, y1) of the pixels covered
+    at least half (the most covered pixel alone if none is: a sliver at a tiny size)."""
+    inside = coverage >= np.minimum(0.5, coverage.max(axis=(1, 2), keepdims=True))
+    cols, rows = inside.any(axis=1), inside.any(axis=2)           # (m, size) each
+    size = coverage.shape[-1]
+    return np.stack([cols.argmax(1), rows.argmax(1), size - cols[:, ::-1].argmax(1),
+                     size - rows[:, ::-1].argmax(1)], axis=1).astype(np.float32)
+
+
 def _render(labels, size, rng, noise, clutter, min_contrast):
-    """Draw one image per label: (m,) int -> (m, size, size, 3) uint8.
+    """Draw one image per label: (m,) int -> (m, size, size, 3) uint8 and the objects' boxes
+    (m, 4) float32 (:func:`_boxes`).
 
     Painted channels-first, (m, 3, size, size), so that blending a colour (m, 3, 1, 1) through
     a mask (m, 1, size, size) runs along contiguous rows: 3x faster than channels-last."""
@@ -160,7 +176,7 @@ def _render(labels, size, rng, noise, clutter, min_contrast):
 
     images += rng.standard_normal(images.shape, dtype=np.float32) * np.float32(noise)
     images = np.clip(images + 0.5, 0, 255).astype(np.uint8)    # + 0.5: round, not truncate
-    return images.transpose(0, 2, 3, 1)
+    return images.transpose(0, 2, 3, 1), _boxes(coverage)
 
 
 def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contrast=100.0):
@@ -173,7 +189,8 @@ def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contras
     clutter:      mean number of distractor strokes/blobs per image (Poisson)
     min_contrast: least RGB distance between foreground and background colours, 0..300
                   (the largest possible is 255 * sqrt(3) = 441; above ~300 pairs get rare)
-    returns:      ImageDataset with images (n, size, size, 3) uint8, labels (n,) int64
+    returns:      ImageDataset with images (n, size, size, 3) uint8, labels (n,) int64 and
+                  boxes (n, 4) float32, each object's (x0, y0, x1, y1) in pixels
     """
     if n < 0 or size < 4:
         raise ValueError(f"need n >= 0 and size >= 4; got n={n}, size={size}")
@@ -183,11 +200,12 @@ def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contras
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(CLASSES))
     images = np.empty((n, size, size, 3), np.uint8)
+    boxes = np.empty((n, 4), np.float32)
     chunk = max(1, 2**21 // (size * size))       # bounds the float32 temporaries to ~25 MB each
     for lo in range(0, n, chunk):
-        images[lo:lo + chunk] = _render(labels[lo:lo + chunk], size, rng, noise, clutter,
-                                        min_contrast)
-    return ImageDataset(images, labels, CLASSES)
+        images[lo:lo + chunk], boxes[lo:lo + chunk] = _render(
+            labels[lo:lo + chunk], size, rng, noise, clutter, min_contrast)
+    return ImageDataset(images, labels, CLASSES, boxes)
 
 
 def synthetic_splits(n_train, n_val, size=32, seed=0, **difficulty):

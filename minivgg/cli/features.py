@@ -1,0 +1,53 @@
+"""``minivgg features RUN --data PATH --out feats.npz``: the paper's Appendix B descriptors of a
+folder of images, from a trained classification run."""
+
+import os
+
+import numpy as np
+
+from .common import FORMATTER, CommandError, check_run_dir, positive_int
+
+
+def add_parser(commands):
+    features = commands.add_parser(
+        "features", formatter_class=FORMATTER,
+        help="image descriptors from a trained run (Appendix B)",
+        description="fc7 after ReLU of the run's net applied densely to each image, averaged "
+                    "over positions, the horizontal flip and the scales Q (or stacked over "
+                    "scales), L2-normalised; saved with the labels for a linear classifier "
+                    "(minivgg.features.LinearClassifier).")
+    features.add_argument("run_dir", metavar="RUN", help="a run folder written by train")
+    features.add_argument("--data", required=True, metavar="PATH",
+                          help="an image folder, one sub-folder per class")
+    features.add_argument("--out", required=True, metavar="NPZ",
+                          help="file to write: features (N, D), labels (N,), classes")
+    features.add_argument("--scales", type=positive_int, nargs="*", default=None,
+                          help="test scales Q (shorter side); unset: the images as they are")
+    features.add_argument("--aggregate", choices=("average", "stack"), default="average",
+                          help="how the scales are combined")
+    features.add_argument("--no-flip", dest="flip", action="store_false",
+                          help="leave out the horizontal flip")
+    features.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    features.set_defaults(run=cmd_features)
+
+
+def cmd_features(args):
+    from ..data import load_image_folder
+    from ..features import extract_features
+    from ..train import atomic_write, model_from_checkpoint
+
+    run_dir = check_run_dir(args.run_dir)
+    if os.path.exists(args.out) and not args.force:
+        raise CommandError(f"{args.out} exists; pass --force to overwrite it")
+    model, arrays, _ = model_from_checkpoint(run_dir)
+    try:
+        data = load_image_folder(args.data)
+        feats = extract_features(model, data.images, mean=arrays["mean"], scales=args.scales,
+                                 flip=args.flip, aggregate=args.aggregate)
+    except (ValueError, FileNotFoundError) as error:
+        raise CommandError(str(error)) from None
+    atomic_write(args.out, lambda f: np.savez(f, features=feats, labels=data.labels,
+                                              classes=np.array(data.classes)))
+    print(f"{args.out}: {feats.shape[0]} images x {feats.shape[1]} features "
+          f"({len(data.classes)} classes)")
+    return 0

@@ -1,0 +1,67 @@
+"""``minivgg localise RUN_DIR``: a localisation net (the paper's Appendix A) fine-tuned from a
+classification run, and ``minivgg evaluate LOC_RUN``'s localisation lines."""
+
+from .common import FORMATTER, CommandError, check_run_dir, positive_float, positive_int
+
+
+def add_parser(commands):
+    localise = commands.add_parser(
+        "localise", formatter_class=FORMATTER,
+        help="train a localisation net from a classification run (Appendix A)",
+        description="Replace the classification run's last layer by a box regressor (SCR: one "
+                    "box; PCR: one per class), fine-tune it with a Euclidean loss at lr 1e-3 "
+                    "on the built-in data's boxes, and save it in a new run folder. "
+                    "'minivgg evaluate' on that folder prints the localisation errors.")
+    localise.add_argument("run_dir", metavar="RUN_DIR",
+                          help="a classification run folder written by 'minivgg train'")
+    localise.add_argument("--head", choices=("scr", "pcr"), default="scr",
+                          help="single-class or per-class regression")
+    localise.add_argument("--fine-tune", choices=("all", "fc"), default="all",
+                          help="train every layer, or only fc6-fc8 (the rest frozen)")
+    localise.add_argument("--epochs", type=positive_int, default=None,
+                          help="epochs (default: minivgg.localise.run.DEFAULT_EPOCHS)")
+    localise.add_argument("--lr", type=positive_float, default=1e-3,
+                          help="initial learning rate (the paper: 1e-3)")
+    localise.add_argument("--batch-size", type=positive_int, default=32, help="images per step")
+    localise.add_argument("--seed", type=int, default=0, help="seeds fc8 and the augmentation")
+    localise.add_argument("--out", default=None,
+                          help="run folder to write (default: RUN_DIR-loc-HEAD-FINETUNE); "
+                               "an existing run is never overwritten")
+    localise.set_defaults(run=cmd_localise)
+
+
+def cmd_localise(args):
+    import time
+
+    from ..localise.run import DEFAULT_EPOCHS, localise_run
+
+    run_dir = check_run_dir(args.run_dir)
+    start = time.perf_counter()
+    try:
+        out = localise_run(run_dir, head=args.head, fine_tune=args.fine_tune,
+                           epochs=args.epochs or DEFAULT_EPOCHS, lr=args.lr,
+                           batch_size=args.batch_size, seed=args.seed, out_dir=args.out)
+    except (ValueError, FileExistsError) as error:
+        raise CommandError(str(error)) from None
+    print(f"done in {time.perf_counter() - start:.0f}s; localisation run: {out}\n"
+          f"test it: minivgg evaluate {out}")
+    return 0
+
+
+def print_localisation(run_dir, batch_size=32):
+    """What ``minivgg evaluate`` prints for a localisation run: one line per protocol."""
+    from ..localise.run import evaluate_localisation, load_localisation_run
+
+    meta = load_localisation_run(run_dir)[3]
+    print(f"{run_dir}: localisation net ({meta['head'].upper()}, fine-tuned: "
+          f"{meta['fine_tune']}) from {meta['source']}", flush=True)
+    r = evaluate_localisation(run_dir, batch_size=batch_size)
+    print(f"centre crop, ground-truth class:              localisation error "
+          f"{100 * r['centre']['gt']:5.1f}%   (the mean box alone: "
+          f"{100 * r['constant']['gt']:.1f}%)")
+    for key in ("dense", "dense_multi"):
+        d = r[key]
+        print(f"dense + flip, Q = {','.join(map(str, d['scales'])):<8} top-1 / top-5: localisation "
+              f"error {100 * d['top1']:5.1f}% / {100 * d['top5']:5.1f}%   (ground-truth class: "
+              f"{100 * d['gt']:.1f}%)")
+    return r

@@ -1,0 +1,27 @@
+"""The Euclidean (L2) loss the localisation net trains with (the paper's Appendix A.1: "we
+replace the logistic regression objective with a Euclidean loss, which penalises the deviation
+of the predicted bounding box parameters from the ground-truth")."""
+
+import numpy as np
+
+
+def euclidean_loss(pred, target):
+    """Half the mean squared distance between predictions and targets, and its gradient.
+
+    pred: (N, D) float, target: (N, D)  ->  loss (a float), dpred (N, D) in pred's dtype
+        L = 1 / (2N) sum_n ||pred_n - target_n||^2,        dL/dpred = (pred - target) / N
+    (Caffe's EuclideanLoss: the 1/2 makes the gradient the plain difference.)
+    """
+    if not isinstance(pred, np.ndarray) or pred.ndim != 2:
+        raise ValueError(f"pred must be an array of shape (N, D); got "
+                         f"{getattr(pred, 'shape', type(pred).__name__)}")
+    if pred.dtype not in (np.float32, np.float64):
+        raise TypeError(f"pred must be float32 or float64; got {pred.dtype}")
+    target = np.asarray(target)
+    if target.shape != pred.shape:
+        raise ValueError(f"target must have pred's shape {pred.shape}; got {target.shape}")
+    if not np.isfinite(target).all():
+        raise ValueError("target holds inf or NaN")
+    diff = pred - target.astype(pred.dtype)
+    N = len(pred)
+    return float((diff * diff).sum() / (2 * N)), diff / N

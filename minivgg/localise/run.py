@@ -1,0 +1,146 @@
+"""A localisation run: fine-tuned from a classification run folder, saved beside it, tested.
+
+    out = localise_run("runs/A-...", head="scr", fine_tune="all")    # -> "runs/A-...-loc-scr-all"
+    results = evaluate_localisation(out)     # {"centre": {...}, "dense": {...}, ...}
+
+The run folder holds ``checkpoint.npz`` (atomic, no pickles): "param/<name>" the localisation
+net, "classifier/<name>" the classification net it came from (the dense protocol rates boxes
+with it, so the run is self-contained), "mean" (3,), and "meta", JSON: {"kind": "localisation",
+"model_config", "classifier_config", "head", "fine_tune", "source", "settings" (the data),
+"scale", "history", "seconds"}.
+"""
+
+import json
+import os
+import time
+
+import numpy as np
+
+from ..data.augment import TestTransform
+from ..evaluate import paper_scales
+from ..train import CHECKPOINT, load_checkpoint, model_from_checkpoint, save_checkpoint
+from ..vgg import build_vgg
+from .geometry import from_params, iou
+from .net import localisation_net, mean_targets, train_localiser
+from .protocols import centre_crop_error, dense_localise, localisation_errors, uncrop
+
+DEFAULT_EPOCHS = 2
+
+
+def _data(settings):
+    from ..cli.common import synthetic_data
+    return synthetic_data(settings)
+
+
+def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, lr=1e-3,
+                 batch_size=32, seed=0, out_dir=None, log=print):
+    """Train a localisation net from the classification run in ``source`` (a folder written by
+    ``minivgg train`` on the built-in data, whose generator gives every image's box) and save
+    it in ``out_dir`` (default ``<source>-loc-<head>-<fine_tune>``). Refuses to overwrite an
+    existing run (FileExistsError). Returns out_dir."""
+    classifier, arrays, meta = model_from_checkpoint(source)
+    out_dir = out_dir or f"{os.path.normpath(source)}-loc-{head}-{fine_tune}"
+    if os.path.exists(os.path.join(out_dir, CHECKPOINT)):
+        raise FileExistsError(f"{out_dir} already holds a run; choose another folder")
+    settings, scale = meta["settings"], meta["augment"]["scale"]
+    scale = tuple(scale) if isinstance(scale, list) else scale
+    train_set, val_set = _data(settings)
+    crop = classifier.input_shape[-1]
+    net = localisation_net(classifier, head, seed=seed,
+                           mean_box=mean_targets(train_set, crop, head, scale))
+    pca = (arrays["pca_eigvals"], arrays["pca_eigvecs"]) if "pca_eigvals" in arrays else None
+    start = time.perf_counter()
+    history = train_localiser(net, train_set, val_set, mean=arrays["mean"], fine_tune=fine_tune,
+                              epochs=epochs, lr=lr, batch_size=batch_size, scale=scale,
+                              flip=meta["augment"]["flip"], pca=pca, seed=seed, log=log)
+    os.makedirs(out_dir, exist_ok=True)
+    payload = {f"param/{k}": v for k, v in net.params.items()}
+    payload.update({f"classifier/{k}": v for k, v in classifier.params.items()})
+    payload["mean"] = arrays["mean"]
+    save_checkpoint(os.path.join(out_dir, CHECKPOINT), payload, {
+        "kind": "localisation", "model_config": net.config, "classifier_config": classifier.config,
+        "head": head, "fine_tune": fine_tune, "source": os.path.abspath(source),
+        "settings": settings, "scale": scale, "history": history,
+        "seconds": time.perf_counter() - start, **_checkpoint_fields(history, lr, batch_size,
+                                                                     scale, meta)})
+    return out_dir
+
+
+def _checkpoint_fields(history, lr, batch_size, scale, meta):
+    """The entries every minivgg checkpoint has (``train.load_checkpoint`` checks them), so a
+    localisation run is read by the same hardened loader; it is not resumable."""
+    return {"epoch": len(history), "optimizer": {"lr": lr}, "schedule": {},
+            "batch_size": batch_size, "augment": {**meta["augment"], "scale": scale}, "rng": {},
+            "dropout_rngs": {}}
+
+
+def is_localisation_run(path):
+    """Whether the run folder ``path`` holds a localisation run (its meta says so)."""
+    try:
+        return load_checkpoint(path)[1].get("kind") == "localisation"
+    except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError):
+        return False
+
+
+def load_localisation_run(path):
+    """(net, classifier, mean, meta) of a run written by :func:`localise_run`."""
+    arrays, meta = load_checkpoint(path)
+    if meta.get("kind") != "localisation":
+        raise ValueError(f"{path}: not a localisation run (made by 'minivgg localise')")
+
+    def rebuild(config, prefix):
+        model = build_vgg(**{**config, "init": None})
+        model.set_params({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+        return model
+
+    net = rebuild(meta["model_config"], "param/")
+    net.head, net.num_classes = meta["head"], meta["classifier_config"]["num_classes"]
+    return net, rebuild(meta["classifier_config"], "classifier/"), arrays["mean"], meta
+
+
+def dense_scales(scale, side, crop, multi=False):
+    """The dense protocol's test scales: Q = S (the training scale; ``side``, the images' own
+    shorter side, if training did not rescale; the middle of a jittered range), and with
+    ``multi`` Q = {S - d, S, S + d} with d = crop / 8: the paper's {S - 32, S, S + 32} at
+    S = 256, crop 224, in proportion (Sec. 4.2), none below the crop."""
+    S = side if scale is None else (scale if isinstance(scale, int) else sum(scale) // 2)
+    if not multi:
+        return (S,)
+    return tuple(dict.fromkeys(max(q, crop) for q in paper_scales(S, True, step=crop // 8)))
+
+
+def evaluate_localisation(path, val_set=None, batch_size=32):
+    """Localisation errors of a run on its validation set (regenerated from the run's settings
+    unless given): {"centre": {"gt": e}, "dense": {"gt", "top1", "top5"}, "dense_multi":
+    {...}, "constant": {"gt": e}}, fractions. "constant" is the mean training box, the
+    baseline a net must beat."""
+    net, classifier, mean, meta = load_localisation_run(path)
+    if val_set is None:
+        val_set = _data(meta["settings"])[1]
+    scale, crop = meta["scale"], net.input_shape[-1]
+    side = min(min(image.shape[:2]) for image in val_set.images)
+    results = {"centre": {"gt": centre_crop_error(net, val_set, mean=mean, scale=scale)}}
+    for name, multi in (("dense", False), ("dense_multi", True)):
+        scales = dense_scales(scale, side, crop, multi)
+        classes, boxes, _ = dense_localise(net, classifier, val_set.images, mean=mean,
+                                           scales=scales, flip=True, batch_size=batch_size)
+        errors = localisation_errors(classes, boxes, val_set.labels, val_set.boxes)
+        gt, gt_boxes, _ = dense_localise(net, classifier, val_set.images, mean=mean,
+                                         scales=scales, flip=True,
+                                         classes=val_set.labels[:, None], batch_size=batch_size)
+        errors["gt"] = localisation_errors(gt, gt_boxes, val_set.labels, val_set.boxes)["top1"]
+        results[name] = {"scales": list(scales), "flip": True, **errors}
+    results["constant"] = {"gt": constant_box_error(_data(meta["settings"])[0], val_set, crop,
+                                                    scale)}
+    return results
+
+
+def constant_box_error(train_set, val_set, crop, scale=None):
+    """The centre-crop protocol's error of a "net" that always answers the training set's mean
+    box, whatever the image: what the data give away for free."""
+    box = from_params(mean_targets(train_set, crop, "scr", scale)[None], crop)
+    boxes = np.concatenate([uncrop(box, image.shape[:2], crop,
+                                   None if scale is None else TestTransform(
+                                       crop, mean=np.zeros(3), scale=scale).scale)
+                            for image in val_set.images])
+    return float(np.mean(~(iou(boxes, val_set.boxes) > 0.5)))
