@@ -119,3 +119,9 @@ def test_integer_dout_is_refused_by_name(layer):
     y = layer(np.ones((2, 3, 8, 8), np.float32))
     with pytest.raises(TypeError, match="backward: dout must be float32 or float64; got dtype int64"):
         layer.backward(np.ones(y.shape, np.int64))
+
+
+def test_an_empty_batch_to_the_euclidean_loss_is_a_clear_error():
+    from minivgg.layers.euclidean import euclidean_loss
+    with pytest.raises(ValueError, match=r"pred is an empty batch \(shape \(0, 4\)\)"):
+        euclidean_loss(np.zeros((0, 4)), np.zeros((0, 4)))

@@ -76,6 +76,18 @@ def check_float_dtype(dtype, name):
     return dtype
 
 
+def check_loss_input(x, name, columns):
+    """A loss's prediction: a non-empty (N, columns) float32/float64 array. Returns N."""
+    if not isinstance(x, np.ndarray) or x.ndim != 2:
+        raise ValueError(f"{name} must be an array of shape (N, {columns}); got "
+                         f"{getattr(x, 'shape', type(x).__name__)}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be float32 or float64; got {x.dtype}")
+    if len(x) == 0:
+        raise ValueError(f"{name} is an empty batch (shape {x.shape}); give at least one row")
+    return len(x)
+
+
 def check_input(layer, x, ndim, channels=None, name="x"):
     """Validate a forward input at the public boundary; return it unchanged.
 

@@ -4,6 +4,8 @@ of the predicted bounding box parameters from the ground-truth")."""
 
 import numpy as np
 
+from .base import check_loss_input
+
 
 def euclidean_loss(pred, target):
     """Half the mean squared distance between predictions and targets, and its gradient.
@@ -12,16 +14,11 @@ def euclidean_loss(pred, target):
         L = 1 / (2N) sum_n ||pred_n - target_n||^2,        dL/dpred = (pred - target) / N
     (Caffe's EuclideanLoss: the 1/2 makes the gradient the plain difference.)
     """
-    if not isinstance(pred, np.ndarray) or pred.ndim != 2:
-        raise ValueError(f"pred must be an array of shape (N, D); got "
-                         f"{getattr(pred, 'shape', type(pred).__name__)}")
-    if pred.dtype not in (np.float32, np.float64):
-        raise TypeError(f"pred must be float32 or float64; got {pred.dtype}")
+    N = check_loss_input(pred, "pred", "D")
     target = np.asarray(target)
     if target.shape != pred.shape:
         raise ValueError(f"target must have pred's shape {pred.shape}; got {target.shape}")
     if not np.isfinite(target).all():
         raise ValueError("target holds inf or NaN")
     diff = pred - target.astype(pred.dtype)
-    N = len(pred)
     return float((diff * diff).sum() / (2 * N)), diff / N

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .base import Layer, check_gradient, check_input, require_forward
+from .base import Layer, check_gradient, check_input, check_loss_input, require_forward
 
 
 def log_softmax(logits):
@@ -25,15 +25,9 @@ def softmax_cross_entropy(logits, labels):
     logits: (N, K) float, labels: (N,) ints in [0, K)  ->  loss (a float), dlogits (N, K)
         L = -1/N sum_n log p[n, y_n],      dL/dz[n, k] = (p[n, k] - [k == y_n]) / N
     """
-    if not isinstance(logits, np.ndarray) or logits.ndim != 2:
-        raise ValueError(f"logits must be an array of shape (N, K); got "
-                         f"{getattr(logits, 'shape', type(logits).__name__)}")
-    if logits.dtype not in (np.float32, np.float64):
-        raise TypeError(f"logits must be float32 or float64; got {logits.dtype}")
+    check_loss_input(logits, "logits", "K")
     labels = np.asarray(labels)
     N, K = logits.shape
-    if N == 0:
-        raise ValueError(f"logits is an empty batch (shape {logits.shape}); give at least one row")
     if labels.shape != (N,) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be {N} integers (one per row of logits); got "
                          f"shape {labels.shape}, dtype {labels.dtype}")
