@@ -55,6 +55,7 @@ RECIPE_OPTIONS = {
 
 
 def add_parser(commands):
+    from ..data.synthetic import LAYOUTS
     from ..recipe import RECIPE, Recipe
     train = commands.add_parser(
         "train", formatter_class=FORMATTER,
@@ -100,6 +101,9 @@ def add_parser(commands):
                       help="built-in shapes: side of the generated images, pixels")
     data.add_argument("--data-seed", type=nonnegative_int, default=0,
                       help="seed of the generated images, or of --data's validation split")
+    data.add_argument("--layout", choices=LAYOUTS, default="centred",
+                      help="built-in shapes: large objects near the middle, or smaller ones of "
+                           "varied aspect anywhere (the data 'minivgg localise' uses)")
     run = train.add_argument_group("run")
     run.add_argument("--runs-dir", default="runs",
                      help="where new run folders <config>-<time> are made")
