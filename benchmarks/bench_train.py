@@ -1,7 +1,7 @@
 """Training throughput of the CLI's default small VGG (``minivgg train``), in images per second,
 beside the same network in plain PyTorch on the CPU when torch is importable.
 
-    python benchmarks/bench_train.py              # batch 64, the default net's 32x32 crops
+    python benchmarks/bench_train.py              # the CLI's batch (32) and 32x32 crops
     python benchmarks/bench_train.py --steps 20 --no-torch
 
 Three numbers for minivgg:
@@ -35,16 +35,17 @@ import time  # noqa: E402
 from minivgg.cli import build_parser  # noqa: E402
 from minivgg.data import synthetic_splits  # noqa: E402
 from minivgg.optim import SGD  # noqa: E402
+from minivgg.recipe import RECIPE  # noqa: E402
 from minivgg.train import Trainer, pixel_std  # noqa: E402
 from minivgg.vgg import build_vgg  # noqa: E402
 
 
 def default_network():
-    """build_vgg keyword arguments of ``minivgg train`` with no options, read from the parser so
-    the benchmark follows the CLI's defaults."""
-    args = build_parser().parse_args(["train"])
-    return dict(config=args.config, num_classes=10, input_size=args.input, width=args.width,
-                fc_width=args.fc_width, dropout=args.dropout, init=args.init)
+    """build_vgg keyword arguments of ``minivgg train`` with no options, read from the recipe the
+    CLI takes its defaults from (minivgg.recipe.RECIPE), so the benchmark follows them."""
+    return dict(config=RECIPE.config, num_classes=10, input_size=RECIPE.input_size,
+                width=RECIPE.width, fc_width=RECIPE.fc_width, dropout=RECIPE.dropout,
+                init=RECIPE.init, classifier_std=RECIPE.classifier_std)
 
 
 def median_times(fns, steps):
@@ -104,7 +105,7 @@ def epoch_images_per_s(kwargs, batch, steps):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=64, help="images per step")
+    parser.add_argument("--batch", type=int, default=RECIPE.batch_size, help="images per step")
     parser.add_argument("--steps", type=int, default=15, help="timed steps")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     args = parser.parse_args()
