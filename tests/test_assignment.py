@@ -27,7 +27,7 @@ from minivgg.assignment.make import (
     find_blocks,
     student_source,
 )
-from minivgg.assignment.selfcheck import check
+from minivgg.assignment.selfcheck import check, check_main
 
 grading = importlib.import_module("minivgg.assignment.grade")
 NAMES = [part.name for part in PARTS]
@@ -358,6 +358,23 @@ def test_make_writes_the_instructors_file_beside_the_copy(tmp_path):
     assert json.loads((tmp_path / "hw/assignment.json").read_text()) == {"parts": ["linear", "maxpool"]}
     assert "reference_sha256" not in (tmp_path / "hw/assignment.json").read_text()
     assert make_main([str(tmp_path / "hw")]) == 2                   # exists: no --force
+
+
+@pytest.mark.parametrize("argv", [["assignment", "make", "OUT", "--onl", "relu"],
+                                  ["grade", "OUT", "--assign", "hw.json"],
+                                  ["check", "--pat", "OUT"]])
+def test_no_abbreviated_options(argv, tmp_path, capsys):
+    """"--onl" must not be taken for "--only", in the nested ``assignment make`` too (argparse
+    allows abbreviations unless told not to, and nested subparsers do not inherit it)."""
+    argv = [str(tmp_path / a) if a == "OUT" else a for a in argv]
+    from minivgg.cli import main
+    for run in (main, {"assignment": lambda a: make_main(a[1:]), "grade": grade_main,
+                       "check": check_main}[argv[0]]):
+        with pytest.raises(SystemExit) as exit_:
+            run(argv if run is main else argv[1:])
+        assert exit_.value.code == 2
+        assert f"unrecognized arguments: {argv[-2]}" in capsys.readouterr().err
+    assert not (tmp_path / "OUT").exists()
 
 
 def test_grade_command_batch_csv_and_gradescope(tmp_path, capsys):

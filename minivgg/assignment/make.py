@@ -573,6 +573,7 @@ def run(args):
 
 def make_main(argv=None):
     """``minivgg assignment make OUT [--only NAMES] [--force] [--spec FILE] [--seed N]``."""
-    parser = argparse.ArgumentParser(prog="minivgg assignment make", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="minivgg assignment make", allow_abbrev=False,
+                                     description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
