@@ -291,6 +291,22 @@ MISTAKES = [
     ("kernels/naive.py", "cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype) if out is None else out",
      "cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)", "im2col", "left the buffer unfilled"),
     ("arithmetic.py", "jump * stride,", "jump,", "receptive_field", "jump differs"),
+    # the contract the network relies on (issue 10, item 5)
+    ("kernels/naive.py", "dx = np.zeros(x_shape, dtype=cols.dtype) if out is None else out",
+     "dx = np.zeros(x_shape, dtype=cols.dtype)", "im2col", "col2im(..., out=buffer)"),
+    ("conv/im2col.py", "kernels(self.backend).im2col(", "kernels(\"naive\").im2col(", "conv_layer",
+     "Conv2d(backend='numpy') called kernels.naive's im2col or col2im: call kernels(self.backend)"),
+    ("layers/linear.py", "self._x = check_input(self, x, 2, self.in_features)",
+     "self._x = check_input(self, x, 2, self.in_features) if self._x is None else self._x",
+     "linear", "backward must use what the last forward kept"),
+    ("layers/linear.py", "return x @ self.params[\"weight\"].T + self.params[\"bias\"]",
+     "return (x @ self.params[\"weight\"].T + self.params[\"bias\"]).astype(np.float64)",
+     "linear", "a float32 input must give a float32 result"),
+    ("kernels/naive.py", "y = np.empty((N, C, Ho, Wo), dtype=x.dtype)\n    argmax",
+     "y = np.empty((N, C, Ho, Wo))\n    argmax", "maxpool", "a float32 input must give a float32"),
+    ("layers/activation.py", "return np.where(y > 0, dout, 0).astype(dout.dtype, copy=False)",
+     "return dout * (y > 0).astype(float)", "relu", "ReLU in float32 on x (3, 5): backward's dx is "
+     "float64; a float32 input must give a float32 result"),
 ]
 
 

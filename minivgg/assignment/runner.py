@@ -81,6 +81,13 @@ def import_student(relative, root):
     return importlib.import_module(name)
 
 
+def refuse(message):
+    """A kernel the layer must not call: it raises RuntimeError(message)."""
+    def kernel(*args, **kwargs):
+        raise RuntimeError(message)
+    return kernel
+
+
 def oracle_kernels(tables, np):
     """im2col and col2im that work only for the geometries the grader sent: ``tables[key]`` maps
     each (row, column) of cols to a flat index into one image, -1 where the window covers padding.
@@ -185,6 +192,9 @@ class Group:
                 for module in args[0]:
                     patched = import_student(module, self.root)
                     patched.im2col, patched.col2im = im2col, col2im
+                for module, message in args[2].items():    # another backend's: must not be called
+                    patched = import_student(module, self.root)
+                    patched.im2col = patched.col2im = refuse(message)
             else:
                 raise ValueError(f"unknown step {op}")
 
