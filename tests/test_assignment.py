@@ -292,6 +292,9 @@ MISTAKES = [
      "cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)", "im2col", "left the buffer unfilled"),
     ("arithmetic.py", "jump * stride,", "jump,", "receptive_field", "jump differs"),
     # the contract the network relies on (issue 10, item 5)
+    ("kernels/vectorized.py", "np.copyto(out.reshape(N, C, kernel[0], kernel[1], Ho, Wo), "
+     "windows.transpose(0, 1, 4, 5, 2, 3))", "np.copyto(out.reshape(N, -1), windows.transpose("
+     "0, 1, 4, 5, 2, 3).reshape(N, -1))", "im2col_numpy", "out.reshape may be a copy"),
     ("kernels/naive.py", "dx = np.zeros(x_shape, dtype=cols.dtype) if out is None else out",
      "dx = np.zeros(x_shape, dtype=cols.dtype)", "im2col", "col2im(..., out=buffer)"),
     ("conv/im2col.py", "kernels(self.backend).im2col(", "kernels(\"naive\").im2col(", "conv_layer",

@@ -287,12 +287,14 @@ def im2col_kernels(module):
                      tup(padding))
             case.expect("dx", f"col2im on {what}", dx, tol=tol, dtype=dtype.__name__)
             if index < 3:                  # out=: Conv2d passes a buffer and ignores the return
-                case.step("zeros", "buffer", list(cols.shape), dtype.__name__)
+                N, K, P = cols.shape       # its (K, N*P) columns seen as (N, K, P): not contiguous
+                case.step("zeros", "buffer", [K, N, P], dtype.__name__, [1, 0, 2])
                 case.call("ignored", "m.im2col", case.array(x), tup(kernel), tup(stride),
                           tup(padding), out={"var": "buffer"}).save("buffer", "buffer")
                 case.expect("buffer", f"im2col(..., out=buffer) on {what} left the buffer "
-                            f"unfilled or wrong (Conv2d passes out= and ignores the return "
-                            f"value)", cols, tol=tol)
+                            f"unfilled or wrong (Conv2d passes out=, a strided view of its "
+                            f"column matrix, and ignores the return value; out.reshape may be "
+                            f"a copy)", cols, tol=tol)
                 case.step("zeros", "dbuffer", list(x_shape), dtype.__name__)
                 case.call("ignored", "m.col2im", case.array(dcols), tup(x_shape), tup(kernel),
                           tup(stride), tup(padding), out={"var": "dbuffer"}).save("dbuffer",

@@ -516,9 +516,12 @@ must write run *your* naive one (their solutions are not in your copy), except `
 on `"numpy"`, which are the part `im2col_numpy` if you have it. Choose with
 `minivgg.set_backend("naive")`, `with minivgg.use_backend("numpy"): ...`, a layer's
 `backend=` argument, or `MINIVGG_BACKEND=naive` in the environment. The grader runs your layers on
-the naive and numpy backends, with its own im2col (so an unfinished im2col does not cost Conv2d),
-in float64 and in float32 (a float32 input must give a float32 result), and calls your kernels
-with `out=` buffers the way Conv2d does (fill `out` when it is given).
+the naive and numpy backends, with its own im2col (so an unfinished im2col does not cost Conv2d;
+call the kernels as `kernels(self.backend).im2col(...)`, never one backend's module directly), in
+float64 and in float32 (a float32 input must give a float32 result, forward and backward), calls
+your kernels with `out=` buffers the way Conv2d does (a strided view: fill `out` when it is given),
+and runs a layer's forward twice before its backward (backward must use what the last forward
+kept).
 
 ## Checking your work
 
