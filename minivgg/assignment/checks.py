@@ -15,6 +15,7 @@ the project's tests); the contract a layer relies on (``out=`` buffers filled, f
 the edge cases (the max-pool tie rule, soft-max cross-entropy at logits of 1e4).
 """
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -372,15 +373,19 @@ def layer_gradients(rng, cls, reference, x, module, what, args=(), kwargs=None):
     return case
 
 
-def float32_pass(rng, case, cls, reference, x, *args, **kwargs):
-    """Add to ``case`` the student's ``cls(*args, **kwargs)`` with the ``reference`` layer's
-    parameters in float32, forward and backward on float32 x: the network's contract is float32
-    in, float32 out (y and dx), close to the reference's float64 results."""
+def float32_pass(rng, module, cls, reference, x, *args, setup=None, **kwargs):
+    """A case: the student's ``cls(*args, **kwargs)`` with the ``reference`` layer's parameters in
+    float32, forward and backward on float32 x (after the step ``setup(case)`` gives): the
+    network's contract is float32 in, float32 out (y and dx), close to the reference's float64
+    results."""
     y = reference.forward(x)
     dout = rng.standard_normal(y.shape)
     dx = reference.backward(dout)
     what = f"{cls} in float32 on x {x.shape}"
-    case.call("layer32", f"m.{cls}", *args, **kwargs)
+    case = Case(what)
+    if setup:
+        case.steps.append(setup(case))
+    case.step("import", "m", module).call("layer32", f"m.{cls}", *args, **kwargs)
     for name, value in reference.params.items():
         case.step("setitem", ["layer32", "params", name], case.array(value.astype(F32)))
     case.run("y32", "layer32.forward", case.array(x.astype(F32)))
@@ -474,8 +479,21 @@ def linear_layer(ref, rng):
         x = rng.standard_normal((n, fan_in))
         cases.append(layer_gradients(rng, "Linear", layer, x, "layers.linear", f"x {(n, fan_in)}",
                                      (fan_in, fan_out), {"dtype": "float64"}))
-    float32_pass(rng, cases[-1], "Linear", layer, x, fan_in, fan_out, dtype="float32")
+    cases.append(float32_pass(rng, "layers.linear", "Linear", layer, x, fan_in, fan_out,
+                              dtype="float32"))
     return cases
+
+
+def oracle_step(ref, backend, x_shape, kernel, stride, padding, case):
+    """The step that gives the student's Conv2d the grader's im2col and col2im on ``backend``, for
+    this geometry only, and makes the other backend's refuse to run, naming the mistake."""
+    key = "x".join(str(v) for v in (*x_shape[1:], *kernel, *stride, *padding))
+    module, other = {"naive": ("kernels.naive", "kernels.vectorized"),
+                     "numpy": ("kernels.vectorized", "kernels.naive")}[backend]
+    table = case.array(im2col_index(ref, x_shape, kernel, stride, padding))
+    return ["oracle", [module], {key: table}, {other: (
+        f"Conv2d(backend={backend!r}) called {other}'s im2col or col2im: call "
+        f"kernels(self.backend).im2col/.col2im, so the layer runs on the backend it was given")}]
 
 
 def conv_layer(ref, rng):
@@ -494,20 +512,14 @@ def conv_layer(ref, rng):
         case = layer_gradients(rng, "Conv2d", layer, x, "layers.conv", f"{what}, backend {backend!r}",
                                (x_shape[1], out_channels, tup(kernel), tup(stride), tup(padding)),
                                {"dtype": "float64", "backend": backend, "algorithm": "im2col"})
-        key = "x".join(str(v) for v in (*x_shape[1:], *kernel, *stride, *padding))
-        module, other = {"naive": ("kernels.naive", "kernels.vectorized"),
-                         "numpy": ("kernels.vectorized", "kernels.naive")}[backend]
-        oracle = ["oracle", [module], {key: case.array(im2col_index(ref, x_shape, kernel, stride,
-                                                                    padding))},
-                  {other: f"Conv2d(backend={backend!r}) called {other}'s im2col or col2im: call "
-                          f"kernels(self.backend).im2col/.col2im, so the layer runs on the "
-                          f"backend it was given"}]
-        case.steps.insert(0, oracle)
-        if index == 0:                                  # the float32 network's contract
-            float32_pass(rng, case, "Conv2d", layer, x, x_shape[1], out_channels, tup(kernel),
-                         tup(stride), tup(padding), dtype="float32", backend=backend,
-                         algorithm="im2col")
+        oracle = functools.partial(oracle_step, ref, backend, x_shape, kernel, stride, padding)
+        case.steps.insert(0, oracle(case))
         cases.append(case)
+        if index == 0:                                  # the float32 network's contract
+            cases.append(float32_pass(rng, "layers.conv", "Conv2d", layer, x, x_shape[1],
+                                      out_channels, tup(kernel), tup(stride), tup(padding),
+                                      setup=oracle, dtype="float32", backend=backend,
+                                      algorithm="im2col"))
     return cases
 
 
@@ -518,7 +530,8 @@ def relu_layer(ref, rng):
         x[0, 0] = 0.0                                    # the subgradient at 0 is 0
         cases.append(layer_gradients(rng, "ReLU", ref.ReLU(), x, "layers.activation",
                                      f"x {shape}"))
-    float32_pass(rng, cases[-1], "ReLU", ref.ReLU(), rng.standard_normal((3, 5)))
+    cases.append(float32_pass(rng, "layers.activation", "ReLU", ref.ReLU(),
+                              rng.standard_normal((3, 5))))
     return cases
 
 

@@ -13,7 +13,8 @@ and never nest, each block must sit in a function of the parts table, and the re
 Imports and local names that only the removed code read get a ``# noqa`` (F401, F841) saying
 the student's code will need them, so the copy lints cleanly.
 
-Notebooks (``notebooks/*.ipynb``) get the same treatment cell by cell, and lose their outputs.
+Notebooks (``notebooks/*.ipynb``) get the same treatment cell by cell, lose their outputs, and get
+each assigned part's exercise and check cells (notebooks.py).
 A block in a notebook belongs to the part whose function it sits in, or else to an exercise named
 after the notebook (which ``--only`` can name too, and which ``minivgg grade`` does not grade).
 """
