@@ -469,34 +469,3 @@ def test_only_leaves_the_other_parts_solved(tmp_path):
     report = grade(tmp_path / "hw", parts=["linear", "maxpool", "conv_direct"])
     assert [(r.part, r.points) for r in report.results] == [("conv_direct", 10), ("maxpool", 15),
                                                              ("linear", 0)]
-
-
-def test_a_student_notebook_checks_its_parts_then_stops_at_the_first_unwritten_one(fresh_copy,
-                                                                                    tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
-
-    kernels = tmp_path / "kernels" / "student"                 # a kernel of this interpreter
-    kernels.mkdir(parents=True)                                # that imports the student's copy
-    (kernels / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "student", "language": "python",
-        "env": {"PYTHONPATH": str(fresh_copy), "MINIVGG_FAST": "1", "MPLBACKEND": "Agg"}}))
-    path = fresh_copy / "notebooks/03_receptive_fields_and_parameters.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    manager = KernelManager(kernel_name="student",
-                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels.parent)]))
-    client = nbclient.NotebookClient(nb, km=manager, timeout=300, kernel_name="student",
-                                     resources={"metadata": {"path": str(path.parent)}})
-    with pytest.raises(nbclient.exceptions.CellExecutionError) as failure:
-        client.execute()
-    if manager.has_kernel:
-        manager.shutdown_kernel(now=True)
-    check_cell = next(cell for cell in nb.cells if cell.get("id") == "selfcheck")
-    shown = "".join(out.get("text", "") for out in check_cell.outputs)
-    assert "receptive_field      0/5     FAILED" in shown
-    assert "not implemented yet (receptive_field: implement next_field" in shown
-    assert "receptive_field: implement next_field" in str(failure.value)

@@ -28,6 +28,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from .notebooks import EXERCISES, add_student_cells
 from .parts import PARTS, Part
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -389,7 +390,7 @@ def student_notebook(path, assigned):
                                          is_module=False)
             cell["source"] = text.splitlines(keepends=True)
             seen |= parts
-    return notebook, seen
+    return add_student_cells(notebook, path.name[:2], assigned), seen
 
 
 def _package_files(package_dir):
@@ -457,13 +458,7 @@ def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False, spec=None,
             copies[Path(PACKAGE, relative)] = path
     graded = [part for part in PARTS if part.name in assigned]
     for path in _notebooks(root):
-        checked = [p.name for p in graded if NOTEBOOK_OF.get(p.name) == path.name[:2]]
-        if not checked and not _cells_with_markers(json.loads(path.read_text())):
-            copies[Path("notebooks", path.name)] = path
-            continue
         notebook, parts = student_notebook(path, assigned)
-        if checked:
-            _add_check_cell(notebook, checked)
         texts[Path("notebooks", path.name)] = json.dumps(notebook, indent=1, ensure_ascii=False)
         seen |= parts
     missing = [f"{part.name}: {function} in {PACKAGE}/{part.file}" for part in PARTS
@@ -492,31 +487,11 @@ def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False, spec=None,
     return assigned
 
 
-def _add_check_cell(notebook, parts):
-    """Insert, after the notebook's first code cell (its imports), a cell that self-checks the
-    parts this notebook uses: each part's points and hint, before the cells that need them."""
-    first = next(i for i, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code")
-    source = ("# Your parts in this notebook, checked as the grader checks them (README.md: "
-              "`python -m minivgg check`).\n"
-              "# Cells below that need a part you have not written stop with its "
-              "NotImplementedError.\n"
-              "from minivgg.assignment.selfcheck import check\n\n"
-              f"print(check(\"..\", {parts!r}))")
-    notebook["cells"].insert(first + 1, {"cell_type": "code", "execution_count": None,
-                                         "id": "selfcheck", "metadata": {}, "outputs": [],
-                                         "source": source.splitlines(keepends=True)})
-
-
-# Which notebook goes with which part (the course order): the student README's table.
-NOTEBOOK_OF = {"conv_direct": "01", "im2col": "01", "im2col_numpy": "01", "conv_layer": "01",
-               "linear": "02", "relu": "02", "maxpool": "02", "lrn": "02", "dropout": "02",
-               "receptive_field": "03", "softmax_ce": "05", "sgd_momentum": "05"}
-
-
 def student_readme(parts):
     """The README of a student's copy: what to implement, where, how to check it, what to hand in."""
+    parts = sorted(parts, key=lambda p: list(EXERCISES).index(p.name))      # the course's order
     rows = "\n".join(f"| `{p.name}` | {p.points} | `minivgg/{p.file}` | "
-                     f"{', '.join(f'`{f}`' for f in p.functions)} | {NOTEBOOK_OF.get(p.name, '-')} |"
+                     f"{', '.join(f'`{f}`' for f in p.functions)} | {EXERCISES[p.name][0]} |"
                      for p in parts)
     total = sum(p.points for p in parts)
     return f"""# Your minivgg assignment
@@ -553,8 +528,12 @@ with `out=` buffers the way Conv2d does (fill `out` when it is given).
 runs the grader's own checks, with its hints and its share of points per check, on public inputs
 stored in `minivgg/assignment/public/`. Run it from this folder (the one holding `minivgg/`).
 The grader uses the same checks on fresh random inputs, so code that passes here because it is
-right passes there too; code that recognises these inputs does not. The notebooks in
-`notebooks/` run up to the first part you have not written and show its check there.
+right passes there too; code that recognises these inputs does not.
+
+The notebooks in `notebooks/` are the exercises, in the order above: each part has a "Your part"
+cell where the notebook first needs it, followed by a cell that runs this check for that part and
+stops the notebook, with the check's hint, until the part passes. The cells before it run without
+it. A notebook that builds on earlier notebooks' parts checks them after its imports.
 
 ## What to hand in
 

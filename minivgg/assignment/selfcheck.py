@@ -92,6 +92,22 @@ def check(path=".", parts=None):
     return report
 
 
+class PartNotDone(Exception):
+    """Raised by a notebook's check cell when a part does not pass: it stops "Run All" there."""
+
+
+def notebook_check(*parts):
+    """A notebook's check cell (notebooks.py puts them in a student's copy): print the self-check
+    of ``parts`` on the copy this package belongs to; raise PartNotDone unless all of them pass."""
+    report = check(Path(__file__).resolve().parents[2], parts)
+    print(report)
+    failed = [r.part for r in report.results if r.points < r.max_points]
+    if failed:
+        raise PartNotDone(f"{', '.join(failed)} does not pass yet (the message above says why): "
+                          f"fix it, then run this cell again; the cells below need it") from None
+    print("all passed: the notebook goes on with your code")
+
+
 def add_arguments(parser):
     parser.add_argument("parts", metavar="PART", nargs="*",
                         help="parts to check (default: every part of your assignment)")

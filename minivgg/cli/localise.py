@@ -83,12 +83,21 @@ def print_localisation(run_dir, batch_size=32):
     print(f"{run_dir}: localisation net ({meta['head'].upper()}, fine-tuned: "
           f"{meta['fine_tune']}) from {meta['source']}", flush=True)
     r = evaluate_localisation(run_dir, batch_size=batch_size)
+    layout = meta["settings"].get("layout", "centred")
+    print(f"{layout} built-in shapes, {meta['settings']['val_size']} validation images; in "
+          f"brackets the same error of the mean training box answered for every image")
+    c = r["centre"]
     print(f"centre crop, ground-truth class:              localisation error "
-          f"{100 * r['centre']['gt']:5.1f}%   (the mean box alone: "
-          f"{100 * r['constant']['gt']:.1f}%)")
+          f"{100 * c['gt']:5.1f}%   (mean box: {100 * c['baseline']['gt']:.1f}%)")
     for key in ("dense", "dense_multi"):
-        d = r[key]
+        d, b = r[key], r[key]["baseline"]
         print(f"dense + flip, Q = {','.join(map(str, d['scales'])):<8} top-1 / top-5: localisation "
-              f"error {100 * d['top1']:5.1f}% / {100 * d['top5']:5.1f}%   (ground-truth class: "
+              f"error {100 * d['top1']:5.1f}% / {100 * d['top5']:5.1f}%   (mean box: "
+              f"{100 * b['top1']:.1f}% / {100 * b['top5']:.1f}%; ground-truth class: "
               f"{100 * d['gt']:.1f}%)")
+    if meta.get("source_layout", "centred") != layout:
+        print(f"note: the classifier ({meta['source']}) was trained on the "
+              f"{meta.get('source_layout', 'centred')} shapes: the dense protocol's classes come "
+              f"from it; train it with 'minivgg train --layout {layout}' for both protocols on "
+              f"this data")
     return r

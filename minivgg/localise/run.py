@@ -59,6 +59,10 @@ def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, 
     crop = classifier.input_shape[-1]
     net = localisation_net(classifier, head, seed=seed,
                            mean_box=mean_targets(train_set, crop, head, scale))
+    if log:
+        log(f"{layout} built-in shapes ({len(train_set)} training / {len(val_set)} validation "
+            f"images): the mean training box alone has a centre-crop localisation error of "
+            f"{100 * constant_box_error(train_set, val_set, crop, scale):.1f}%")
     fixed = {f"classifier/{k}": v for k, v in classifier.params.items()}
     fixed.update({k: arrays[k] for k in ("mean", "pca_eigvals", "pca_eigvecs") if k in arrays})
     run = {"kind": "localisation", "model_config": net.config,
@@ -151,15 +155,19 @@ def dense_scales(scale, side, crop, multi=False):
 
 def evaluate_localisation(path, val_set=None, batch_size=32):
     """Localisation errors of a run on its validation set (regenerated from the run's settings
-    unless given): {"centre": {"gt": e}, "dense": {"gt", "top1", "top5"}, "dense_multi":
-    {...}, "constant": {"gt": e}}, fractions. "constant" is the mean training box, the
-    baseline a net must beat."""
+    unless given), fractions: {"centre": {"gt"}, "dense": {"scales", "flip", "top1", "top5",
+    "gt"}, "dense_multi": {...}}; each protocol also has "baseline", the same errors of the
+    mean training box answered for every image and class (:func:`mean_boxes`), what the data
+    give away for free: the number a net must beat."""
     net, classifier, mean, meta = load_localisation_run(path)
-    if val_set is None:
-        val_set = _data(meta["settings"])[1]
+    train_set, own_val = _data(meta["settings"])
+    val_set = own_val if val_set is None else val_set
     scale, crop = meta["scale"], net.input_shape[-1]
     side = min(min(image.shape[:2]) for image in val_set.images)
-    results = {"centre": {"gt": centre_crop_error(net, val_set, mean=mean, scale=scale)}}
+    constant = mean_boxes(train_set, val_set.images, crop, scale)
+    wrong = float(np.mean(~(iou(constant, val_set.boxes) > 0.5)))
+    results = {"centre": {"gt": centre_crop_error(net, val_set, mean=mean, scale=scale),
+                          "baseline": {"gt": wrong}}}
     for name, multi in (("dense", False), ("dense_multi", True)):
         scales = dense_scales(scale, side, crop, multi)
         classes, boxes, _ = dense_localise(net, classifier, val_set.images, mean=mean,
@@ -169,18 +177,30 @@ def evaluate_localisation(path, val_set=None, batch_size=32):
                                          scales=scales, flip=True,
                                          classes=val_set.labels[:, None], batch_size=batch_size)
         errors["gt"] = localisation_errors(gt, gt_boxes, val_set.labels, val_set.boxes)["top1"]
-        results[name] = {"scales": list(scales), "flip": True, **errors}
-    results["constant"] = {"gt": constant_box_error(_data(meta["settings"])[0], val_set, crop,
-                                                    scale)}
+        results[name] = {"scales": list(scales), "flip": True, **errors,
+                         "baseline": {**answer_errors(classes, constant, val_set), "gt": wrong}}
     return results
 
 
-def constant_box_error(train_set, val_set, crop, scale=None):
-    """The centre-crop protocol's error of a "net" that always answers the training set's mean
-    box, whatever the image: what the data give away for free."""
+def mean_boxes(train_set, images, crop, scale=None):
+    """The answer of a "net" that ignores the image: the mean training box of the centre crops
+    (what fc8's bias starts at), mapped back to each of ``images`` (N, 4) like a prediction."""
     box = from_params(mean_targets(train_set, crop, "scr", scale)[None], crop)
-    boxes = np.concatenate([uncrop(box, image.shape[:2], crop,
-                                   None if scale is None else TestTransform(
-                                       crop, mean=np.zeros(3), scale=scale).scale)
-                            for image in val_set.images])
+    transform_scale = None if scale is None else TestTransform(crop, mean=np.zeros(3),
+                                                               scale=scale).scale
+    return np.concatenate([uncrop(box, image.shape[:2], crop, transform_scale)
+                           for image in images])
+
+
+def answer_errors(classes, boxes, dataset):
+    """Top-k localisation errors of answering one box per image, ``boxes`` (N, 4), for each of
+    its classes (N, k): the baseline with the same classes as a net's answers, right where the
+    class is and the box fits."""
+    return localisation_errors(classes, np.repeat(boxes[:, None], classes.shape[1], 1),
+                               dataset.labels, dataset.boxes)
+
+
+def constant_box_error(train_set, val_set, crop, scale=None):
+    """The centre-crop protocol's error of the mean box (:func:`mean_boxes`)."""
+    boxes = mean_boxes(train_set, val_set.images, crop, scale)
     return float(np.mean(~(iou(boxes, val_set.boxes) > 0.5)))
