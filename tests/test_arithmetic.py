@@ -330,6 +330,16 @@ def test_training_memory_of_the_small_net_at_batch_64():
     assert cols < kept and predicted.total("grads") == predicted.total("params")
 
 
+def test_training_memory_follows_each_layers_algorithm():
+    # conv2_1 (32 -> 64 channels on 32x32 maps) runs Winograd: the prediction counts its
+    # transformed tiles and products, not im2col columns (which would predict 7% too little)
+    config = dict(config="A", input_size=64, width=0.5, fc_width=16, num_classes=10)
+    model, measured = measure_training_memory(config, 16)
+    summary = model.summary()
+    assert "winograd" in [row.algorithm for row in summary.rows]
+    assert abs(training_memory(summary, 16).peak / measured - 1) < 0.03
+
+
 # ---- the whole summaries as expected-output files (the torchinfo habit) ----
 
 EXPECTED = Path(__file__).parent / "expected"

@@ -115,6 +115,15 @@ def test_rank_0_alone_writes_and_prints(runs):
 
 
 @needs_mpi
+def test_a_run_folder_refused_by_rank_0_stops_every_rank(runs):
+    """Only rank 0 looks at the run folder: the others must hear of its refusal, not wait."""
+    folder, _ = runs
+    again = mpirun(2, ["--distributed", "--epochs", "1", "--run-dir", "two", *TINY], folder)
+    assert again.returncode != 0
+    assert again.stderr.count("already holds a run") == 1, again.stderr
+
+
+@needs_mpi
 def test_refusals_with_two_processes(tmp_path):
     odd = mpirun(2, ["--distributed", "--epochs", "1", "--run-dir", "odd", *TINY,
                      "--batch-size", "7"], tmp_path)
