@@ -127,6 +127,7 @@ def run(args):
 
 
 def check_main(argv=None):
-    parser = argparse.ArgumentParser(prog="minivgg check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="minivgg check", description=__doc__.split("\n")[0],
+                                     allow_abbrev=False)
     add_arguments(parser)
     return run(parser.parse_args(argv))
