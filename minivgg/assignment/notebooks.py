@@ -18,6 +18,7 @@ notebooks, the first cell that calls each part's code, or code that runs it in a
 before checking the part.
 """
 
+import hashlib
 import re
 import textwrap
 
@@ -131,16 +132,22 @@ def traced_functions():
     return functions
 
 
+def source_key(source):
+    """What identifies a cell to the tracer: a hash of its source (the kernel is not told ids)."""
+    return hashlib.sha1(source.encode()).hexdigest()[:16]
+
+
 def tracer_source():
-    """Code for a notebook's first cell that records, in ``_part_uses``, the id of the first cell
-    that calls each traced function (``(file, name) -> cell id``); print(json.dumps(...)) in the
-    last cell gives the record."""
+    """Code for a notebook's first cell that records, in ``_part_uses``, the first cell that
+    calls each traced function (``"file:name" -> source_key`` of the cell: tests/test_notebooks.py
+    turns it into the cell's id); print(json.dumps(...)) in the last cell gives the record."""
     rows = sorted(traced_functions())
     return textwrap.dedent(f"""\
         import functools as _functools, importlib as _importlib, IPython as _IPython
+        from minivgg.assignment.notebooks import source_key as _source_key
         _part_uses, _cell = {{}}, [None]
-        _IPython.get_ipython().events.register("pre_run_cell",
-                                               lambda info: _cell.__setitem__(0, info.cell_id))
+        _IPython.get_ipython().events.register(
+            "pre_run_cell", lambda info: _cell.__setitem__(0, _source_key(info.raw_cell)))
         def _trace(file, qualname):
             owner = _importlib.import_module("minivgg." + file[:-3].replace("/", "."))
             *path, name = qualname.split(".")
@@ -176,11 +183,14 @@ def unchecked_uses(notebook, uses, assigned):
     """Problems, as sentences: a cell of the student's ``notebook`` (a dict) that calls a part's
     code (``uses``: "file:function" -> id of the reference notebook's first cell calling it)
     before a check cell has checked that part."""
+    ids = {cell.get("id") for cell in notebook["cells"]}
+    problems = [f"{key} was first called in cell {cell_id!r}, which is not in the notebook"
+                for key, cell_id in uses.items() if cell_id not in ids]
     first_use = {}
     for key, cell_id in uses.items():
         for part in _parts_run_by(*key.split(":"), assigned):
             first_use.setdefault(cell_id, []).append((part, key))
-    checked, problems = set(), []
+    checked = set()
     for cell in notebook["cells"]:
         checked.update(cell["metadata"].get(KEY, ()))
         problems += [f"cell {cell.get('id')} calls {key} (part {part}) before any cell checks "
