@@ -84,10 +84,10 @@ def add_student_cells(notebook, number, assigned):
     anchors = _anchors(number)
     earlier, own = {}, {}                       # index of a cell -> parts to check before it
     for name in EXERCISES:                      # in the course's order
-        if name in anchors and name in assigned:
+        index = _anchor(name, anchors, assigned, ids) if name in assigned else None
+        if index is not None:
             mine = EXERCISES[name][0] == number
-            (own if mine else earlier).setdefault(_anchor(name, anchors, assigned, ids),
-                                                  []).append(name)
+            (own if mine else earlier).setdefault(index, []).append(name)
     inserts = {index: [_check_cell(parts, "the parts of earlier notebooks the next cells use")]
                for index, parts in earlier.items()}
     for index, parts in own.items():
@@ -114,7 +114,8 @@ def _anchors(number):
 def _anchor(name, anchors, assigned, ids):
     """Index of the cell that part ``name``'s check goes before: its first use, or that of a part
     left solved whose functions then run this part's code (make.DELEGATES: with only
-    im2col_numpy assigned, naive.im2col calls vectorized.im2col)."""
+    im2col_numpy assigned, naive.im2col calls vectorized.im2col); None if the notebook uses
+    neither."""
     from .make import DELEGATES
     stand_ins = {keep for parts, keep, _ in DELEGATES.values()
                  if keep and keep not in assigned and name in parts}
@@ -123,7 +124,7 @@ def _anchor(name, anchors, assigned, ids):
     if missing:
         raise ValueError(f"a notebook has no cell with id {missing[0]!r} (EXERCISES or REQUIRES "
                          f"in minivgg/assignment/notebooks.py names it for part {name})")
-    return min(ids.index(cell) for cell in cells)
+    return min(ids.index(cell) for cell in cells) if cells else None
 
 
 # ------------------------------------------------------------------------------------------------
