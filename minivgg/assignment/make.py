@@ -13,7 +13,8 @@ and never nest, each block must sit in a function of the parts table, and the re
 Imports and local names that only the removed code read get a ``# noqa`` (F401, F841) saying
 the student's code will need them, so the copy lints cleanly.
 
-Notebooks (``notebooks/*.ipynb``) get the same treatment cell by cell, and lose their outputs.
+Notebooks (``notebooks/*.ipynb``) get the same treatment cell by cell, lose their outputs, and get
+each assigned part's exercise and check cells (notebooks.py).
 A block in a notebook belongs to the part whose function it sits in, or else to an exercise named
 after the notebook (which ``--only`` can name too, and which ``minivgg grade`` does not grade).
 """
@@ -508,6 +509,15 @@ Zisserman, ICLR 2015). Each part is a banner in the code saying what to write, f
 The docstrings above each banner give the shapes and the equation; `minivgg/kernels/__init__.py`
 gives the conventions every kernel keeps (the order of im2col's rows, the max-pool tie rule).
 
+## Setting up
+
+    python3 -m venv .venv && . .venv/bin/activate
+    pip install -e ".[plot]" jupyterlab     # this folder, editable: everything runs your code
+    jupyter lab notebooks/
+
+The notebooks and `python -m minivgg` import the `minivgg` of this folder once it is installed
+this way (`-e`: your edits take effect without installing again).
+
 ## Which code runs
 
 Layers call the kernels of a *backend*: `"naive"` (plain loops, `kernels/naive.py`), `"numpy"`
@@ -516,9 +526,12 @@ must write run *your* naive one (their solutions are not in your copy), except `
 on `"numpy"`, which are the part `im2col_numpy` if you have it. Choose with
 `minivgg.set_backend("naive")`, `with minivgg.use_backend("numpy"): ...`, a layer's
 `backend=` argument, or `MINIVGG_BACKEND=naive` in the environment. The grader runs your layers on
-the naive and numpy backends, with its own im2col (so an unfinished im2col does not cost Conv2d),
-in float64 and in float32 (a float32 input must give a float32 result), and calls your kernels
-with `out=` buffers the way Conv2d does (fill `out` when it is given).
+the naive and numpy backends, with its own im2col (so an unfinished im2col does not cost Conv2d;
+call the kernels as `kernels(self.backend).im2col(...)`, never one backend's module directly), in
+float64 and in float32 (a float32 input must give a float32 result, forward and backward), calls
+your kernels with `out=` buffers the way Conv2d does (a strided view: fill `out` when it is given),
+and runs a layer's forward twice before its backward (backward must use what the last forward
+kept).
 
 ## Checking your work
 
@@ -526,7 +539,7 @@ with `out=` buffers the way Conv2d does (fill `out` when it is given).
     python -m minivgg check im2col lrn   # just these
 
 runs the grader's own checks, with its hints and its share of points per check, on public inputs
-stored in `minivgg/assignment/public/`. Run it from this folder (the one holding `minivgg/`).
+stored in `minivgg/assignment/public/`.
 The grader uses the same checks on fresh random inputs, so code that passes here because it is
 right passes there too; code that recognises these inputs does not.
 
@@ -573,6 +586,7 @@ def run(args):
 
 def make_main(argv=None):
     """``minivgg assignment make OUT [--only NAMES] [--force] [--spec FILE] [--seed N]``."""
-    parser = argparse.ArgumentParser(prog="minivgg assignment make", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="minivgg assignment make", allow_abbrev=False,
+                                     description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -7,9 +7,9 @@ later cell:
 
 - after the imports, a check cell for the parts of *earlier* notebooks that this one uses
   (``REQUIRES``);
-- before the first cell that uses one of the notebook's own parts (``EXERCISES``: the id of that
-  cell), and before the markdown cells leading up to it, a markdown cell saying what to write
-  where, then a check cell. A check cell prints the self-check of its parts and raises
+- right before the first cell that uses one of the notebook's own parts (``EXERCISES``: the id of
+  that cell), after the text that explains it, a markdown cell saying what to write where, then a
+  check cell. A check cell prints the self-check of its parts and raises
   ``selfcheck.PartNotDone`` (stopping "Run All") unless they all pass.
 
 Only assigned parts get cells. tests/test_notebooks.py records, while it runs the reference
@@ -93,10 +93,7 @@ def add_student_cells(notebook, number, assigned):
         if where != number or name not in assigned:
             continue
         part = next(p for p in PARTS if p.name == name)
-        index = _anchor(name, assigned, ids)
-        while index - 1 > first_code and cells[index - 1]["cell_type"] == "markdown":
-            index -= 1                              # before the text that leads up to the cell
-        inserts.setdefault(index, []).extend(
+        inserts.setdefault(_anchor(name, assigned, ids), []).extend(
             [_exercise(part), _check_cell([name], f"your part {name}")])
     notebook["cells"] = [new for i, cell in enumerate(cells) for new in [*inserts.get(i, ()), cell]]
     first_check = next((cell for cell in notebook["cells"] if KEY in cell["metadata"]), None)

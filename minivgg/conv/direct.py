@@ -36,6 +36,16 @@ class Direct:
         shifts = [i * Wp + j for i in range(kh) for j in range(kw)]
         return N * Hp * Wp, shifts, Hp, Wp
 
+    @staticmethod
+    def footprint(x_shape, y_shape, kernel_size, padding, itemsize):
+        """As Im2col.footprint: forward keeps xs; backward's temporaries are the F x L products
+        and dxs."""
+        (N, C, H, W), F, (kh, kw), (ph, pw) = x_shape, y_shape[1], kernel_size, padding
+        Hp, Wp = H + 2 * ph, W + 2 * pw
+        xs = C * (N * Hp * Wp + (kh - 1) * Wp + kw - 1) * itemsize
+        L = N * Hp * Wp * itemsize
+        return xs, {"y_full": F * L, "product": F * L, "dy_full": F * L, "dxs": xs}
+
     def forward(self, x, weight, bias):
         """x (N, C, H, W), weight (F, C, kh, kw), bias (F,) -> y (N, F, Ho, Wo)."""
         N, C, H, W = x.shape

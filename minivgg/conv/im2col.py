@@ -44,6 +44,22 @@ class Im2col:
         ### END SOLUTION
         return y.reshape(N, F, Ho, Wo)
 
+    @staticmethod
+    def footprint(x_shape, y_shape, kernel_size, padding, itemsize):
+        """(bytes kept from forward for backward, {shared temporary: bytes}) of one layer call:
+        what minivgg.arithmetic.training_memory adds up. The numba kernels' padded input copy
+        (kernels/jit.py) counts among the temporaries."""
+        (N, C, H, W), (_, F, Ho, Wo), (kh, kw), (ph, pw) = x_shape, y_shape, kernel_size, padding
+        K, P = C * kh * kw, Ho * Wo
+        scratch = {"dcols": K * N * P * itemsize}
+        if N > 1:
+            scratch["y"] = scratch["dy"] = F * N * P * itemsize
+        if K > F:
+            scratch["dweight_t"] = K * F * itemsize
+        if ph or pw:
+            scratch["padded"] = N * C * (H + 2 * ph) * (W + 2 * pw) * itemsize
+        return K * N * P * itemsize, scratch
+
     def backward(self, dy, weight, dweight):
         """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, kh, kw)."""
         N, F = dy.shape[:2]

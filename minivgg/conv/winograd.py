@@ -88,6 +88,18 @@ class Winograd:
                       _scratch.get("M", ((m + 2) ** 2, F, T), x.dtype)).reshape(m + 2, m + 2, F, T)
         return form.output_transform(M, shape, m, bias), V
 
+    @staticmethod
+    def footprint(x_shape, y_shape, kernel_size, padding, itemsize, m=4):
+        """As Im2col.footprint: forward keeps V (alpha^2 x C x tiles); backward's temporaries are
+        M and dM (alpha^2 x F x tiles), the input transform of dy (V of the dx convolution) and
+        the filter-sized arrays alive together (dU, the flipped kernel, its transform)."""
+        (N, C, H, W), (_, F, Ho, Wo) = x_shape, y_shape
+        alpha2, tiles = (m + 2) ** 2, transforms_module.tiles
+        T, T_dx = N * tiles(Ho, m) * tiles(Wo, m), N * tiles(H, m) * tiles(W, m)
+        scratch = {"M": alpha2 * max(F * T, C * T_dx) * itemsize, "dM": alpha2 * F * T * itemsize,
+                   "V": alpha2 * F * T_dx * itemsize, "filters": (2 * alpha2 + 9) * F * C * itemsize}
+        return alpha2 * C * T * itemsize, scratch
+
     def forward(self, x, weight, bias):
         """x (N, C, H, W), weight (F, C, 3, 3), bias (F,) -> y (N, F, Ho, Wo)."""
         y, self._V = self._convolve(x, weight, bias, self.padding, self._buffers)
