@@ -130,3 +130,9 @@ def test_a_part_used_before_its_check_is_found():
     assert unchecked_uses(nb01, {"kernels/naive.py:im2col": "c05"}, ["im2col_numpy"]) == [
         "cell c05 calls kernels/naive.py:im2col (part im2col_numpy) before any cell checks "
         "im2col_numpy"]
+
+
+def test_a_check_cell_run_against_the_reference_says_to_install_the_copy():
+    from minivgg.assignment.selfcheck import PartNotDone, notebook_check
+    with pytest.raises(PartNotDone, match="not a student's copy: install yours"):
+        notebook_check("relu")

@@ -509,6 +509,15 @@ Zisserman, ICLR 2015). Each part is a banner in the code saying what to write, f
 The docstrings above each banner give the shapes and the equation; `minivgg/kernels/__init__.py`
 gives the conventions every kernel keeps (the order of im2col's rows, the max-pool tie rule).
 
+## Setting up
+
+    python3 -m venv .venv && . .venv/bin/activate
+    pip install -e ".[plot]" jupyterlab     # this folder, editable: everything runs your code
+    jupyter lab notebooks/
+
+The notebooks and `python -m minivgg` import the `minivgg` of this folder once it is installed
+this way (`-e`: your edits take effect without installing again).
+
 ## Which code runs
 
 Layers call the kernels of a *backend*: `"naive"` (plain loops, `kernels/naive.py`), `"numpy"`
@@ -530,7 +539,7 @@ kept).
     python -m minivgg check im2col lrn   # just these
 
 runs the grader's own checks, with its hints and its share of points per check, on public inputs
-stored in `minivgg/assignment/public/`. Run it from this folder (the one holding `minivgg/`).
+stored in `minivgg/assignment/public/`.
 The grader uses the same checks on fresh random inputs, so code that passes here because it is
 right passes there too; code that recognises these inputs does not.
 
