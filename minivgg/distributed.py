@@ -33,7 +33,7 @@ Validation is run whole on every rank (the same numbers everywhere, so the sched
 The data set is read by every rank (it is held in memory); only the augmentation is sharded.
 Errors: a failure that every rank sees (a bad option, a diverged loss) ends every rank with the
 same message from rank 0; a failure on one rank only where the others could wait forever
-(writing the checkpoint, making the run folder) is shared at the end of the step that had it
+(making the run folder, writing the checkpoint) is shared at the start or the end of the epoch
 (:func:`agree`); anything else aborts the whole job (``MPI_Abort``) rather than leave it hanging.
 """
 
