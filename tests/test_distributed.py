@@ -115,6 +115,17 @@ def test_rank_0_alone_writes_and_prints(runs):
 
 
 @needs_mpi
+def test_scale_jittering_keeps_the_ranks_in_step(tmp_path):
+    """With S jittered the draws come in groups of varying size: each rank then draws its own
+    rows' augmentation, and the ranks' weights must still be the same bits after each epoch
+    (DistributedTrainer checks their digests)."""
+    run = mpirun(2, ["--distributed", "--epochs", "1", "--run-dir", "jitter", *TINY,
+                     "--scale", "36,40"], tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert load_checkpoint(tmp_path / "jitter")[1]["augment"]["scale"] == [36, 40]
+
+
+@needs_mpi
 def test_a_run_folder_refused_by_rank_0_stops_every_rank(runs):
     """Only rank 0 looks at the run folder: the others must hear of its refusal, not wait."""
     folder, _ = runs
@@ -166,3 +177,10 @@ def test_a_sharded_generator_draws_its_rows_of_the_whole_batch():
         assert part.bit_generator.state == whole.bit_generator.state
     with part.sharded(rows=(0, 3, 6)), pytest.raises(RuntimeError, match="draw of size 2"):
         part.random(2)
+    before = part.bit_generator.state
+    with part.sharded(other=np.random.default_rng(3)):          # another generator's draws
+        got = part.integers(10, 20, 4), part.normal(5.0, 0.1, (2, 3))
+    other = np.random.default_rng(3)
+    assert np.array_equal(got[0], other.integers(10, 20, 4))
+    assert np.array_equal(got[1], other.normal(5.0, 0.1, (2, 3)))
+    assert part.bit_generator.state == before
