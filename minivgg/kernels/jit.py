@@ -154,44 +154,63 @@ def _scratch(name, shape, dtype):
 # pass over the input (a ninth of cols for 3x3) and leaves the copy loops without a test or a
 # range computation: measured 2.5-5x faster than clipping every row to the image on the small
 # maps of CIFAR-size nets (8x8 and 2x2 maps, where rows are 8 or 2 elements long), and as fast at
-# 224x224 (benchmarks/bench_layers.py).
+# 224x224 (benchmarks/bench_layers.py). Rows of outputs narrower than _NARROW are copied by flat
+# indices: a view per row costs more than its few elements (2-3x faster on 8x8 and 2x2 maps),
+# while wide rows go through views whose copy loops count from 0, which LLVM turns into SIMD: Numba
+# wraps negative indices (a[-1] is the last element), and a loop like ``for w in range(Wo):
+# a[j + w]`` keeps that test per element and is not vectorised (2-4x slower on 224x224 maps).
+_NARROW = 16
+
 
 @kernel
 def _im2col(xp, kh, kw, sh, sw, cols, start, stop):
     N, C, Hp, Wp = xp.shape
     Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
+    planes = xp.reshape(N, C, Hp * Wp)
     for row in range(start, stop):             # row = (c, i, j): one row of cols, all images
         c, ij = row // (kh * kw), row % (kh * kw)
         i, j = ij // kw, ij % kw
-        for n in range(N):
-            dst = cols[row, n]
-            for oh in range(Ho):
-                # slices, so the copy loop's index starts at 0: Numba wraps negative indices
-                # (a[-1] is the last element), and a loop like ``for w in range(Wo):
-                # a[j + w]`` keeps that check per element and is not vectorised (2-4x slower)
-                src = xp[n, c, oh * sh + i, j:j + (Wo - 1) * sw + 1:sw]
-                out = dst[oh * Wo:(oh + 1) * Wo]
-                for q in range(Wo):
-                    out[q] = src[q]
+        if Wo < _NARROW:                       # flat indices: no view per output row
+            for n in range(N):
+                dst, src = cols[row, n], planes[n, c, i * Wp + j:]
+                for oh in range(Ho):
+                    for ow in range(Wo):
+                        dst[oh * Wo + ow] = src[oh * sh * Wp + ow * sw]
+        else:                                  # a view per row: a SIMD copy loop
+            for n in range(N):
+                for oh in range(Ho):
+                    start_in = (oh * sh + i) * Wp + j
+                    row_in = planes[n, c, start_in:start_in + (Wo - 1) * sw + 1:sw]
+                    row_out = cols[row, n, oh * Wo:(oh + 1) * Wo]
+                    for q in range(Wo):
+                        row_out[q] = row_in[q]
 
 
 @kernel
 def _col2im(cols, kh, kw, sh, sw, dxp, start, stop):
     N, C, Hp, Wp = dxp.shape
     Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
+    planes = dxp.reshape(N, C, Hp * Wp)
     for c in range(start, stop):               # c = one channel, all images: no write races
         for n in range(N):
-            dxp[n, c] = 0
+            planes[n, c] = 0
         for i in range(kh):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
-                for n in range(N):
-                    src = cols[row, n]
-                    for oh in range(Ho):
-                        dst = dxp[n, c, oh * sh + i, j:j + (Wo - 1) * sw + 1:sw]
-                        add = src[oh * Wo:(oh + 1) * Wo]
-                        for q in range(Wo):
-                            dst[q] += add[q]
+                if Wo < _NARROW:               # as in _im2col
+                    for n in range(N):
+                        src, dst = cols[row, n], planes[n, c, i * Wp + j:]
+                        for oh in range(Ho):
+                            for ow in range(Wo):
+                                dst[oh * sh * Wp + ow * sw] += src[oh * Wo + ow]
+                else:
+                    for n in range(N):
+                        for oh in range(Ho):
+                            start_out = (oh * sh + i) * Wp + j
+                            row_out = planes[n, c, start_out:start_out + (Wo - 1) * sw + 1:sw]
+                            row_in = cols[row, n, oh * Wo:(oh + 1) * Wo]
+                            for q in range(Wo):
+                                row_out[q] += row_in[q]
 
 
 def im2col(x, kernel, stride, padding, out=None):
