@@ -29,15 +29,17 @@ mixed sizes the augmentation draws come in groups of varying size, and each rank
 rows' augmentation from its own generator, seeded by the shared one for each batch: the same
 distribution, not the same draws as one process.
 
-Validation is run whole on every rank (the same numbers everywhere, so the schedule steps alike).
-The data set is read by every rank (it is held in memory); only the augmentation is sharded.
+Validation is split the same way (each rank scores its share; the error counts are summed
+exactly, so the schedule sees the same accuracy on every rank and as in one process). The data
+set is read by every rank (it is held in memory); the augmentation and the compute are split.
 Errors: a failure that every rank sees (a bad option, a diverged loss) ends every rank with the
 same message from rank 0; a failure on one rank only where the others could wait forever
-(writing the checkpoint, making the run folder) is shared at the end of the step that had it
+(making the run folder, writing the checkpoint) is shared at the start or the end of the epoch
 (:func:`agree`); anything else aborts the whole job (``MPI_Abort``) rather than leave it hanging.
 """
 
 import contextlib
+import hashlib
 import os
 import sys
 import traceback
@@ -123,30 +125,30 @@ class ShardedGenerator(np.random.Generator):
 
     def _draw(self, name, size, draw):
         if self.other is not None:
-            return getattr(self.other, name)(size)
+            return draw(self.other, size)
         if self.rows is None:
-            return draw(size)
+            return draw(self, size)
         start, count, total = self.rows
         shape = (size,) if np.isscalar(size) else tuple(size or ())
         if not shape or shape[0] != count:
             raise RuntimeError(f"ShardedGenerator.{name}: a draw of size {size} while splitting "
                                f"a batch's draws by rows of {count}")
-        return draw((total,) + shape[1:])[start:start + count]
+        return draw(self, (total,) + shape[1:])[start:start + count]
 
     def integers(self, low, high=None, size=None, dtype=np.int64, endpoint=False):
-        return self._draw("integers", size, lambda s: np.random.Generator.integers(
-            self, low, high, s, dtype, endpoint))
+        return self._draw("integers", size, lambda g, s: np.random.Generator.integers(
+            g, low, high, s, dtype, endpoint))
 
     def normal(self, loc=0.0, scale=1.0, size=None):
         return self._draw("normal", size,
-                          lambda s: np.random.Generator.normal(self, loc, scale, s))
+                          lambda g, s: np.random.Generator.normal(g, loc, scale, s))
 
     def random(self, size=None, dtype=np.float64, out=None):
         if out is None:
             return self._draw("random", size,
-                              lambda s: np.random.Generator.random(self, s, dtype))
+                              lambda g, s: np.random.Generator.random(g, s, dtype))
         out[...] = self._draw("random", out.shape,
-                              lambda s: np.random.Generator.random(self, s, dtype))
+                              lambda g, s: np.random.Generator.random(g, s, dtype))
         return out
 
 
@@ -216,6 +218,23 @@ class DistributedTrainer(Trainer):
         _unflatten(flat, trainable)
         return dict(zip(stats, flat[-1 - len(stats):-1].tolist()))
 
+    def validate(self):
+        """The validation set split like a batch: each rank scores its rows and the sums are
+        added up. The error counts are rounded to whole images, so every rank, and one process,
+        hands the schedule the very same accuracy."""
+        whole = self.val_set
+        start, count, weight = shard(len(whole), self.rank, self.size)
+        self.val_set = whole.subset(slice(start, start + count))
+        try:
+            local = super().validate()
+        finally:
+            self.val_set = whole
+        from mpi4py import MPI
+        sums = np.array([value * weight for value in local.values()], np.float64)
+        self.comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
+        return {key: float((value if key == "loss" else np.rint(value)) / len(whole))
+                for key, value in zip(local, sums)}
+
     def _one_epoch(self, epochs):
         error = None
         try:
@@ -223,6 +242,12 @@ class DistributedTrainer(Trainer):
         except OSError as caught:                   # rank 0's checkpoint could not be written
             error = caught
         agree(self.comm, error)
+        # The ranks' weights must be the same bits: a bug, or an MPI whose sums differ between
+        # ranks, would otherwise let them drift apart unseen.
+        digest = hashlib.sha256(b"".join(p.tobytes() for p in self.model.params.values()))
+        if len(set(self.comm.allgather(digest.hexdigest()))) > 1:
+            raise RuntimeError(f"the ranks' weights differ after epoch {self.epoch}: the "
+                               f"data-parallel update was not the same everywhere")
 
 
 def _unflatten(flat, arrays):

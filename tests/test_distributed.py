@@ -38,8 +38,9 @@ needs_mpi = pytest.mark.skipif(not (_have_mpi4py() and MPIEXEC),
                                reason="mpi4py or mpiexec missing: pip install -e '.[mpi]'")
 
 # A tiny run: 41 training images in batches of 8, so the last batch has 1 image and rank 1 sits
-# it out (it repeats the image with weight 0); dropout, flips and colour shift all on.
-TINY = ["--train-size", "41", "--val-size", "12", "--image-size", "34", "--width", "0.0625",
+# it out (it repeats the image with weight 0); 13 validation images, split 7 + 6; dropout,
+# flips and colour shift all on.
+TINY = ["--train-size", "41", "--val-size", "13", "--image-size", "34", "--width", "0.0625",
         "--fc-width", "16", "--batch-size", "8", "--no-progress", "--no-plot"]
 
 
@@ -92,6 +93,8 @@ def test_two_ranks_end_with_the_weights_of_one_process(runs):
     assert meta_two["dropout_rngs"] == meta_one["dropout_rngs"]
     for a, b in zip(meta_one["history"], meta_two["history"]):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+        assert (a["val_top1"], a["val_top5"]) == (b["val_top1"], b["val_top5"])  # counts: exact
 
 
 @needs_mpi
@@ -112,6 +115,17 @@ def test_rank_0_alone_writes_and_prints(runs):
                                                          HISTORY])
     lines = two.stdout.splitlines()
     assert lines.count("run folder: two") == 1 and len(lines) == len(set(lines))
+
+
+@needs_mpi
+def test_scale_jittering_keeps_the_ranks_in_step(tmp_path):
+    """With S jittered the draws come in groups of varying size: each rank then draws its own
+    rows' augmentation, and the ranks' weights must still be the same bits after each epoch
+    (DistributedTrainer checks their digests)."""
+    run = mpirun(2, ["--distributed", "--epochs", "1", "--run-dir", "jitter", *TINY,
+                     "--scale", "36,40"], tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert load_checkpoint(tmp_path / "jitter")[1]["augment"]["scale"] == [36, 40]
 
 
 @needs_mpi
@@ -166,3 +180,10 @@ def test_a_sharded_generator_draws_its_rows_of_the_whole_batch():
         assert part.bit_generator.state == whole.bit_generator.state
     with part.sharded(rows=(0, 3, 6)), pytest.raises(RuntimeError, match="draw of size 2"):
         part.random(2)
+    before = part.bit_generator.state
+    with part.sharded(other=np.random.default_rng(3)):          # another generator's draws
+        got = part.integers(10, 20, 4), part.normal(5.0, 0.1, (2, 3))
+    other = np.random.default_rng(3)
+    assert np.array_equal(got[0], other.integers(10, 20, 4))
+    assert np.array_equal(got[1], other.normal(5.0, 0.1, (2, 3)))
+    assert part.bit_generator.state == before

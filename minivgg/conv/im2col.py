@@ -60,8 +60,9 @@ class Im2col:
             scratch["padded"] = N * C * (H + 2 * ph) * (W + 2 * pw) * itemsize
         return K * N * P * itemsize, scratch
 
-    def backward(self, dy, weight, dweight):
-        """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, kh, kw)."""
+    def backward(self, dy, weight, dweight, input_grad=True):
+        """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, kh, kw). Without
+        ``input_grad``, dweight only (returns None)."""
         N, F = dy.shape[:2]
         x_shape = require_forward(self, self._x_shape)
         ### BEGIN SOLUTION
@@ -79,6 +80,8 @@ class Im2col:
                                      out=_scratch.get("dweight_t", (K, F), dy.dtype)).T
         else:
             np.matmul(dy2d, self._cols2d.T, out=dweight)
+        if not input_grad:
+            return None
         dcols2d = np.matmul(weight.reshape(F, K).T, dy2d,
                             out=_scratch.get("dcols", self._cols2d.shape, dy.dtype))
         return kernels(self.backend).col2im(dcols2d.reshape(K, N, P).transpose(1, 0, 2),

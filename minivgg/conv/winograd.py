@@ -105,8 +105,9 @@ class Winograd:
         y, self._V = self._convolve(x, weight, bias, self.padding, self._buffers)
         return y
 
-    def backward(self, dy, weight, dweight):
-        """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, 3, 3)."""
+    def backward(self, dy, weight, dweight, input_grad=True):
+        """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, 3, 3). Without
+        ``input_grad``, dweight only (returns None)."""
         form, m = forms(self.backend or get_backend()), self.m
         dM = form.output_transform_adjoint(dy, m, out=_scratch.get("dM", (
             m + 2, m + 2, dy.shape[1], self._V.shape[3]), dy.dtype))
@@ -114,6 +115,8 @@ class Winograd:
         dU = _products(dM.reshape(alpha2, F, T), self._V.reshape(alpha2, C, T).transpose(0, 2, 1),
                        np.empty((alpha2, F, C), dy.dtype)).reshape(m + 2, m + 2, F, C)
         dweight[...] = transforms_module.filter_transform_adjoint(dU, m)
+        if not input_grad:
+            return None
         flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         dx, _ = self._convolve(dy, flipped, None, 2 - self.padding, _scratch)
         return dx
