@@ -21,8 +21,8 @@ It trains, with the default recipe (``minivgg.recipe.RECIPE``) at the sizes of `
 Every localisation error stands beside the mean training box's on the same images (the
 baseline). Runs already complete in ``--work`` are reused, unfinished ones resumed. The two
 parts (the FC seed-0 run, then 2 and 3's features; the other classification runs, then 3's nets
-from scratch) go side by side in two processes. The JSON holds the command, the commit, the minutes and the machine; ``--figure``
-draws it.
+from scratch) go side by side in two processes. The JSON holds the command, the commit, the
+minutes and the machine; ``--figure`` draws it.
 """
 
 import argparse
