@@ -29,8 +29,9 @@ mixed sizes the augmentation draws come in groups of varying size, and each rank
 rows' augmentation from its own generator, seeded by the shared one for each batch: the same
 distribution, not the same draws as one process.
 
-Validation is run whole on every rank (the same numbers everywhere, so the schedule steps alike).
-The data set is read by every rank (it is held in memory); only the augmentation is sharded.
+Validation is split the same way (each rank scores its share; the error counts are summed
+exactly, so the schedule sees the same accuracy on every rank and as in one process). The data
+set is read by every rank (it is held in memory); the augmentation and the compute are split.
 Errors: a failure that every rank sees (a bad option, a diverged loss) ends every rank with the
 same message from rank 0; a failure on one rank only where the others could wait forever
 (making the run folder, writing the checkpoint) is shared at the start or the end of the epoch
@@ -216,6 +217,23 @@ class DistributedTrainer(Trainer):
         flat /= flat[-1]
         _unflatten(flat, trainable)
         return dict(zip(stats, flat[-1 - len(stats):-1].tolist()))
+
+    def validate(self):
+        """The validation set split like a batch: each rank scores its rows and the sums are
+        added up. The error counts are rounded to whole images, so every rank, and one process,
+        hands the schedule the very same accuracy."""
+        whole = self.val_set
+        start, count, weight = shard(len(whole), self.rank, self.size)
+        self.val_set = whole.subset(slice(start, start + count))
+        try:
+            local = super().validate()
+        finally:
+            self.val_set = whole
+        from mpi4py import MPI
+        sums = np.array([value * weight for value in local.values()], np.float64)
+        self.comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
+        return {key: float((value if key == "loss" else np.rint(value)) / len(whole))
+                for key, value in zip(local, sums)}
 
     def _one_epoch(self, epochs):
         error = None

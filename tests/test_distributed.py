@@ -38,8 +38,9 @@ needs_mpi = pytest.mark.skipif(not (_have_mpi4py() and MPIEXEC),
                                reason="mpi4py or mpiexec missing: pip install -e '.[mpi]'")
 
 # A tiny run: 41 training images in batches of 8, so the last batch has 1 image and rank 1 sits
-# it out (it repeats the image with weight 0); dropout, flips and colour shift all on.
-TINY = ["--train-size", "41", "--val-size", "12", "--image-size", "34", "--width", "0.0625",
+# it out (it repeats the image with weight 0); 13 validation images, split 7 + 6; dropout,
+# flips and colour shift all on.
+TINY = ["--train-size", "41", "--val-size", "13", "--image-size", "34", "--width", "0.0625",
         "--fc-width", "16", "--batch-size", "8", "--no-progress", "--no-plot"]
 
 
@@ -92,6 +93,8 @@ def test_two_ranks_end_with_the_weights_of_one_process(runs):
     assert meta_two["dropout_rngs"] == meta_one["dropout_rngs"]
     for a, b in zip(meta_one["history"], meta_two["history"]):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+        assert (a["val_top1"], a["val_top5"]) == (b["val_top1"], b["val_top5"])  # counts: exact
 
 
 @needs_mpi
