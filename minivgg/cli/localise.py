@@ -1,11 +1,12 @@
 """``minivgg localise RUN_DIR``: a localisation net (the paper's Appendix A) fine-tuned from a
 classification run, and ``minivgg evaluate LOC_RUN``'s localisation lines."""
 
+from ..localise.run import DEFAULT_LR
 from .common import FORMATTER, CommandError, check_run_dir, positive_float, positive_int
 
 # The options --resume takes from the run itself, with their defaults
 # (which are the parser's).
-_RUN_OWN = {"head": "scr", "fine_tune": "all", "lr": 1e-3, "batch_size": 32, "seed": 0,
+_RUN_OWN = {"head": "scr", "fine_tune": "all", "lr": DEFAULT_LR, "batch_size": 32, "seed": 0,
             "layout": "scattered", "out": None}
 
 
@@ -14,7 +15,7 @@ def add_parser(commands):
         "localise", formatter_class=FORMATTER,
         help="train a localisation net from a classification run (Appendix A)",
         description="Replace the classification run's last layer by a box regressor (SCR: one "
-                    "box; PCR: one per class), fine-tune it with a Euclidean loss at lr 1e-3 "
+                    "box; PCR: one per class), fine-tune it with a Euclidean loss "
                     "on the built-in data's boxes, and save it in a new run folder. "
                     "'minivgg evaluate' on that folder prints the localisation errors.")
     localise.add_argument("run_dir", metavar="RUN_DIR", nargs="?",
@@ -30,7 +31,8 @@ def add_parser(commands):
                           help="epochs (default: minivgg.localise.run.DEFAULT_EPOCHS; with "
                                "--resume: the run's own)")
     localise.add_argument("--lr", type=positive_float, default=_RUN_OWN["lr"],
-                          help="initial learning rate (the paper: 1e-3)")
+                          help="initial learning rate (the paper: 1e-3, which barely moves "
+                               "the targets here: minivgg/localise/net.py)")
     localise.add_argument("--batch-size", type=positive_int, default=_RUN_OWN["batch_size"],
                           help="images per step")
     localise.add_argument("--seed", type=int, default=_RUN_OWN["seed"],

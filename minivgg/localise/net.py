@@ -17,8 +17,11 @@ set (per class for PCR), a choice the paper does not make or rule out: with a ze
 per-class outputs, each seeing 1/K of the batches, take many epochs at lr 1e-3 just to move to
 the average box. The starting net therefore predicts the mean box, the baseline to beat.
 
-Training (A.1): initialised from the classification model, initial lr 1e-3, the last layer
-random; "all" layers fine-tuned, or "fc" (fc6, fc7 and the new fc8: "only the first two FC
+Training (A.1): initialised from the classification model, the last layer random, initial lr
+1e-3 in the paper. The paper does not say how its targets were scaled; with these (fractions of
+the crop side, errors of ~0.1) a rate of 1e-3 barely moves the net in a few epochs, so
+``localise_run`` defaults to 1e-2 (``run.DEFAULT_LR``; docs/results/localisation.json has SCR
+at both rates). "all" layers fine-tuned, or "fc" (fc6, fc7 and the new fc8: "only the first two FC
 layers", as Sermanet et al.), the rest frozen (``Sequential.freeze``). The augmentation is the
 classification run's (random crops and flips move the boxes with the pixels,
 ``minivgg.data.augment``); lr / 10 when the validation error stops improving, as in Sec. 3.1.

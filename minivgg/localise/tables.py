@@ -4,24 +4,25 @@
 
 It trains, with the default recipe (``minivgg.recipe.RECIPE``) at the sizes of ``PLANS``:
 
-1. classification runs: on the scattered shapes (the localisation source), and on the default
-   centred shapes with the FC head and with the GAP head (``build_vgg(head="gap")``), two seeds;
-2. Table 8 (centre-crop protocol, ground-truth class): SCR and PCR, fine-tuning all layers or
-   only fc6-fc8, each a ``localise_run`` from the scattered run with the same epochs and seed;
+1. classification runs on the default (centred) built-in shapes, as ``minivgg train`` makes
+   them, with the FC head and with the GAP head (``build_vgg(head="gap")``), two seeds each:
+   the GAP head's parameters and validation error beside the FC head's;
+2. from the FC run of seed 0, ``minivgg localise`` (on the scattered shapes, the run's sizes and
+   seed) in every Table 8 setting: SCR and PCR, fine-tuning all layers or only fc6-fc8, same
+   epochs and seed; SCR, all layers is what ``minivgg localise RUN`` makes with its defaults,
+   and it is trained once more at the paper's lr 1e-3. Centre-crop protocol, ground-truth class;
    Table 9 (dense protocol): the best Table 8 setting at one scale and at three, top-1 and top-5
    localisation error (the class from the classifier), and the union of two nets (SCR + PCR, all
-   layers);
-3. the issue's path, "minivgg train" then "minivgg localise" with defaults: the centred FC run
-   (seed 0) fine-tuned for boxes on the scattered shapes (SCR, all layers), with the classifier's
-   own accuracy on the scattered images;
-4. GAP head beside the FC head: parameters and validation error, per seed;
-5. Appendix B: the centred FC run's features (``features.extract_features``) of scikit-learn's
-   handwritten digits (a task and a data set the net never saw), a linear classifier on 1..30
-   labelled digits per class, against the same net trained from scratch on the same labels.
+   layers); the classifier's own top-1 error on the centred and the scattered images;
+3. Appendix B: that run's features (``features.extract_features``) of scikit-learn's handwritten
+   digits (a data set and task the net never saw), a linear classifier on 1..30 labelled digits
+   per class, against the same net trained from scratch on the same labels.
 
 Every localisation error stands beside the mean training box's on the same images (the
-baseline). Runs already complete in ``--work`` are reused, unfinished ones resumed. The JSON holds
-the command, the main commit, the minutes and the machine; ``--figure`` draws it.
+baseline). Runs already complete in ``--work`` are reused, unfinished ones resumed. The two
+parts (2-3 after the FC seed-0 run; the other classification runs) go side by side in two
+processes. The JSON holds the command, the commit, the minutes and the machine; ``--figure``
+draws it.
 """
 
 import argparse
@@ -41,6 +42,7 @@ from .geometry import iou
 from .protocols import dense_localise, localisation_errors
 from .run import (
     DEFAULT_EPOCHS,
+    DEFAULT_LR,
     _data,
     answer_errors,
     dense_scales,
@@ -56,16 +58,12 @@ SETTINGS = (("scr", "fc"), ("scr", "all"), ("pcr", "fc"), ("pcr", "all"))
 # The sizes of each experiment. "full" is the recorded one; "tiny" checks the whole pipeline in
 # seconds (tests/test_localise.py), its numbers mean nothing.
 PLANS = {
-    "full": {"recipe": {}, "image_size": 36,
-             "localise_data": (5000, 500), "localise_epochs": 6,
-             "gap_data": (3000, 500), "gap_epochs": 6, "seeds": (0, 1),
+    "full": {"recipe": {}, "image_size": 36, "data": (2500, 500), "epochs": 6, "seeds": (0, 1),
              "loc_epochs": DEFAULT_EPOCHS,
              "per_class": (1, 3, 10, 30), "draws": 3, "digits": 1797, "digits_test": 797,
              "scratch_steps": 150},
     "tiny": {"recipe": {"width": 0.0625, "fc_width": 8, "batch_size": 16}, "image_size": 34,
-             "localise_data": (40, 20), "localise_epochs": 1,
-             "gap_data": (30, 20), "gap_epochs": 1, "seeds": (0, 1),
-             "loc_epochs": 1,
+             "data": (40, 20), "epochs": 1, "seeds": (0, 1), "loc_epochs": 1,
              "per_class": (1, 2), "draws": 2, "digits": 100, "digits_test": 40, "scratch_steps": 4},
 }
 
@@ -92,19 +90,24 @@ def classification_run(run_dir, recipe, sizes, image_size, layout, seed, head="f
             "seconds": round(sum(history["seconds"]), 1)}
 
 
-def _loc_run(source, head, fine_tune, epochs, log):
-    """The localisation run ``<source>-loc-<head>-<fine_tune>``: made, finished or reused."""
-    out = f"{os.path.normpath(source)}-loc-{head}-{fine_tune}"
+def _loc_run(source, head, fine_tune, epochs, log, lr=DEFAULT_LR):
+    """The localisation run ``<source>-loc-<head>-<fine_tune>[-lr<lr>]``: made, finished or
+    reused."""
+    out = f"{os.path.normpath(source)}-loc-{head}-{fine_tune}" + (
+        "" if lr == DEFAULT_LR else f"-lr{lr:g}")
     if not os.path.exists(os.path.join(out, CHECKPOINT)):
-        return localise_run(source, head=head, fine_tune=fine_tune, epochs=epochs, out_dir=out,
-                            log=log)
+        return localise_run(source, head=head, fine_tune=fine_tune, epochs=epochs, lr=lr,
+                            out_dir=out, log=log)
     return resume_localisation(out, epochs, log=log)
 
 
 def localisation_tables(source, epochs, log=None):
     """Tables 8 and 9 from the classification run in ``source`` (module docstring), each row
     with the mean box's error on the same images ("baseline")."""
+    from ..evaluate import evaluate
+
     runs = {k: _loc_run(source, *k, epochs, log) for k in SETTINGS}
+    paper_lr = _loc_run(source, "scr", "all", epochs, log, lr=1e-3)
     (scr, _, mean, meta), (pcr, classifier, _, _) = (load_localisation_run(runs[k])
                                                      for k in (("scr", "all"), ("pcr", "all")))
     train, val = _data(meta["settings"])
@@ -112,15 +115,16 @@ def localisation_tables(source, epochs, log=None):
     constant = mean_boxes(train, val.images, crop, meta["scale"])
     fixed = baselines(train, val, crop, meta["scale"])
     table8 = []
-    for head, fine_tune in SETTINGS:
-        run = load_localisation_run(runs[head, fine_tune])[3]
+    for path in [runs[k] for k in SETTINGS] + [paper_lr]:
+        run = load_localisation_run(path)[3]
         # The last epoch's validation error is the centre-crop protocol on the validation set.
-        table8.append({"head": head.upper(), "fine_tuned": "all layers" if fine_tune == "all"
-                       else "fc6-fc8", "epochs": run["epoch"],
+        table8.append({"head": run["head"].upper(), "fine_tuned": "all layers"
+                       if run["fine_tune"] == "all" else "fc6-fc8", "lr": run["lr"],
+                       "epochs": run["epoch"],
                        "centre_crop_gt_error": run["history"][-1]["val_error"],
-                       "baseline": fixed["mean_box"],
-                       "train_seconds": round(run["seconds"], 1)})
-    best = SETTINGS[int(np.argmin([row["centre_crop_gt_error"] for row in table8]))]
+                       "curve": [r["val_error"] for r in run["history"]],
+                       "baseline": fixed["mean_box"], "train_seconds": round(run["seconds"], 1)})
+    best = SETTINGS[int(np.argmin([row["centre_crop_gt_error"] for row in table8[:4]]))]
     dense = evaluate_localisation(runs[best])
     table9 = [{"nets": f"{best[0].upper()} {best[1]}", "scales": r["scales"], "flip": True,
                "top1": r["top1"], "top5": r["top5"], "gt_class": r["gt"],
@@ -133,9 +137,13 @@ def localisation_tables(source, epochs, log=None):
         table9.append({"nets": "SCR all + PCR all (union)", "scales": list(scales), "flip": True,
                        **localisation_errors(classes, boxes, val.labels, val.boxes),
                        "baseline": answer_errors(classes, constant, val)})
-    return {"table8": table8, "table9": table9, "best_table8_setting": list(best),
-            "baselines": fixed,
-            "validation_images": len(val)}
+    classifier, arrays, cls_meta = model_from_checkpoint(source)
+    scale = cls_meta["augment"]["scale"]
+    errors = {name: evaluate(classifier, data, mean=arrays["mean"], scales=scale)["center"]["top1"]
+              for name, data in (("centred", _data(cls_meta["settings"])[1]), ("scattered", val))}
+    return {"source": source, "table8": table8, "table9": table9,
+            "best_table8_setting": list(best), "baselines": fixed,
+            "classifier_top1_error": errors, "validation_images": len(val)}
 
 
 def baselines(train, val, crop, scale):
@@ -147,25 +155,6 @@ def baselines(train, val, crop, scale):
     centred = np.concatenate([middle - size / 2, middle + size / 2], axis=1)
     return {name: float(np.mean(~(iou(boxes, val.boxes) > 0.5)))
             for name, boxes in (("mean_box", constant), ("centre_box", centred))}
-
-
-def readme_path(source, epochs, log=None):
-    """``minivgg localise`` with defaults from a classification run on the centred shapes: its
-    localisation errors beside the baseline, and the classifier's top-1 error on the scattered
-    validation images (the dense protocol's classes come from it)."""
-    from ..evaluate import evaluate
-
-    out = _loc_run(source, "scr", "all", epochs, log)
-    result = evaluate_localisation(out)
-    classifier, arrays, meta = model_from_checkpoint(source)
-    scattered = _data(load_localisation_run(out)[3]["settings"])[1]
-    centred = _data(meta["settings"])[1]
-    scale = meta["augment"]["scale"]
-    errors = {name: evaluate(classifier, data, mean=arrays["mean"], scales=scale)["center"]["top1"]
-              for name, data in (("centred", centred), ("scattered", scattered))}
-    return {"source": source, "localisation_run": out, **result,
-            "classifier_top1_error": errors,
-            "train_seconds": round(load_localisation_run(out)[3]["seconds"], 1)}
 
 
 def transfer(source, plan, recipe, log=None):
@@ -206,44 +195,89 @@ def transfer(source, plan, recipe, log=None):
 
 def scratch_accuracy(digits, chosen, pool, test, plan, recipe):
     """The recipe's net trained from scratch on ``chosen`` digits for about ``scratch_steps``
-    SGD steps (the plateau schedule watching up to 200 other digits of the ``pool``, never the
-    test digits), its accuracy on ``test`` (centre crop at the training scale)."""
+    SGD steps, its accuracy on ``test`` (centre crop at the training scale). The learning rate
+    is the recipe's for the first 3/4 of the steps, then a tenth of it: the plateau schedule
+    would cut it after an "epoch" of a few images, long before a net can learn."""
     from ..evaluate import evaluate
 
-    watched = np.setdiff1d(pool, chosen)[:200]
-    few, held = digits.subset(chosen), digits.subset(test)
+    few = digits.subset(chosen)
     epochs = max(1, math.ceil(plan["scratch_steps"] * recipe.batch_size / len(chosen)))
+    recipe = recipe.replace(schedule="step", milestones=(max(1, round(0.75 * epochs)),))
     model = recipe.build(few, seed=0)
-    trainer = Trainer(model, few, digits.subset(watched), recipe=recipe, seed=0,
-                      progress=False, log=None)
+    # The Trainer validates every epoch; a few other digits of the pool (not the test digits)
+    # keep that cheap: nothing is decided by them.
+    trainer = Trainer(model, few, digits.subset(np.setdiff1d(pool, chosen)[:20]),
+                      recipe=recipe, seed=0, progress=False, log=None)
     trainer.fit(epochs)
-    return 1.0 - evaluate(model, held, mean=trainer.mean,
+    return 1.0 - evaluate(model, digits.subset(test), mean=trainer.mean,
                           scales=recipe.train_scale())["center"]["top1"]
 
 
-def record(work, plan_name="full", log=print):
-    """Every experiment of the module docstring; returns the JSON record (without command)."""
+def classifier_runs(work, plan, log, which):
+    """The classification runs ``which`` [(head, seed)] of the plan (item 1)."""
+    recipe = RECIPE.replace(**plan["recipe"], epochs=plan["epochs"])
+    return [classification_run(os.path.join(work, f"cls-centred-{head}-{seed}"), recipe,
+                               plan["data"], plan["image_size"], "centred", seed, head, log=log)
+            for head, seed in which]
+
+
+def localisation_part(work, plan_name, log=print):
+    """The FC run of seed 0, then items 2 and 3 from it."""
     plan = PLANS[plan_name]
-    recipe = RECIPE.replace(**plan["recipe"])
+    (source,) = classifier_runs(work, plan, log, [("fc", 0)])
+    recipe = RECIPE.replace(**plan["recipe"], epochs=plan["epochs"])
+    return {"classification": [source],
+            "localisation": localisation_tables(source["run"], plan["loc_epochs"], log),
+            "appendix_b": transfer(source["run"], plan, recipe)}
+
+
+def heads_part(work, plan_name, log=print):
+    """The other classification runs: FC of the other seeds, GAP of every seed."""
+    plan = PLANS[plan_name]
+    which = [("fc", s) for s in plan["seeds"] if s != 0] + [("gap", s) for s in plan["seeds"]]
+    return {"classification": classifier_runs(work, plan, log, which)}
+
+
+PARTS = {"localisation": localisation_part, "heads": heads_part}
+
+
+def _part(name, work, plan_name):
+    """One part in a worker process: one thread for minivgg's kernels (and, from the
+    environment the parent set, one BLAS thread), its log lines tagged with its name."""
+    from ..kernels import jit
+    jit.set_num_threads(1)
+    return PARTS[name](work, plan_name, log=lambda line: print(f"[{name}] {line}", flush=True))
+
+
+def record(work, plan_name="full", workers=2, log=print):
+    """Every experiment of the module docstring; returns the JSON record (without command).
+    The two parts are independent: with ``workers=2`` they run side by side in two fresh
+    processes, one core each."""
     start = time.perf_counter()
-    scattered = classification_run(os.path.join(work, "cls-scattered"),
-                                   recipe.replace(epochs=plan["localise_epochs"]),
-                                   plan["localise_data"], plan["image_size"], "scattered", 0,
-                                   log=log)
-    gap_recipe = recipe.replace(epochs=plan["gap_epochs"])
-    heads = [classification_run(os.path.join(work, f"cls-centred-{head}-{seed}"), gap_recipe,
-                                plan["gap_data"], plan["image_size"], "centred", seed, head,
-                                log=log)
-             for head in ("fc", "gap") for seed in plan["seeds"]]
-    source = heads[0]["run"]
-    result = {"plan": plan_name, "recipe": recipe.to_dict(),
-              "classification": [scattered, *heads],
-              **localisation_tables(scattered["run"], plan["loc_epochs"], log),
-              "readme_path": readme_path(source, plan["loc_epochs"], log),
-              "gap_vs_fc": gap_summary(heads),
-              "appendix_b": transfer(source, plan, recipe, log)}
-    result["minutes"] = round((time.perf_counter() - start) / 60, 1)
-    return result
+    if workers == 1:
+        parts = [PARTS[name](work, plan_name, log) for name in PARTS]
+    else:
+        import concurrent.futures as futures
+        import multiprocessing
+        saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+        os.environ.update({k: "1" for k in saved})         # read when the workers' NumPy starts
+        try:
+            with futures.ProcessPoolExecutor(
+                    2, mp_context=multiprocessing.get_context("spawn")) as pool:
+                parts = list(pool.map(_part, PARTS, [work] * 2, [plan_name] * 2))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    localisation, heads = parts
+    plan = PLANS[plan_name]
+    runs = localisation.pop("classification") + heads["classification"]
+    return {"plan": plan_name, "sizes": plan,
+            "recipe": RECIPE.replace(**plan["recipe"]).to_dict(), "classification": runs,
+            "gap_vs_fc": gap_summary(runs), **localisation, "workers": workers,
+            "minutes": round((time.perf_counter() - start) / 60, 1)}
 
 
 def gap_summary(heads):
@@ -265,10 +299,11 @@ def figure(result, path):
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
-    rows = [(f"{r['head']} {r['fine_tuned']}\ncentre, GT class", r["centre_crop_gt_error"],
-             r["baseline"]) for r in result["table8"]]
+    loc = result["localisation"]
+    rows = [(f"{r['head']} {r['fine_tuned']}, lr {r['lr']:g}\ncentre, GT class",
+             r["centre_crop_gt_error"], r["baseline"]) for r in loc["table8"]]
     rows += [(f"{r['nets']}\ndense Q={','.join(map(str, r['scales']))}, top-1", r["top1"],
-              r["baseline"]["top1"]) for r in result["table9"]]
+              r["baseline"]["top1"]) for r in loc["table9"]]
     y = np.arange(len(rows))
     left.barh(y - 0.2, [100 * r[1] for r in rows], 0.4, label="localisation net")
     left.barh(y + 0.2, [100 * r[2] for r in rows], 0.4, label="mean box (baseline)",
@@ -301,13 +336,16 @@ def main(argv=None):
     parser.add_argument("--work", required=True, help="folder for the runs (reused if there)")
     parser.add_argument("--plan", choices=tuple(PLANS), default="full")
     parser.add_argument("--figure", default=None, help="PNG to draw the results in")
+    parser.add_argument("--workers", type=int, choices=(1, 2), default=2,
+                        help="processes: the two independent parts side by side, or one after "
+                             "the other")
     args = parser.parse_args(argv)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout
     result = {"command": "python -m minivgg.localise.tables " + " ".join(
         sys.argv[1:] if argv is None else argv), "commit": commit.strip(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-        **record(args.work, args.plan)}
+        **record(args.work, args.plan, args.workers)}
     atomic_write(args.out, lambda f: f.write(json.dumps(result, indent=1).encode()))
     if args.figure:
         figure(result, args.figure)
