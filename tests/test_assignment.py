@@ -81,8 +81,9 @@ def test_the_reference_scores_full_marks_without_running_in_this_process(tmp_pat
     assert not [f for f in loaded if Path(f).resolve().is_relative_to(root.resolve())]
 
 
-def test_a_fresh_copy_scores_zero_with_clear_messages(fresh_copy):
-    report = grade(fresh_copy)
+@pytest.mark.parametrize("how", ["grader", "self-check"])
+def test_a_fresh_copy_scores_zero_with_clear_messages(fresh_copy, how):
+    report = grade(fresh_copy) if how == "grader" else check(fresh_copy)
     assert report.score == 0 and [r.part for r in report.results] == NAMES
     for result, part in zip(report.results, PARTS):
         assert result.message in [f"not implemented yet ({part.name}: implement {function} "

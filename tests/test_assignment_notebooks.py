@@ -14,7 +14,7 @@ import pytest
 
 from minivgg.assignment import make_assignment
 from minivgg.assignment.make import REFERENCE_ROOT, student_notebook
-from minivgg.assignment.notebooks import EXERCISES, KEY, REQUIRES, required, unchecked_uses
+from minivgg.assignment.notebooks import EXERCISES, KEY, REQUIRES, unchecked_uses
 from minivgg.assignment.parts import PARTS
 
 nbformat = pytest.importorskip("nbformat")
@@ -83,14 +83,18 @@ def test_a_notebook_runs_to_its_first_exercise_and_shows_the_hint_there(number, 
     assert all(c.execution_count for c in before)          # every cell before it ran
 
 
-def test_a_fresh_copy_stops_a_later_notebook_at_its_check_of_earlier_parts(tmp_path):
+def test_a_fresh_copy_runs_a_later_notebook_up_to_its_check_of_earlier_parts(tmp_path):
     make_assignment(tmp_path / "hw")
     nb, error = run_in_copy(tmp_path / "hw", "04", tmp_path)
     assert error is not None and "PartNotDone" in str(error)
     cell, shown = stopping_cell(nb)
-    assert cell.metadata[KEY] == required("04", NAMES) and "receptive_field" in REQUIRES["04"]
+    first_check = next(c for c in nb.cells if KEY in c.metadata)
+    anchor = nb.cells[nb.cells.index(cell) + 1].id            # the cell that needs the parts
+    assert cell is first_check and cell.metadata[KEY] == list(REQUIRES["04"][anchor])
     for part in cell.metadata[KEY]:
         assert f"not implemented yet ({part}: implement" in shown, shown
+    before = [c for c in nb.cells[:nb.cells.index(cell)] if c.cell_type == "code"]
+    assert len(before) >= 2 and all(c.execution_count for c in before)   # those cells ran
 
 
 def test_a_passing_part_lets_the_notebook_run_on_to_the_end(tmp_path):

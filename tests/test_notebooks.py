@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from minivgg.assignment.make import student_notebook
-from minivgg.assignment.notebooks import tracer_source, unchecked_uses
+from minivgg.assignment.notebooks import source_key, tracer_source, unchecked_uses
 from minivgg.assignment.parts import PARTS
 
 nbformat = pytest.importorskip("nbformat")
@@ -69,7 +69,8 @@ def run_notebook(path, kernel_spec_manager):
     seconds = time.perf_counter() - start
     uses = json.loads(nb.cells.pop().outputs[0]["text"])
     nb.cells.pop(0)
-    return nb, seconds, uses
+    ids = {source_key(cell.source): cell.id for cell in nb.cells if cell.cell_type == "code"}
+    return nb, seconds, {function: ids.get(key) for function, key in uses.items()}
 
 
 def test_there_are_notebooks():
@@ -109,6 +110,7 @@ def test_runs_top_to_bottom(path, kernel_spec_manager):
     # a student's copy checks every part before the notebook first calls its code, whether the
     # copy assigns all parts or one
     names = [part.name for part in PARTS]
+    assert uses, f"{path.name} calls no assignment part's code: is the tracer working?"
     for assigned in [names, *([name] for name in names)]:
         student, _ = student_notebook(path, assigned)
         assert unchecked_uses(student, uses, assigned) == [], f"{path.name}, parts {assigned}"

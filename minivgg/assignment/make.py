@@ -546,7 +546,7 @@ right passes there too; code that recognises these inputs does not.
 The notebooks in `notebooks/` are the exercises, in the order above: each part has a "Your part"
 cell where the notebook first needs it, followed by a cell that runs this check for that part and
 stops the notebook, with the check's hint, until the part passes. The cells before it run without
-it. A notebook that builds on earlier notebooks' parts checks them after its imports.
+it. Parts of earlier notebooks are checked the same way before the first cell that needs them.
 
 ## What to hand in
 

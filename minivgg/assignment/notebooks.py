@@ -5,8 +5,8 @@ In the copy a notebook runs up to the first part the student has not written and
 at that part's check, with the grader's hint, instead of with a NotImplementedError deep in some
 later cell:
 
-- after the imports, a check cell for the parts of *earlier* notebooks that this one uses
-  (``REQUIRES``);
+- right before the first cell that uses parts of *earlier* notebooks (``REQUIRES``), a check
+  cell for them;
 - right before the first cell that uses one of the notebook's own parts (``EXERCISES``: the id of
   that cell), after the text that explains it, a markdown cell saying what to write where, then a
   check cell. A check cell prints the self-check of its parts and raises
@@ -18,6 +18,7 @@ notebooks, the first cell that calls each part's code, or code that runs it in a
 before checking the part.
 """
 
+import hashlib
 import re
 import textwrap
 
@@ -29,14 +30,18 @@ EXERCISES = {"conv_direct": ("01", "c03"), "im2col": ("01", "c07"), "im2col_nump
              "linear": ("02", "c11"), "relu": ("02", "c15"), "maxpool": ("02", "c17"),
              "lrn": ("02", "c17"), "dropout": ("02", "c17"), "softmax_ce": ("02", "c17"),
              "receptive_field": ("03", "c03"), "sgd_momentum": ("03", "c38b9c20")}
-# what training (or just running) a VGG calls: its layers on every backend, the loss, SGD
-TRAINING = ("im2col", "im2col_numpy", "conv_layer", "linear", "relu", "maxpool", "dropout",
-            "softmax_ce", "sgd_momentum")
-# notebook number -> the parts it uses; those of earlier notebooks are checked after its imports
-REQUIRES = {"02": ("im2col", "im2col_numpy", "conv_layer"), "03": TRAINING,
-            "04": (*TRAINING, "lrn", "receptive_field"), "05": (*TRAINING, "receptive_field"),
-            "06": (*TRAINING, "receptive_field"), "07": TRAINING, "08": TRAINING,
-            "09": ("conv_direct", "im2col", "im2col_numpy", "conv_layer")}
+# what training a VGG calls: its layers on the default backend, the loss, SGD
+TRAINING = ("im2col", "conv_layer", "linear", "relu", "maxpool", "dropout", "softmax_ce",
+            "sgd_momentum")
+# notebook number -> {id of a cell: the parts of earlier notebooks it is the first to use}
+REQUIRES = {"02": {"c9": ("im2col", "conv_layer"), "c17": ("im2col_numpy",)},
+            "03": {"c05": ("im2col", "conv_layer"), "c15": ("linear",), "c17": ("relu", "maxpool"),
+                   "c38b9c20": ("dropout", "softmax_ce")},
+            "04": {"c09": ("receptive_field",), "c17": ("lrn",), "f93c21d7": TRAINING},
+            "05": {"c07": ("receptive_field",), "c11": TRAINING},
+            "06": {"c03": TRAINING, "c16b": ("receptive_field",)},
+            "07": {"c18": TRAINING}, "08": {"f27ccca4": TRAINING},
+            "09": {"c9": ("conv_direct",), "c11": ("im2col", "conv_layer")}}
 KEY = "minivgg_checks"          # a check cell's metadata: the parts it checks
 CHECK = """# Checks {what} as the grader does, on the public cases (README.md: `python -m minivgg check`).
 from minivgg.assignment.selfcheck import notebook_check
@@ -44,13 +49,6 @@ from minivgg.assignment.selfcheck import notebook_check
 notebook_check({parts})"""
 RELOAD = ("# edits to the package's files take effect in this notebook without a restart\n"
           "%load_ext autoreload\n%autoreload 2\n\n")
-
-
-def required(number, assigned):
-    """The assigned parts of earlier notebooks that notebook ``number`` checks after its imports."""
-    parts = REQUIRES.get(number, ())
-    return [name for name, (where, _) in EXERCISES.items()
-            if where < number and name in parts and name in assigned]
 
 
 def _cell(kind, source, parts=()):
@@ -83,18 +81,20 @@ def add_student_cells(notebook, number, assigned):
     """Insert the exercise and check cells of notebook ``number`` (a dict, changed in place)."""
     cells = notebook["cells"]
     ids = [cell.get("id") for cell in cells]
-    first_code = next(i for i, cell in enumerate(cells) if cell["cell_type"] == "code")
-    inserts = {}                                    # index of a cell -> cells to put before it
-    before = required(number, assigned)
-    if before:
-        inserts[first_code + 1] = [_check_cell(before, "the parts of earlier notebooks this one "
-                                                       "uses")]
-    for name, (where, _) in EXERCISES.items():
-        if where != number or name not in assigned:
-            continue
-        part = next(p for p in PARTS if p.name == name)
-        inserts.setdefault(_anchor(name, assigned, ids), []).extend(
-            [_exercise(part), _check_cell([name], f"your part {name}")])
+    anchors = _anchors(number)
+    earlier, own = {}, {}                       # index of a cell -> parts to check before it
+    for name in EXERCISES:                      # in the course's order
+        index = _anchor(name, anchors, assigned, ids) if name in assigned else None
+        if index is not None:
+            mine = EXERCISES[name][0] == number
+            (own if mine else earlier).setdefault(index, []).append(name)
+    inserts = {index: [_check_cell(parts, "the parts of earlier notebooks the next cells use")]
+               for index, parts in earlier.items()}
+    for index, parts in own.items():
+        for name in parts:
+            part = next(p for p in PARTS if p.name == name)
+            inserts.setdefault(index, []).extend([_exercise(part),
+                                                  _check_cell([name], f"your part {name}")])
     notebook["cells"] = [new for i, cell in enumerate(cells) for new in [*inserts.get(i, ()), cell]]
     first_check = next((cell for cell in notebook["cells"] if KEY in cell["metadata"]), None)
     if first_check:                                 # load autoreload once, in the first check
@@ -102,20 +102,29 @@ def add_student_cells(notebook, number, assigned):
     return notebook
 
 
-def _anchor(name, assigned, ids):
-    """Index of the cell that part ``name``'s exercise goes before: its own first use, or that of
-    a part left solved whose functions then run this part's code (make.DELEGATES: with only
-    im2col_numpy assigned, naive.im2col calls vectorized.im2col)."""
+def _anchors(number):
+    """{part: id of the first cell of notebook ``number`` that uses it}: its own parts and those
+    of earlier notebooks it uses."""
+    anchors = {name: cell for name, (where, cell) in EXERCISES.items() if where == number}
+    anchors.update({name: cell for cell, names in REQUIRES.get(number, {}).items()
+                    for name in names})
+    return anchors
+
+
+def _anchor(name, anchors, assigned, ids):
+    """Index of the cell that part ``name``'s check goes before: its first use, or that of a part
+    left solved whose functions then run this part's code (make.DELEGATES: with only
+    im2col_numpy assigned, naive.im2col calls vectorized.im2col); None if the notebook uses
+    neither."""
     from .make import DELEGATES
     stand_ins = {keep for parts, keep, _ in DELEGATES.values()
                  if keep and keep not in assigned and name in parts}
-    anchors = [EXERCISES[part][1] for part in [name, *sorted(stand_ins)]
-               if EXERCISES[part][0] == EXERCISES[name][0]]
-    missing = [anchor for anchor in anchors if anchor not in ids]
+    cells = [anchors[part] for part in [name, *sorted(stand_ins)] if part in anchors]
+    missing = [cell for cell in cells if cell not in ids]
     if missing:
-        raise ValueError(f"notebook {EXERCISES[name][0]} has no cell with id {missing[0]!r} "
-                         f"(EXERCISES in minivgg/assignment/notebooks.py names it)")
-    return min(ids.index(anchor) for anchor in anchors)
+        raise ValueError(f"a notebook has no cell with id {missing[0]!r} (EXERCISES or REQUIRES "
+                         f"in minivgg/assignment/notebooks.py names it for part {name})")
+    return min(ids.index(cell) for cell in cells) if cells else None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -131,16 +140,22 @@ def traced_functions():
     return functions
 
 
+def source_key(source):
+    """What identifies a cell to the tracer: a hash of its source (the kernel is not told ids)."""
+    return hashlib.sha1(source.encode()).hexdigest()[:16]
+
+
 def tracer_source():
-    """Code for a notebook's first cell that records, in ``_part_uses``, the id of the first cell
-    that calls each traced function (``(file, name) -> cell id``); print(json.dumps(...)) in the
-    last cell gives the record."""
+    """Code for a notebook's first cell that records, in ``_part_uses``, the first cell that
+    calls each traced function (``"file:name" -> source_key`` of the cell: tests/test_notebooks.py
+    turns it into the cell's id); print(json.dumps(...)) in the last cell gives the record."""
     rows = sorted(traced_functions())
     return textwrap.dedent(f"""\
         import functools as _functools, importlib as _importlib, IPython as _IPython
+        from minivgg.assignment.notebooks import source_key as _source_key
         _part_uses, _cell = {{}}, [None]
-        _IPython.get_ipython().events.register("pre_run_cell",
-                                               lambda info: _cell.__setitem__(0, info.cell_id))
+        _IPython.get_ipython().events.register(
+            "pre_run_cell", lambda info: _cell.__setitem__(0, _source_key(info.raw_cell)))
         def _trace(file, qualname):
             owner = _importlib.import_module("minivgg." + file[:-3].replace("/", "."))
             *path, name = qualname.split(".")
@@ -176,11 +191,14 @@ def unchecked_uses(notebook, uses, assigned):
     """Problems, as sentences: a cell of the student's ``notebook`` (a dict) that calls a part's
     code (``uses``: "file:function" -> id of the reference notebook's first cell calling it)
     before a check cell has checked that part."""
+    ids = {cell.get("id") for cell in notebook["cells"]}
+    problems = [f"{key} was first called in cell {cell_id!r}, which is not in the notebook"
+                for key, cell_id in uses.items() if cell_id not in ids]
     first_use = {}
     for key, cell_id in uses.items():
         for part in _parts_run_by(*key.split(":"), assigned):
             first_use.setdefault(cell_id, []).append((part, key))
-    checked, problems = set(), []
+    checked = set()
     for cell in notebook["cells"]:
         checked.update(cell["metadata"].get(KEY, ()))
         problems += [f"cell {cell.get('id')} calls {key} (part {part}) before any cell checks "
