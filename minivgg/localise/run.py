@@ -30,7 +30,14 @@ from ..train import (
 from ..vgg import build_vgg
 from .geometry import from_params, iou
 from .net import localisation_net, mean_targets, train_localiser
-from .protocols import centre_crop_error, dense_localise, localisation_errors, uncrop
+from .protocols import (
+    centre_crop_error,
+    dense_windows,
+    localisation_errors,
+    merged_answers,
+    top_classes,
+    uncrop,
+)
 
 DEFAULT_EPOCHS = 4
 DEFAULT_LR = 1e-2          # the paper's 1e-3 barely moves these targets (localise/net.py)
@@ -176,13 +183,14 @@ def evaluate_localisation(path, val_set=None, batch_size=32):
                           "baseline": {"gt": wrong}}}
     for name, multi in (("dense", False), ("dense_multi", True)):
         scales = dense_scales(scale, side, crop, multi)
-        classes, boxes, _ = dense_localise(net, classifier, val_set.images, mean=mean,
-                                           scales=scales, flip=True, batch_size=batch_size)
-        errors = localisation_errors(classes, boxes, val_set.labels, val_set.boxes)
-        gt, gt_boxes, _ = dense_localise(net, classifier, val_set.images, mean=mean,
-                                         scales=scales, flip=True,
-                                         classes=val_set.labels[:, None], batch_size=batch_size)
-        errors["gt"] = localisation_errors(gt, gt_boxes, val_set.labels, val_set.boxes)["top1"]
+        windows, posteriors = dense_windows(net, classifier, val_set.images, mean=mean,
+                                            scales=scales, flip=True, batch_size=batch_size)
+        classes = top_classes(posteriors)
+        errors = localisation_errors(classes, merged_answers(windows, classes), val_set.labels,
+                                     val_set.boxes)
+        truth = val_set.labels[:, None]                   # the same windows, the true class
+        errors["gt"] = localisation_errors(truth, merged_answers(windows, truth), val_set.labels,
+                                           val_set.boxes)["top1"]
         results[name] = {"scales": list(scales), "flip": True, **errors,
                          "baseline": {**answer_errors(classes, constant, val_set), "gt": wrong}}
     return results

@@ -20,9 +20,9 @@ It trains, with the default recipe (``minivgg.recipe.RECIPE``) at the sizes of `
 
 Every localisation error stands beside the mean training box's on the same images (the
 baseline). Runs already complete in ``--work`` are reused, unfinished ones resumed. The two
-parts (2-3 after the FC seed-0 run; the other classification runs) go side by side in two
-processes. The JSON holds the command, the commit, the minutes and the machine; ``--figure``
-draws it.
+parts (the FC seed-0 run, then 2 and 3's features; the other classification runs, then 3's nets
+from scratch) go side by side in two processes. The JSON holds the command, the commit, the
+minutes and the machine; ``--figure`` draws it.
 """
 
 import argparse
@@ -60,8 +60,8 @@ SETTINGS = (("scr", "fc"), ("scr", "all"), ("pcr", "fc"), ("pcr", "all"))
 PLANS = {
     "full": {"recipe": {}, "image_size": 36, "data": (2500, 500), "epochs": 6, "seeds": (0, 1),
              "loc_epochs": DEFAULT_EPOCHS,
-             "per_class": (1, 3, 10, 30), "draws": 3, "digits": 1797, "digits_test": 797,
-             "scratch_steps": 150},
+             "per_class": (1, 3, 10, 30), "draws": 5, "digits": 1797, "digits_test": 797,
+             "scratch_steps": 100},
     "tiny": {"recipe": {"width": 0.0625, "fc_width": 8, "batch_size": 16}, "image_size": 34,
              "data": (40, 20), "epochs": 1, "seeds": (0, 1), "loc_epochs": 1,
              "per_class": (1, 2), "draws": 2, "digits": 100, "digits_test": 40, "scratch_steps": 4},
@@ -157,40 +157,50 @@ def baselines(train, val, crop, scale):
             for name, boxes in (("mean_box", constant), ("centre_box", centred))}
 
 
-def transfer(source, plan, recipe, log=None):
-    """Appendix B on scikit-learn's digits (module docstring): accuracy on ``digits_test`` held
-    out digits against labelled digits per class, for the linear classifier on the source run's
-    features (the mean and sd over ``draws`` random label sets) and for the same net trained
-    from scratch on the first draw's labels for about ``scratch_steps`` SGD steps."""
+def digit_splits(plan):
+    """Appendix B's data: (digits, test indices, pool indices, {n: [label sets]}), the label
+    sets ``draws`` random choices of n digits per class from the pool, fixed by n and draw."""
     from ..data.digits import sklearn_digits
-    from ..features import LinearClassifier, extract_features
 
-    model, arrays, meta = model_from_checkpoint(source)
-    digits = sklearn_digits(plan["image_size"])
-    digits = digits.subset(np.arange(plan["digits"]))
+    digits = sklearn_digits(plan["image_size"]).subset(np.arange(plan["digits"]))
     order = np.random.default_rng(0).permutation(len(digits))
     test, pool = order[:plan["digits_test"]], order[plan["digits_test"]:]
+    sets = {n: [np.concatenate([np.random.default_rng([n, draw]).choice(
+        pool[digits.labels[pool] == k], n, replace=False) for k in range(10)])
+        for draw in range(plan["draws"])] for n in plan["per_class"]}
+    return digits, test, pool, sets
+
+
+def transfer(source, plan):
+    """Appendix B on scikit-learn's digits (module docstring): accuracy on ``digits_test`` held
+    out digits against labelled digits per class for the linear classifier on the source run's
+    features, the mean and sd over the ``draws`` label sets (``digit_splits``)."""
+    from ..features import LinearClassifier, extract_features
+
+    model, arrays, _ = model_from_checkpoint(source)
+    digits, test, _, sets = digit_splits(plan)
     scales = (plan["image_size"], plan["image_size"] + plan["image_size"] // 3)
     start = time.perf_counter()
     feats = extract_features(model, digits.images, mean=arrays["mean"], scales=scales, flip=True)
     feature_seconds = time.perf_counter() - start
     rows = []
-    for n in plan["per_class"]:
-        accuracies, chosen = [], None
-        for draw in range(plan["draws"]):
-            rng = np.random.default_rng([n, draw])
-            picked = np.concatenate([rng.choice(pool[digits.labels[pool] == k], n, replace=False)
-                                     for k in range(10)])
-            chosen = picked if chosen is None else chosen
-            clf = LinearClassifier(reg=1e-4).fit(feats[picked], digits.labels[picked], 10)
-            accuracies.append(clf.accuracy(feats[test], digits.labels[test]))
+    for n, label_sets in sets.items():
+        accuracies = [LinearClassifier(reg=1e-4).fit(feats[picked], digits.labels[picked], 10)
+                      .accuracy(feats[test], digits.labels[test]) for picked in label_sets]
         rows.append({"per_class": n, "linear": float(np.mean(accuracies)),
                      "linear_sd": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1
-                     else 0.0, "scratch": scratch_accuracy(digits, chosen, pool, test, plan,
-                                                           recipe)})
+                     else 0.0})
     return {"data": f"scikit-learn digits, {plan['image_size']}x{plan['image_size']}, "
                     f"{len(test)} test images", "feature_scales": list(scales), "flip": True,
             "feature_seconds": round(feature_seconds, 1), "rows": rows}
+
+
+def scratch(plan, recipe):
+    """The other side of Appendix B: {n: test accuracy} of the net trained from scratch on the
+    first label set of each n (``scratch_accuracy``)."""
+    digits, test, pool, sets = digit_splits(plan)
+    return {n: scratch_accuracy(digits, label_sets[0], pool, test, plan, recipe)
+            for n, label_sets in sets.items()}
 
 
 def scratch_accuracy(digits, chosen, pool, test, plan, recipe):
@@ -213,9 +223,14 @@ def scratch_accuracy(digits, chosen, pool, test, plan, recipe):
                           scales=recipe.train_scale())["center"]["top1"]
 
 
+def plan_recipe(plan):
+    """The default recipe with the plan's changes and epochs."""
+    return RECIPE.replace(**plan["recipe"], epochs=plan["epochs"])
+
+
 def classifier_runs(work, plan, log, which):
     """The classification runs ``which`` [(head, seed)] of the plan (item 1)."""
-    recipe = RECIPE.replace(**plan["recipe"], epochs=plan["epochs"])
+    recipe = plan_recipe(plan)
     return [classification_run(os.path.join(work, f"cls-centred-{head}-{seed}"), recipe,
                                plan["data"], plan["image_size"], "centred", seed, head, log=log)
             for head, seed in which]
@@ -225,17 +240,18 @@ def localisation_part(work, plan_name, log=print):
     """The FC run of seed 0, then items 2 and 3 from it."""
     plan = PLANS[plan_name]
     (source,) = classifier_runs(work, plan, log, [("fc", 0)])
-    recipe = RECIPE.replace(**plan["recipe"], epochs=plan["epochs"])
     return {"classification": [source],
             "localisation": localisation_tables(source["run"], plan["loc_epochs"], log),
-            "appendix_b": transfer(source["run"], plan, recipe)}
+            "appendix_b": transfer(source["run"], plan)}
 
 
 def heads_part(work, plan_name, log=print):
-    """The other classification runs: FC of the other seeds, GAP of every seed."""
+    """The other classification runs (FC of the other seeds, GAP of every seed), and Appendix
+    B's nets trained from scratch."""
     plan = PLANS[plan_name]
     which = [("fc", s) for s in plan["seeds"] if s != 0] + [("gap", s) for s in plan["seeds"]]
-    return {"classification": classifier_runs(work, plan, log, which)}
+    return {"classification": classifier_runs(work, plan, log, which),
+            "scratch": scratch(plan, plan_recipe(plan))}
 
 
 PARTS = {"localisation": localisation_part, "heads": heads_part}
@@ -274,8 +290,10 @@ def record(work, plan_name="full", workers=2, log=print):
     localisation, heads = parts
     plan = PLANS[plan_name]
     runs = localisation.pop("classification") + heads["classification"]
+    for row in localisation["appendix_b"]["rows"]:
+        row["scratch"] = heads["scratch"][row["per_class"]]
     return {"plan": plan_name, "sizes": plan,
-            "recipe": RECIPE.replace(**plan["recipe"]).to_dict(), "classification": runs,
+            "recipe": plan_recipe(plan).to_dict(), "classification": runs,
             "gap_vs_fc": gap_summary(runs), **localisation, "workers": workers,
             "minutes": round((time.perf_counter() - start) / 60, 1)}
 
