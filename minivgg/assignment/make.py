@@ -539,9 +539,9 @@ kept).
     python -m minivgg check im2col lrn   # just these
 
 runs the grader's own checks, with its hints and its share of points per check, on public inputs
-stored in `minivgg/assignment/public/`.
-The grader uses the same checks on fresh random inputs, so code that passes here because it is
-right passes there too; code that recognises these inputs does not.
+stored in `minivgg/assignment/public/`. The grader uses the same checks on fresh random inputs, so
+code that passes here because it is right passes there too; code that recognises these inputs
+does not.
 
 The notebooks in `notebooks/` are the exercises, in the order above: each part has a "Your part"
 cell where the notebook first needs it, followed by a cell that runs this check for that part and
