@@ -58,7 +58,7 @@ SETTINGS = (("scr", "fc"), ("scr", "all"), ("pcr", "fc"), ("pcr", "all"))
 # The sizes of each experiment. "full" is the recorded one; "tiny" checks the whole pipeline in
 # seconds (tests/test_localise.py), its numbers mean nothing.
 PLANS = {
-    "full": {"recipe": {}, "image_size": 36, "data": (2500, 500), "epochs": 6, "seeds": (0, 1),
+    "full": {"recipe": {}, "image_size": 36, "data": (2000, 500), "epochs": 8, "seeds": (0, 1),
              "loc_epochs": DEFAULT_EPOCHS,
              "per_class": (1, 3, 10, 30), "draws": 5, "digits": 1797, "digits_test": 797,
              "scratch_steps": 100},
