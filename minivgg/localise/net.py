@@ -36,7 +36,7 @@ from ..data import ImageDataset
 from ..data.augment import TrainTransform
 from ..layers.euclidean import euclidean_loss
 from ..optim import SGD, ReduceOnPlateau
-from ..train import _take, dropout_rngs
+from ..train import _take, dropout_rngs, restore_dropout_rngs
 from ..vgg import build_vgg
 from .geometry import to_params
 
@@ -189,10 +189,5 @@ def _restore(state, net, optimizer, schedule, rng):
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     rng.bit_generator.state = state["rng"]
-    rngs = dropout_rngs(net)
-    if set(rngs) != set(state["dropout_rngs"]):
-        raise ValueError(f"the saved dropout layers {sorted(state['dropout_rngs'])} are not the "
-                         f"net's {sorted(rngs)}")
-    for name, saved in state["dropout_rngs"].items():
-        rngs[name].bit_generator.state = saved
+    restore_dropout_rngs(net, state["dropout_rngs"])
     return [dict(record) for record in state["history"]]
