@@ -25,6 +25,20 @@ NAMES = [part.name for part in PARTS]
 NOTEBOOKS = {path.name[:2]: path for path in (REFERENCE_ROOT / "notebooks").glob("*.ipynb")}
 
 
+def test_every_cell_the_tables_name_is_in_its_notebook():
+    """A notebook edited since the tables were made: make still works (it checks such a part right
+    after the imports), but the table is stale."""
+    named = [(where, cell, part) for part, (where, cell) in EXERCISES.items()]
+    named += [(number, cell, parts) for number, cells in REQUIRES.items()
+              for cell, parts in cells.items()]
+    ids = {number: {c.get("id") for c in json.loads(path.read_text())["cells"]}
+           for number, path in NOTEBOOKS.items()}
+    stale = [f"notebook {number} has no cell {cell!r} (for {parts})"
+             for number, cell, parts in named if cell not in ids[number]]
+    assert not stale, "update EXERCISES / REQUIRES in minivgg/assignment/notebooks.py: " + \
+        "; ".join(stale)
+
+
 def own_parts(number):
     return [name for name, (where, _) in EXERCISES.items() if where == number]
 

@@ -113,4 +113,6 @@ def test_runs_top_to_bottom(path, kernel_spec_manager):
     assert uses, f"{path.name} calls no assignment part's code: is the tracer working?"
     for assigned in [names, *([name] for name in names)]:
         student, _ = student_notebook(path, assigned)
-        assert unchecked_uses(student, uses, assigned) == [], f"{path.name}, parts {assigned}"
+        assert unchecked_uses(student, uses, assigned) == [], \
+            f"{path.name}, parts {assigned}: a student's copy would call a part before checking " \
+            f"it; update EXERCISES / REQUIRES in minivgg/assignment/notebooks.py"
