@@ -117,6 +117,9 @@ def judge(expect, got, outputs):
     ``outputs`` holds the case's other outputs (for "same_as")."""
     if got is None:
         raise Wrong(f"{expect.what} returned nothing usable (None, or not numbers)")
+    if expect.dtype and got.dtype != np.dtype(expect.dtype):
+        raise Wrong(f"{expect.what} is {got.dtype}; a {expect.dtype} input must give a "
+                    f"{expect.dtype} result (the network runs in float32)")
     if expect.kind == "keep_rate":
         p = expect.info["p"]
         kept = np.count_nonzero(got) / max(got.size, 1)
@@ -136,9 +139,6 @@ def judge(expect, got, outputs):
     value = expect.value
     if got.shape != value.shape:
         raise Wrong(f"{expect.what} has shape {got.shape}; expected {value.shape}")
-    if expect.dtype and got.dtype != np.dtype(expect.dtype):
-        raise Wrong(f"{expect.what} is {got.dtype}; a {expect.dtype} input must give a "
-                    f"{expect.dtype} result (the network runs in float32)")
     if expect.kind == "equal":
         errors = (got != value).astype(F64)
     else:
@@ -540,14 +540,14 @@ def dropout_layer(ref, rng):
     generator (two layers with the same seed drop the same units), and its backward."""
     cases = []
     seed = int(rng.integers(1 << 30))
-    for p in (0.5, 0.2):
-        what = f"Dropout({p}) on x (200, 500) of ones"
+    for p, dtype in ((0.5, "float64"), (0.2, "float32")):
+        what = f"Dropout({p}) on x (200, 500) of ones in {dtype}"
         case = Case(what).step("import", "m", "layers.dropout")
-        ones = case.array(np.ones((200, 500)))
+        ones = case.array(np.ones((200, 500), dtype))
         case.call("layer", "m.Dropout", p, rng=seed).run("y", "layer.forward", ones)
-        case.expect("y", what, kind="keep_rate", info={"p": p})
+        case.expect("y", what, kind="keep_rate", info={"p": p}, dtype=dtype)
         case.run("dx", "layer.backward", ones)
-        case.expect("dx", f"{what}: backward", kind="same_as", info={
+        case.expect("dx", f"{what}: backward", kind="same_as", dtype=dtype, info={
             "other": "y", "hint": "backward must apply the forward pass's mask and scale"})
         case.call("twin", "m.Dropout", p, rng=seed).run("y_twin", "twin.forward", ones)
         case.expect("y_twin", f"{what}: a second Dropout with the same rng", kind="same_as", info={
