@@ -171,6 +171,17 @@ def dropout_rngs(model):
             if isinstance(getattr(layer, "rng", None), np.random.Generator)}
 
 
+def restore_dropout_rngs(model, states, where=""):
+    """Put the saved generator states {layer name: state} back into the model's dropout layers;
+    ValueError (prefixed by ``where``) unless they name exactly the model's."""
+    rngs = dropout_rngs(model)
+    if set(rngs) != set(states):
+        raise ValueError(f"{where}the checkpoint's dropout layers {sorted(states)} are not the "
+                         f"model's {sorted(rngs)}")
+    for name, state in states.items():
+        rngs[name].bit_generator.state = state
+
+
 def save_checkpoint(path, arrays, meta):
     """Write ``arrays`` (name -> ndarray) and ``meta`` (JSON-able dict) to an .npz, atomically."""
     payload = {**arrays, "meta": np.array(json.dumps(meta))}
@@ -503,12 +514,7 @@ class Trainer:
                        if "pca_eigvals" in arrays else None)
         trainer._build_transform()
         trainer.rng.bit_generator.state = meta["rng"]
-        rngs = dropout_rngs(model)
-        if set(rngs) != set(meta["dropout_rngs"]):
-            raise ValueError(f"{run_dir}: the checkpoint's dropout layers "
-                             f"{sorted(meta['dropout_rngs'])} are not the model's {sorted(rngs)}")
-        for name, state in meta["dropout_rngs"].items():
-            rngs[name].bit_generator.state = state
+        restore_dropout_rngs(model, meta["dropout_rngs"], f"{run_dir}: ")
         trainer.epoch = meta["epoch"]
         trainer.history = History(meta["history"])
         if trainer.run_dir is not None:             # None: a data-parallel rank other than 0

@@ -20,10 +20,10 @@ the average box. The starting net therefore predicts the mean box, the baseline 
 Training (A.1): initialised from the classification model, the last layer random, initial lr
 1e-3 in the paper. The paper does not say how its targets were scaled; with these (fractions of
 the crop side, errors of ~0.1) a rate of 1e-3 barely moves the net in a few epochs, so
-``localise_run`` defaults to 1e-2 (``run.DEFAULT_LR``; docs/results/localisation.json has SCR
-at both rates). "all" layers fine-tuned, or "fc" (fc6, fc7 and the new fc8: "only the first two FC
-layers", as Sermanet et al.), the rest frozen (``Sequential.freeze``). The augmentation is the
-classification run's (random crops and flips move the boxes with the pixels,
+the default is 1e-2 (``DEFAULT_LR``; docs/results/localisation.json has SCR at both rates).
+"all" layers fine-tuned, or "fc" (fc6, fc7 and the new fc8: "only the first two FC layers", as
+Sermanet et al.), the rest frozen (``Sequential.freeze``). The augmentation is the classification
+run's (random crops and flips move the boxes with the pixels,
 ``minivgg.data.augment``); lr / 10 when the validation error stops improving, as in Sec. 3.1.
 """
 
@@ -36,11 +36,12 @@ from ..data import ImageDataset
 from ..data.augment import TrainTransform
 from ..layers.euclidean import euclidean_loss
 from ..optim import SGD, ReduceOnPlateau
-from ..train import _take, dropout_rngs
+from ..train import _take, dropout_rngs, restore_dropout_rngs
 from ..vgg import build_vgg
 from .geometry import to_params
 
 HEADS = ("scr", "pcr")
+DEFAULT_LR = 1e-2          # the paper's 1e-3 barely moves these targets (module docstring)
 FINE_TUNE = {"all": None, "fc": ("fc6", "fc7", "fc8")}      # None: every layer
 
 
@@ -108,7 +109,7 @@ def backward_trainable(model, dout):
         dout = model[name].backward(dout)
 
 
-def train_localiser(net, train_set, val_set, *, mean, fine_tune="all", epochs=4, lr=1e-3,
+def train_localiser(net, train_set, val_set, *, mean, fine_tune="all", epochs=4, lr=DEFAULT_LR,
                     batch_size=32, scale=None, flip=True, colour_shift=0.1, pca=None, seed=0,
                     log=print, evaluate=None, state=None, on_epoch=None):
     """Fine-tune ``net`` (from :func:`localisation_net`) on boxed datasets. Returns the history,
@@ -188,10 +189,5 @@ def _restore(state, net, optimizer, schedule, rng):
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     rng.bit_generator.state = state["rng"]
-    rngs = dropout_rngs(net)
-    if set(rngs) != set(state["dropout_rngs"]):
-        raise ValueError(f"the saved dropout layers {sorted(state['dropout_rngs'])} are not the "
-                         f"net's {sorted(rngs)}")
-    for name, saved in state["dropout_rngs"].items():
-        rngs[name].bit_generator.state = saved
+    restore_dropout_rngs(net, state["dropout_rngs"])
     return [dict(record) for record in state["history"]]

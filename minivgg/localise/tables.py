@@ -58,7 +58,7 @@ SETTINGS = (("scr", "fc"), ("scr", "all"), ("pcr", "fc"), ("pcr", "all"))
 # The sizes of each experiment. "full" is the recorded one; "tiny" checks the whole pipeline in
 # seconds (tests/test_localise.py), its numbers mean nothing.
 PLANS = {
-    "full": {"recipe": {}, "image_size": 36, "data": (2500, 500), "epochs": 6, "seeds": (0, 1),
+    "full": {"recipe": {}, "image_size": 36, "data": (2000, 500), "epochs": 8, "seeds": (0, 1),
              "loc_epochs": DEFAULT_EPOCHS,
              "per_class": (1, 3, 10, 30), "draws": 5, "digits": 1797, "digits_test": 797,
              "scratch_steps": 100},
@@ -275,18 +275,11 @@ def record(work, plan_name="full", workers=2, log=print):
     else:
         import concurrent.futures as futures
         import multiprocessing
-        saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
-        os.environ.update({k: "1" for k in saved})         # read when the workers' NumPy starts
-        try:
-            with futures.ProcessPoolExecutor(
-                    2, mp_context=multiprocessing.get_context("spawn")) as pool:
-                parts = list(pool.map(_part, PARTS, [work] * 2, [plan_name] * 2))
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+
+        from ..threads import one_blas_thread_children
+        with one_blas_thread_children(), futures.ProcessPoolExecutor(
+                2, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = list(pool.map(_part, PARTS, [work] * 2, [plan_name] * 2))
     localisation, heads = parts
     plan = PLANS[plan_name]
     runs = localisation.pop("classification") + heads["classification"]
