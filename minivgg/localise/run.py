@@ -39,7 +39,7 @@ from .protocols import (
     uncrop,
 )
 
-DEFAULT_EPOCHS = 4
+DEFAULT_EPOCHS = 8
 DEFAULT_LAYOUT = "scattered"
 
 
