@@ -151,6 +151,7 @@ class LayerStats:
     cols: int = 0             # conv: values of its im2col matrix, C*kh*kw*Ho*Wo
     kept_bytes: int = 0       # what training's forward keeps for backward (see module doc)
     algorithm: str = ""       # conv: how Conv2d computes it here ("im2col", "winograd", ...)
+    conv_geometry: tuple = ()  # conv: (kernel, padding), for the algorithm's memory footprint
 
     @property
     def centre_unit(self):
@@ -370,12 +371,20 @@ def _elementwise(geometry, in_values, out_values):
             "softmax": 3 * out_values, "elementwise": out_values}.get(geometry.op, 0)
 
 
-def _kept_bytes(geometry, previous_op, in_values, out_values, cols, itemsize):
-    """Bytes minivgg's training forward keeps for one image until backward: a convolution its
-    im2col columns, a ReLU its output, a max-pool its int64 arg-max indices, dropout its random
-    draws, LRN its scale, a Linear its input unless a ReLU keeps that array already."""
+def _conv_footprint(algorithm, conv_geometry, in_shape, out_shape, batch, itemsize):
+    """(kept bytes, {temporary: bytes}) of a conv layer's algorithm (minivgg.conv.footprint)."""
+    from .conv.choice import footprint  # here: conv/ imports layers/, which import this module's
+    return footprint(algorithm, (batch, *in_shape), (batch, *out_shape), *conv_geometry, itemsize)
+
+
+def _kept_bytes(geometry, previous_op, in_values, out_values, conv, itemsize):
+    """Bytes minivgg's training forward keeps for one image until backward: a convolution what
+    its algorithm keeps (im2col: its columns; Winograd: the transformed input tiles), a ReLU its
+    output, a max-pool its int64 arg-max indices, dropout its random draws, LRN its scale, a
+    Linear its input unless a ReLU keeps that array already. ``conv``: _conv_footprint's
+    arguments before the batch."""
     if geometry.op == "conv":
-        return cols * itemsize
+        return _conv_footprint(*conv, 1, itemsize)[0]
     if geometry.op == "pool":
         return out_values * np.dtype(np.int64).itemsize
     if geometry.op in ("relu", "softmax"):
@@ -415,6 +424,9 @@ def summarize(model, input_shape=None, *, dtype=None):
         macs = weight * (activations // geometry.out_channels if geometry.op == "conv" else 1)
         cols = (activations // geometry.out_channels * shape[0] * int(np.prod(geometry.kernel))
                 if geometry.op == "conv" else 0)
+        algorithm = _algorithm(geometry, layer, shape, out_shape)
+        conv_geometry = ((tuple(geometry.kernel), tuple(geometry.padding))
+                         if geometry.op == "conv" else ())
         rows.append(LayerStats(
             name=name, kind=_kind(geometry), output_shape=out_shape,
             params=int(sum(geometry.param_sizes)), macs=int(macs),
@@ -423,9 +435,10 @@ def summarize(model, input_shape=None, *, dtype=None):
             bias_adds=activations if len(geometry.param_sizes) > 1 else 0,
             elementwise=int(_elementwise(geometry, in_values, activations)),
             new=geometry.op not in ("flatten", "dropout"),
-            cols=int(cols), kept_bytes=int(_kept_bytes(geometry, previous, in_values,
-                                                        activations, cols, dtype.itemsize)),
-            algorithm=_algorithm(geometry, layer, shape, out_shape)))
+            cols=int(cols), kept_bytes=int(_kept_bytes(
+                geometry, previous, in_values, activations,
+                (algorithm, conv_geometry, shape, out_shape), dtype.itemsize)),
+            algorithm=algorithm, conv_geometry=conv_geometry))
         shape, previous = out_shape, geometry.op
     return Summary(rows=rows, input_shape=input_shape, dtype=dtype)
 
@@ -571,10 +584,11 @@ class TrainingMemory:
 
     ``rows``: per layer (name, params, grads, momentum, kept, scratch): the parameters, their
     gradients and SGD's momentum (each the parameters' size), what the forward pass keeps for
-    backward (``LayerStats.kept_bytes`` times the batch; a convolution's im2col columns are most
-    of it), and the convolution's backward temporaries (its column gradient, and for a batch
-    above one the stacked output and output gradient). The temporaries live in one workspace
-    shared by all convolutions, so only the largest of each counts: ``scratch_total``.
+    backward (``LayerStats.kept_bytes`` times the batch; a convolution's im2col columns or
+    Winograd tiles are most of it), and the convolution's temporaries (its algorithm's
+    ``footprint``, minivgg/conv/: im2col's column gradient, and for a batch above one the
+    stacked output and output gradient; Winograd's products). The temporaries live in
+    workspaces shared by all convolutions, so only the largest of each counts: ``scratch_total``.
     ``transient``: the largest gradient pair alive at once, a layer's output gradient and
     the input gradient it computes. ``peak`` = the sum of all the totals."""
     batch: int
@@ -595,7 +609,7 @@ class TrainingMemory:
 def training_memory(summary, batch=1, momentum=True):
     """Predicted memory of one training step (forward, loss, backward, SGD with momentum) for a
     batch of ``batch`` images, from a Summary; see TrainingMemory. A prediction of minivgg's own
-    implementation (im2col convolution), checked against a measured peak in the tests and in
+    implementation (each conv layer's algorithm), checked against a measured peak in the tests and in
     benchmarks/bench_model.py."""
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
         raise ValueError(f"batch must be a positive int; got {batch!r}")
@@ -608,13 +622,8 @@ def training_memory(summary, batch=1, momentum=True):
         transient = max(transient, (in_values + row.activations) * batch * item)
         temporaries = {}
         if row.op == "conv":
-            channels, positions = row.output_shape[0], row.activations // row.output_shape[0]
-            window = row.cols // positions
-            temporaries["dcols"] = row.cols * batch * item
-            if batch > 1:
-                temporaries["y"] = temporaries["dy"] = row.activations * batch * item
-            if window > channels:
-                temporaries["dweight_t"] = window * channels * item
+            _, temporaries = _conv_footprint(row.algorithm, row.conv_geometry, shape,
+                                             row.output_shape, batch, item)
             for name, size in temporaries.items():
                 scratch[name] = max(scratch.get(name, 0), size)
         rows.append(dict(name=row.name, params=params, grads=params,

@@ -204,7 +204,8 @@ def param_shapes(config):
     """{parameter name: shape} of ``build_vgg(**config)``, computed from ``vgg_plan`` without
     allocating anything (``config`` as ``model.config`` holds it)."""
     shapes = {}
-    for name, kind, sizes in vgg_plan(**{key: config[key] for key in _PLAN_KEYS if key in config}):
+    keys = (*_PLAN_KEYS, "head")                       # head: only in configs of a GAP head
+    for name, kind, sizes in vgg_plan(**{key: config[key] for key in keys if key in config}):
         if kind == "conv":
             c_in, c_out, k = sizes
             shapes[f"{name}.weight"], shapes[f"{name}.bias"] = (c_out, c_in, k, k), (c_out,)

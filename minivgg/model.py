@@ -1,5 +1,7 @@
 """A network as an ordered list of named layers: forward front to back, backward back to front."""
 
+import inspect
+
 import numpy as np
 
 from .arithmetic import summarize
@@ -30,18 +32,35 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dout):
-        """The chain rule, layer by layer in reverse; fills every layer's ``grads``; returns dL/dx."""
-        for layer in reversed(self.layers.values()):
+    def backward(self, dout, input_grad=True):
+        """The chain rule, layer by layer in reverse; fills every layer's ``grads``; returns dL/dx.
+
+        ``input_grad=False`` (what ``loss`` uses: a training step needs no gradient of the
+        images) stops at the first layer with parameters, which computes only their gradients
+        when its ``backward`` takes ``input_grad`` (Conv2d: no input-gradient product, no
+        col2im; the same saving PyTorch makes); returns None then."""
+        layers = list(self.layers.values())
+        if input_grad:
+            for layer in reversed(layers):
+                dout = layer.backward(dout)
+            return dout
+        first = next((i for i, layer in enumerate(layers) if layer.params), None)
+        if first is None:                     # no parameters: no gradient to compute
+            return None
+        for layer in reversed(layers[first + 1:]):
             dout = layer.backward(dout)
-        return dout
+        if "input_grad" in inspect.signature(layers[first].backward).parameters:
+            layers[first].backward(dout, input_grad=False)
+        else:
+            layers[first].backward(dout)
+        return None
 
     def loss(self, x, labels):
         """One training pass: forward, soft-max cross-entropy, backward. Returns (loss, logits);
         the gradients are then in ``self.grads``."""
         logits = self.forward(x)
         loss, dlogits = softmax_cross_entropy(logits, labels)
-        self.backward(dlogits)
+        self.backward(dlogits, input_grad=False)
         return loss, logits
 
     @property

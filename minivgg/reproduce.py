@@ -445,10 +445,10 @@ def _run_tasks(tasks, workers, log):
         return records
     import concurrent.futures as futures
     import multiprocessing
+
+    from .threads import one_blas_thread_children
     # Fresh interpreters with one BLAS thread each (read when NumPy starts).
-    saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
-    os.environ.update({k: "1" for k in saved})
-    try:
+    with one_blas_thread_children():
         with futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_init_worker) as pool:
             running = {}
@@ -462,12 +462,6 @@ def _run_tasks(tasks, workers, log):
                 finished_now, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
                 for future in finished_now:
                     finished(running.pop(future), future.result())
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return records
 
 

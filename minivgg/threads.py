@@ -18,6 +18,7 @@ call.
 Measured by benchmarks/bench_import_order.py.
 """
 
+import contextlib
 import ctypes
 import os
 
@@ -50,3 +51,20 @@ def configure():
         if hasattr(library, "openblas_read_env") and hasattr(library, "blas_thread_shutdown_"):
             library.openblas_read_env()
             library.blas_thread_shutdown_()
+
+
+@contextlib.contextmanager
+def one_blas_thread_children():
+    """While inside, processes started from here (``multiprocessing``'s "spawn") get one BLAS
+    and OpenMP thread each, read when their NumPy starts; this process's settings are put back
+    afterwards. For worker pools that give each worker one core."""
+    saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    os.environ.update({k: "1" for k in saved})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -171,6 +171,17 @@ def dropout_rngs(model):
             if isinstance(getattr(layer, "rng", None), np.random.Generator)}
 
 
+def restore_dropout_rngs(model, states, where=""):
+    """Put the saved generator states {layer name: state} back into the model's dropout layers;
+    ValueError (prefixed by ``where``) unless they name exactly the model's."""
+    rngs = dropout_rngs(model)
+    if set(rngs) != set(states):
+        raise ValueError(f"{where}the checkpoint's dropout layers {sorted(states)} are not the "
+                         f"model's {sorted(rngs)}")
+    for name, state in states.items():
+        rngs[name].bit_generator.state = state
+
+
 def save_checkpoint(path, arrays, meta):
     """Write ``arrays`` (name -> ndarray) and ``meta`` (JSON-able dict) to an .npz, atomically."""
     payload = {**arrays, "meta": np.array(json.dumps(meta))}
@@ -339,6 +350,19 @@ class Trainer:
         done = self.epoch * steps + step + 1
         return 1.0 if done >= ramp else done / ramp
 
+    # Data-parallel hooks (minivgg.distributed.DistributedTrainer overrides both): the inputs of
+    # this process's share of a batch, and the batch's statistics over all processes (where the
+    # gradients are averaged too).
+
+    def _batch(self, idx):
+        """(inputs, labels) of the training images ``idx``, augmented."""
+        x = self.transform(_take(self.train_set.images, idx), self.rng)
+        return x.astype(self.model.dtype, copy=False), self.train_set.labels[idx]
+
+    def _combine(self, stats):
+        """The batch's {"loss", "top1"...}: here, this process's own."""
+        return stats
+
     def train_epoch(self):
         """One pass over the shuffled training set; returns {"loss", "top1"[, "top5"],
         "images_per_s"} averaged over the epoch (with dropout and augmentation on)."""
@@ -351,10 +375,10 @@ class Trainer:
         try:
             for step in range(steps):
                 idx = order[step * self.batch_size:(step + 1) * self.batch_size]
-                x = self.transform(_take(data.images, idx), self.rng).astype(model.dtype,
-                                                                             copy=False)
-                labels = data.labels[idx]
+                x, labels = self._batch(idx)
                 loss, logits = model.loss(x, labels)
+                stats = self._combine({"loss": loss, **error_rates(logits, labels)})
+                loss = stats["loss"]
                 if not np.isfinite(loss):
                     raise NonFiniteLossError(self.epoch + 1, step + 1, loss,
                                              self._existing_checkpoint())
@@ -362,7 +386,7 @@ class Trainer:
                 self.optimizer.step()
                 if self.on_step is not None:
                     self.on_step(self, loss)
-                for key, value in {"loss": loss, **error_rates(logits, labels)}.items():
+                for key, value in stats.items():
                     totals[key] = totals.get(key, 0.0) + value * len(idx)
                 seen += len(idx)
                 bar.update(step + 1, f"loss {totals['loss'] / seen:.3f}")
@@ -490,16 +514,12 @@ class Trainer:
                        if "pca_eigvals" in arrays else None)
         trainer._build_transform()
         trainer.rng.bit_generator.state = meta["rng"]
-        rngs = dropout_rngs(model)
-        if set(rngs) != set(meta["dropout_rngs"]):
-            raise ValueError(f"{run_dir}: the checkpoint's dropout layers "
-                             f"{sorted(meta['dropout_rngs'])} are not the model's {sorted(rngs)}")
-        for name, state in meta["dropout_rngs"].items():
-            rngs[name].bit_generator.state = state
+        restore_dropout_rngs(model, meta["dropout_rngs"], f"{run_dir}: ")
         trainer.epoch = meta["epoch"]
         trainer.history = History(meta["history"])
-        with RunLock(trainer.run_dir):
-            trainer.history.save(os.path.join(trainer.run_dir, HISTORY))
+        if trainer.run_dir is not None:             # None: a data-parallel rank other than 0
+            with RunLock(trainer.run_dir):
+                trainer.history.save(os.path.join(trainer.run_dir, HISTORY))
         return trainer
 
 

@@ -171,7 +171,7 @@ def plot_im2col(x, kernel=3, stride=1, padding=1, highlight=0):
     plt = _pyplot()
     from matplotlib.patches import Rectangle
 
-    from .kernels import vectorized
+    from .kernels import naive  # the loops a student writes first (notebook 01)
     from .shapes import pair
 
     x = np.asarray(x, dtype=np.float64)
@@ -182,7 +182,7 @@ def plot_im2col(x, kernel=3, stride=1, padding=1, highlight=0):
     (kh, kw), (sh, sw), (ph, pw) = pair(kernel, "kernel"), pair(stride, "stride"), pair(padding,
                                                                                           "padding")
     C, H, W = x.shape
-    cols = vectorized.im2col(x[None], (kh, kw), (sh, sw), (ph, pw))[0]
+    cols = naive.im2col(x[None], (kh, kw), (sh, sw), (ph, pw))[0]
     Wo = (W + 2 * pw - kw) // sw + 1
     oh, ow = divmod(highlight, Wo)
     padded = np.pad(x, ((0, 0), (ph, ph), (pw, pw)), constant_values=np.nan)

@@ -318,7 +318,8 @@ def test_the_compare_command(capsys):
 # ---- training memory: predicted against the measured peak of a training step ----
 
 def test_training_memory_of_the_small_net_at_batch_64():
-    # the CLI's default small net; VGG-16 at batch 1 (2103 MiB both ways) in the report
+    # the CLI's default small net; VGG-16 at batch 1 in benchmarks/README.md (1907 MiB predicted,
+    # 1885 measured)
     config = dict(config="A", input_size=32, width=0.25, fc_width=128, num_classes=10)
     build_vgg(**{**config, "width": 1 / 32, "fc_width": 4}).loss(      # compile the kernels
         np.zeros((2, 3, 32, 32), np.float32), np.zeros(2, int))
@@ -328,6 +329,16 @@ def test_training_memory_of_the_small_net_at_batch_64():
     kept = predicted.total("kept")
     cols = sum(row.cols for row in model.summary().rows) * 64 * 4
     assert cols < kept and predicted.total("grads") == predicted.total("params")
+
+
+def test_training_memory_follows_each_layers_algorithm():
+    # conv2_1 (32 -> 64 channels on 32x32 maps) runs Winograd: the prediction counts its
+    # transformed tiles and products, not im2col columns (which would predict 7% too little)
+    config = dict(config="A", input_size=64, width=0.5, fc_width=16, num_classes=10)
+    model, measured = measure_training_memory(config, 16)
+    summary = model.summary()
+    assert "winograd" in [row.algorithm for row in summary.rows]
+    assert abs(training_memory(summary, 16).peak / measured - 1) < 0.03
 
 
 # ---- the whole summaries as expected-output files (the torchinfo habit) ----

@@ -74,3 +74,13 @@ def test_read_only_install_caches_under_the_users_cache_dir(install):
 def test_nothing_writable_still_runs(install):
     root, env = install
     assert run_with_read_only([root / "site", root / "cache"], env, root) == 0
+
+
+def test_numba_cache_dir_wins(install):
+    """A user's NUMBA_CACHE_DIR is where the kernels are cached (read-only install or not)."""
+    root, env = install
+    env["NUMBA_CACHE_DIR"] = str(root / "chosen")
+    assert run_with_read_only([root / "site"], env, root) == 0
+    assert list((root / "chosen").rglob("*.nbi"))
+    assert not list((root / "cache").rglob("*.nbi"))
+    assert run_with_read_only([root / "site"], env, root) == 2

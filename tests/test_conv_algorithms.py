@@ -217,3 +217,23 @@ def test_buffers_are_reused_and_outputs_kept(backend, algorithm, in_channels, ou
     np.testing.assert_array_equal(dx1, dx1_copy)
     assert not np.shares_memory(y1, y2) and not np.shares_memory(dx1, dx2)
     assert y2.flags.c_contiguous and dx2.flags.c_contiguous
+
+
+@pytest.mark.parametrize("algorithm", list(ALGORITHMS))
+def test_a_training_step_skips_only_the_images_gradient(algorithm):
+    """model.loss stops at the first layer with parameters and asks it for no input gradient
+    (as PyTorch's step does); every parameter gradient is still the full backward's."""
+    model = mv.build_vgg("A", input_size=32, width=1 / 16, fc_width=8, num_classes=3,
+                         dtype=np.float64, input_std=50.0, seed=0, dropout=0.0)
+    model.layers["conv1_1"].algorithm = algorithm
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)) * 50
+    labels = np.array([0, 2])
+    model.loss(x, labels)
+    quick = {name: g.copy() for name, g in model.grads.items()}
+    logits = model.forward(x)
+    dlogits = mv.layers.softmax_cross_entropy(logits, labels)[1]
+    assert model.backward(dlogits).shape == x.shape
+    for name, g in model.grads.items():
+        np.testing.assert_allclose(quick[name], g, rtol=1e-12, atol=1e-15, err_msg=name)
+    conv = model.layers["conv1_1"]
+    assert conv.backward(np.ones((2, conv.out_channels, 32, 32)), input_grad=False) is None

@@ -113,6 +113,17 @@ def test_gap_head_parameter_count_derived():
         build_vgg("A", head="fc9")
 
 
+def test_a_gap_model_saves_and_loads(tmp_path):
+    """The loaders check a file's arrays against the plan of its config: the plan must be the
+    GAP head's (fc6/fc7 absent), or a saved GAP model is refused as corrupted."""
+    from minivgg.io import load_model, save_model
+    model = build_vgg("A", num_classes=10, input_size=32, width=1 / 8, head="gap", seed=0)
+    save_model(model, tmp_path / "gap.npz")
+    loaded = load_model(tmp_path / "gap.npz")
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.eval().forward(x), model.eval().forward(x))
+
+
 def test_features_command_writes_unit_norm_descriptors(tmp_path, capsys):
     from PIL import Image
 

@@ -22,6 +22,7 @@ from minivgg.localise import (
     train_localiser,
 )
 from minivgg.localise.protocols import uncrop
+from minivgg.train import load_checkpoint
 from minivgg.vgg import build_vgg, conv_layer_names
 
 
@@ -72,10 +73,11 @@ def test_centre_crop_boxes_map_back_to_the_image_exactly():
         assert np.allclose(uncrop(in_crop, (40, 40), 32, transform.scale), boxes, atol=1e-4)
 
 
-def test_synthetic_boxes_hold_the_object_and_leave_the_images_alone():
+@pytest.mark.parametrize("layout", ["centred", "scattered"])
+def test_synthetic_boxes_hold_the_object_and_leave_the_images_alone(layout):
     """Without noise and clutter an image is bg + c (fg - bg), c the object's coverage: read c
     off the pixels (bg the commonest colour, fg the farthest from it) and box c >= 1/2."""
-    clean = synthetic_shapes(30, 32, seed=3, noise=0.0, clutter=0.0)
+    clean = synthetic_shapes(30, 32, seed=3, noise=0.0, clutter=0.0, layout=layout)
     for image, box in zip(clean.images.astype(float), clean.boxes):
         colours, counts = np.unique(image.reshape(-1, 3), axis=0, return_counts=True)
         bg = colours[counts.argmax()]
@@ -86,9 +88,30 @@ def test_synthetic_boxes_hold_the_object_and_leave_the_images_alone():
         assert np.abs(np.subtract(seen, box)).max() <= 1      # uint8 rounding at c = 1/2
     # Boxes are extra output: the images are the ones a subset of the same call gives, and a
     # subset keeps each image's box.
-    again = synthetic_shapes(30, 32, seed=3, noise=0.0, clutter=0.0)
+    again = synthetic_shapes(30, 32, seed=3, noise=0.0, clutter=0.0, layout=layout)
     assert np.array_equal(again.images, clean.images)
     assert np.array_equal(clean.subset([4, 2]).boxes, clean.boxes[[4, 2]])
+
+
+def test_scattered_layout_makes_a_fixed_box_fail_where_the_centred_one_does_not():
+    """The point of layout="scattered": the mean training box (the best a net that ignores the
+    image can do) is right for most centred objects but wrong for most scattered ones; the
+    objects vary in aspect and stay inside the image; the centred stream is the default's."""
+    from minivgg.localise.run import constant_box_error
+    errors = {}
+    for layout in ("centred", "scattered"):
+        train, val = synthetic_splits(600, 300, 36, seed=4, layout=layout)
+        errors[layout] = constant_box_error(train, val, 32, 36)
+        assert val.boxes.min() >= 0 and val.boxes.max() <= 36
+    assert errors["centred"] < 0.15 and errors["scattered"] > 0.6, errors
+    aspect = (val.boxes[:, 2] - val.boxes[:, 0]) / (val.boxes[:, 3] - val.boxes[:, 1])
+    assert np.percentile(aspect, 5) < 0.7 and np.percentile(aspect, 95) > 1.4
+    default = synthetic_shapes(50, 36, seed=9)
+    centred = synthetic_shapes(50, 36, seed=9, layout="centred")
+    assert np.array_equal(default.images, centred.images)
+    assert np.array_equal(default.boxes, centred.boxes)
+    with pytest.raises(ValueError, match="layout"):
+        synthetic_shapes(5, 36, layout="middle")
 
 
 def test_iou_by_hand():
@@ -209,3 +232,59 @@ def test_localise_and_evaluate_from_the_command_line(tmp_path, capsys):
     assert len(lines) == 3 and lines[0].startswith("centre crop")
     assert main(["localise", str(run), "--head", "pcr", "--fine-tune", "fc"]) == 2   # exists
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_a_stopped_localisation_run_resumes_bit_identically(tmp_path, capsys):
+    tiny = ["--width", "0.0625", "--fc-width", "8", "--train-size", "40", "--val-size", "20",
+            "--image-size", "34", "--batch-size", "16", "--no-progress", "--no-plot"]
+    run = tmp_path / "cls"
+    assert main(["train", "--epochs", "1", "--run-dir", str(run), *tiny]) == 0
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    assert main(["localise", str(run), "--epochs", "3", "--out", str(whole)]) == 0
+    assert main(["localise", str(run), "--epochs", "1", "--out", str(stopped)]) == 0
+    assert main(["localise", "--resume", str(stopped), "--head", "pcr"]) == 2   # its own head
+    assert "drop --head" in capsys.readouterr().err
+    assert main(["localise", "--resume", str(stopped), "--epochs", "3"]) == 0
+    (a, _), (b, _) = (load_checkpoint(path) for path in (whole, stopped))
+    assert a.keys() == b.keys() and any(k.startswith("velocity/") for k in a)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    ma, mb = (load_checkpoint(path)[1] for path in (whole, stopped))
+    assert ma["epoch"] == mb["epoch"] == 3
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in ma["history"]]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in mb["history"]]
+    assert main(["localise", "--resume", str(stopped), "--epochs", "2"]) == 2   # already past
+    assert "already trained 3 epochs" in capsys.readouterr().err
+
+
+def test_the_recorded_results_command_runs_end_to_end_and_reports_every_baseline(tmp_path):
+    """The command that makes docs/results/localisation.json, at its "tiny" plan (numbers
+    meaningless, structure the same): every localisation error has the mean box's beside it,
+    the GAP/FC parameter counts are the models', and a second call (one process instead of
+    two) reuses the finished runs and gives the same tables."""
+    import json
+
+    from minivgg.localise.tables import PLANS
+    from minivgg.localise.tables import main as tables_main
+    out, work = tmp_path / "r.json", tmp_path / "work"
+    tables_main(["--out", str(out), "--work", str(work), "--plan", "tiny"])
+    r = json.loads(out.read_text())
+    assert r["command"].endswith("--plan tiny") and r["minutes"] >= 0
+    loc = r["localisation"]
+    assert len(loc["table8"]) == 5 and len(loc["table9"]) == 4
+    assert [row["lr"] for row in loc["table8"]] == [1e-2] * 4 + [1e-3]
+    assert all(row["baseline"] == loc["baselines"]["mean_box"] for row in loc["table8"])
+    assert all({"top1", "top5"} <= set(row["baseline"]) for row in loc["table9"])
+    recipe = PLANS["tiny"]["recipe"]
+    for head in ("fc", "gap"):
+        model = build_vgg("A", num_classes=10, input_size=32, head=head, init=None,
+                          width=recipe["width"], fc_width=recipe["fc_width"])
+        assert r["gap_vs_fc"][head]["params"] == model.num_params()
+        assert len(r["gap_vs_fc"][head]["val_top1"]) == len(PLANS["tiny"]["seeds"])
+    rows = r["appendix_b"]["rows"]
+    assert [row["per_class"] for row in rows] == list(PLANS["tiny"]["per_class"])
+    assert all(0 <= row["linear"] <= 1 and 0 <= row["scratch"] <= 1 for row in rows)
+    stamp = (work / "cls-centred-fc-0-loc-scr-all" / "checkpoint.npz").stat().st_mtime_ns
+    tables_main(["--out", str(out), "--work", str(work), "--plan", "tiny", "--workers", "1"])
+    assert (work / "cls-centred-fc-0-loc-scr-all" / "checkpoint.npz").stat().st_mtime_ns == stamp
+    assert json.loads(out.read_text())["localisation"] == loc

@@ -20,6 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from minivgg.assignment.make import student_notebook
+from minivgg.assignment.notebooks import source_key, tracer_source, unchecked_uses
+from minivgg.assignment.parts import PARTS
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
@@ -45,10 +49,14 @@ def kernel_spec_manager(tmp_path_factory):
 
 
 def run_notebook(path, kernel_spec_manager):
-    """Execute the notebook at ``path`` in its own folder; return (executed notebook, seconds)."""
+    """Execute the notebook at ``path`` in its own folder; return (executed notebook, seconds,
+    the id of the first cell calling each function of an assignment part's code: a student's
+    copy must check the part before it, minivgg/assignment/notebooks.py)."""
     from jupyter_client.manager import KernelManager
 
     nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(tracer_source()))
+    nb.cells.append(nbformat.v4.new_code_cell("import json\nprint(json.dumps(_part_uses))"))
     km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=kernel_spec_manager)
     client = nbclient.NotebookClient(nb, km=km, timeout=TIMEOUT, kernel_name=KERNEL,
                                      resources={"metadata": {"path": str(path.parent)}})
@@ -58,7 +66,11 @@ def run_notebook(path, kernel_spec_manager):
     finally:
         if km.has_kernel:               # a client given its own manager leaves the kernel running
             km.shutdown_kernel(now=True)
-    return nb, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    uses = json.loads(nb.cells.pop().outputs[0]["text"])
+    nb.cells.pop(0)
+    ids = {source_key(cell.source): cell.id for cell in nb.cells if cell.cell_type == "code"}
+    return nb, seconds, {function: ids.get(key) for function, key in uses.items()}
 
 
 def test_there_are_notebooks():
@@ -85,7 +97,7 @@ def test_opens_with_what_you_learn_and_the_paper_section(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_runs_top_to_bottom(path, kernel_spec_manager):
-    nb, seconds = run_notebook(path, kernel_spec_manager)
+    nb, seconds, uses = run_notebook(path, kernel_spec_manager)
     print(f"{path.name}: {seconds:.1f} s")
     text = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
                    for out in cell.outputs if out.output_type == "stream")
@@ -95,3 +107,12 @@ def test_runs_top_to_bottom(path, kernel_spec_manager):
     images = sum("image/png" in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
                  for out in cell.outputs)
     assert images >= 1, f"{path.name} drew no figure"
+    # a student's copy checks every part before the notebook first calls its code, whether the
+    # copy assigns all parts or one
+    names = [part.name for part in PARTS]
+    assert uses, f"{path.name} calls no assignment part's code: is the tracer working?"
+    for assigned in [names, *([name] for name in names)]:
+        student, _ = student_notebook(path, assigned)
+        assert unchecked_uses(student, uses, assigned) == [], \
+            f"{path.name}, parts {assigned}: a student's copy would call a part before checking " \
+            f"it; update EXERCISES / REQUIRES in minivgg/assignment/notebooks.py"

@@ -15,7 +15,8 @@ def test_two_commands_main_job_and_tests():
     assert len(commands) == 2, commands
     main_job, tests = commands
     assert main_job.endswith("minivgg train") and "pip install" in main_job
-    assert tests.endswith("python -m pytest") and '".[dev]"' in tests
+    assert tests.endswith("python -m pytest") and '".[dev,mpi]"' in tests  # mpi: CI runs
+    # tests/test_distributed.py's MPI runs
 
 
 def test_ci_runs_the_readme_test_command():

@@ -6,6 +6,9 @@ self-check. See docs/INSTRUCTORS.md.
     print(grade("subs/alice", expected_hash=...))          # minivgg grade subs/alice --assignment ...
 """
 
+import argparse
+import functools
+
 from . import grade as _grade
 from . import make as _make
 from . import selfcheck as _selfcheck
@@ -19,8 +22,12 @@ def add_subcommands(subparsers):
     code`` as its default, as minivgg/cli's commands do."""
     assignment = subparsers.add_parser("assignment", help="make a student's copy with the "
                                                           "marked solutions taken out")
-    make = assignment.add_subparsers(dest="assignment_command", required=True).add_parser(
-        "make", help="write the student's copy to OUT")
+    # no abbreviated options here either ("--onl" is not "--only"): nested subparsers are plain
+    # ArgumentParsers unless told
+    nested = assignment.add_subparsers(dest="assignment_command", required=True,
+                                       parser_class=functools.partial(argparse.ArgumentParser,
+                                                                      allow_abbrev=False))
+    make = nested.add_parser("make", help="write the student's copy to OUT")
     _make.add_arguments(make)
     _grade.add_arguments(subparsers.add_parser("grade", help="grade students' copies"))
     _selfcheck.add_arguments(subparsers.add_parser("check", help="a student's self-check of "

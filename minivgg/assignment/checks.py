@@ -15,6 +15,7 @@ the project's tests); the contract a layer relies on (``out=`` buffers filled, f
 the edge cases (the max-pool tie rule, soft-max cross-entropy at logits of 1e4).
 """
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,11 @@ from ..shapes import pair
 F64, F32 = np.float64, np.float32
 FORWARD_TOL = 1e-9          # float64 results computed the same way agree to ~1e-15
 GRADIENT_TOL = 1e-7         # float64 gradients by another order of sums
-F32_TOL = 1e-4
+F32_TOL = 1e-4              # float32 copies (im2col)
+# float32 results summed in another order: against the floor (1/1000 of the largest entry) the
+# rounding, ~1e-7 of the largest, reaches 1e-4 relative; the reference's own float32 Conv2d
+# reached 8.6e-5 against its float64 result (300 seeds), its backends' LRN dx 4.3e-5 (100 seeds)
+F32_SUMS_TOL = 1e-3
 FLOOR_FRACTION = 1e-3       # relative errors are measured against 1/1000 of the largest entry
 OVERLAP_HINT = ("it is right where windows do not overlap: a pixel shared by several windows "
                 "must receive the sum of their gradients (+=, not =)")
@@ -112,6 +117,9 @@ def judge(expect, got, outputs):
     ``outputs`` holds the case's other outputs (for "same_as")."""
     if got is None:
         raise Wrong(f"{expect.what} returned nothing usable (None, or not numbers)")
+    if expect.dtype and got.dtype != np.dtype(expect.dtype):
+        raise Wrong(f"{expect.what} is {got.dtype}; a {expect.dtype} input must give a "
+                    f"{expect.dtype} result (the network runs in float32)")
     if expect.kind == "keep_rate":
         p = expect.info["p"]
         kept = np.count_nonzero(got) / max(got.size, 1)
@@ -131,9 +139,6 @@ def judge(expect, got, outputs):
     value = expect.value
     if got.shape != value.shape:
         raise Wrong(f"{expect.what} has shape {got.shape}; expected {value.shape}")
-    if expect.dtype and got.dtype != np.dtype(expect.dtype):
-        raise Wrong(f"{expect.what} is {got.dtype}; a {expect.dtype} input must give a "
-                    f"{expect.dtype} result (the network runs in float32)")
     if expect.kind == "equal":
         errors = (got != value).astype(F64)
     else:
@@ -283,12 +288,20 @@ def im2col_kernels(module):
                      tup(padding))
             case.expect("dx", f"col2im on {what}", dx, tol=tol, dtype=dtype.__name__)
             if index < 3:                  # out=: Conv2d passes a buffer and ignores the return
-                case.step("zeros", "buffer", list(cols.shape), dtype.__name__)
+                N, K, P = cols.shape       # its (K, N*P) columns seen as (N, K, P): not contiguous
+                case.step("zeros", "buffer", [K, N, P], dtype.__name__, [1, 0, 2])
                 case.call("ignored", "m.im2col", case.array(x), tup(kernel), tup(stride),
                           tup(padding), out={"var": "buffer"}).save("buffer", "buffer")
                 case.expect("buffer", f"im2col(..., out=buffer) on {what} left the buffer "
-                            f"unfilled or wrong (Conv2d passes out= and ignores the return "
-                            f"value)", cols, tol=tol)
+                            f"unfilled or wrong (Conv2d passes out=, a strided view of its "
+                            f"column matrix, and ignores the return value; out.reshape may be "
+                            f"a copy)", cols, tol=tol)
+                case.step("zeros", "dbuffer", list(x_shape), dtype.__name__)
+                case.call("ignored", "m.col2im", case.array(dcols), tup(x_shape), tup(kernel),
+                          tup(stride), tup(padding), out={"var": "dbuffer"}).save("dbuffer",
+                                                                                  "dbuffer")
+                case.expect("dbuffer", f"col2im(..., out=buffer) on {what} left the buffer "
+                            f"unfilled or wrong (fill out when it is given)", dx, tol=tol)
             cases.append(case)
         return cases
     return build
@@ -297,20 +310,21 @@ def im2col_kernels(module):
 def maxpool_kernels(ref, rng):
     cases = []
     geometries = POOL_CASES + [case[:3] for case in random_window_cases(rng, 6, padding=False)]
-    for x_shape, kernel, stride in geometries:
+    for index, (x_shape, kernel, stride) in enumerate(geometries):
         kernel, stride = pair(kernel, "kernel"), pair(stride, "stride")
-        what = describe(x_shape, kernel, stride)
-        x = rng.standard_normal(x_shape)
+        dtype = F32 if index % 2 else F64                       # float32 must stay float32
+        what = describe(x_shape, kernel, stride) + (", float32" if dtype == F32 else "")
+        x = rng.standard_normal(x_shape).astype(dtype)
         y, argmax = ref.kernels.naive.maxpool_forward(x, kernel, stride)
-        dout = rng.standard_normal(y.shape)
+        dout = rng.standard_normal(y.shape).astype(dtype)
         dx = ref.kernels.naive.maxpool_backward(dout, argmax, x_shape)
         case = Case(what, overlapping(kernel, stride)).step("import", "m", "kernels.naive")
         case.run("forward", "m.maxpool_forward", case.array(x), tup(kernel), tup(stride))
-        case.expect("forward.0", f"maxpool_forward's y on {what}", y)
+        case.expect("forward.0", f"maxpool_forward's y on {what}", y, dtype=dtype.__name__)
         case.expect("forward.1", f"maxpool_forward's argmax on {what} (the flat index h * W + w "
                     f"of each maximum in its (H, W) plane)", argmax, kind="equal", tol=0)
         case.run("dx", "m.maxpool_backward", case.array(dout), case.array(argmax), tup(x_shape))
-        cases.append(case.expect("dx", f"maxpool_backward on {what}", dx))
+        cases.append(case.expect("dx", f"maxpool_backward on {what}", dx, dtype=dtype.__name__))
     return cases
 
 
@@ -331,22 +345,54 @@ def maxpool_ties(ref, rng):
 def layer_gradients(rng, cls, reference, x, module, what, args=(), kwargs=None):
     """A case running the student's layer forward and backward with the parameters of the
     ``reference`` layer; y, dx and every parameter gradient against the reference's in float64.
-    A bias gradient that is the batch mean instead of the sum gets its own hint."""
+    The layer first runs forward on another input: backward must use what the *last* forward
+    kept. A bias gradient that is the batch mean instead of the sum, and gradients at the first
+    input, get their own hints."""
+    decoy = rng.standard_normal(x.shape)
     y = reference.forward(x)
     dout = rng.standard_normal(y.shape)
-    dx = reference.backward(dout)
+    dx = np.array(reference.backward(dout))
+    grads = {name: grad.copy() for name, grad in reference.grads.items()}
+    reference.forward(decoy)                                    # what a stale forward gives
+    stale = ("it is the gradient at the first forward pass's input: backward must use what the "
+             "last forward kept (forward runs again before every backward)")
+    stale_dx = np.array(reference.backward(dout))
     case = Case(what).layer(module, cls, reference, *args, **(kwargs or {}))
+    case.call("_", "layer.forward", case.array(decoy))
     case.run("y", "layer.forward", case.array(x)).expect("y", f"{cls}.forward on {what}", y)
     case.run("dx", "layer.backward", case.array(dout))
-    case.expect("dx", f"{cls}.backward's dx on {what}", dx, tol=GRADIENT_TOL)
-    for name, grad in reference.grads.items():
+    case.expect("dx", f"{cls}.backward's dx on {what}", dx, tol=GRADIENT_TOL,
+                hints=[(stale_dx, stale)])
+    for name, grad in grads.items():
         hints = [(grad / len(x), f"it is the batch's mean; the 1/N of the loss is already in "
                                  f"dout, so sum over the batch (N = {len(x)})")] \
             if name == "bias" and len(x) > 1 else []
         case.save(f"grad_{name}", ["layer", "grads", name])
         case.expect(f"grad_{name}", f"{cls}.backward's grads['{name}'] on {what}", grad,
-                    tol=GRADIENT_TOL, hints=hints)
+                    tol=GRADIENT_TOL, hints=hints + [(reference.grads[name], stale)])
     return case
+
+
+def float32_pass(rng, module, cls, reference, x, *args, setup=None, **kwargs):
+    """A case: the student's ``cls(*args, **kwargs)`` with the ``reference`` layer's parameters in
+    float32, forward and backward on float32 x (after the step ``setup(case)`` gives): the
+    network's contract is float32 in, float32 out (y and dx), close to the reference's float64
+    results."""
+    y = reference.forward(x)
+    dout = rng.standard_normal(y.shape)
+    dx = reference.backward(dout)
+    what = f"{cls} in float32 on x {x.shape}"
+    case = Case(what)
+    if setup:
+        case.steps.append(setup(case))
+    case.step("import", "m", module).call("layer32", f"m.{cls}", *args, **kwargs)
+    for name, value in reference.params.items():
+        case.step("setitem", ["layer32", "params", name], case.array(value.astype(F32)))
+    case.run("y32", "layer32.forward", case.array(x.astype(F32)))
+    case.expect("y32", f"{what}: forward", y.astype(F32), tol=F32_SUMS_TOL, dtype="float32")
+    case.run("dx32", "layer32.backward", case.array(dout.astype(F32)))
+    return case.expect("dx32", f"{what}: backward's dx", dx.astype(F32), tol=F32_SUMS_TOL,
+                       dtype="float32")
 
 
 def maxpool_gradients(ref, rng):
@@ -359,9 +405,13 @@ def maxpool_gradients(ref, rng):
 
 def lrn_kernels(ref, rng):
     cases = []
-    for x_shape, size, alpha, beta, k in LRN_CASES:
-        what = f"x {x_shape}, size={size}, alpha={alpha}, beta={beta}, k={k}"
-        x, dout = 3 * rng.standard_normal(x_shape), rng.standard_normal(x_shape)
+    for index, (x_shape, size, alpha, beta, k) in enumerate(LRN_CASES):
+        dtype = F32 if index % 2 else F64                       # float32 must stay float32
+        what = f"x {x_shape}" + (" float32" if dtype == F32 else "") + \
+            f", size={size}, alpha={alpha}, beta={beta}, k={k}"
+        x = (3 * rng.standard_normal(x_shape)).astype(dtype)
+        dout = rng.standard_normal(x_shape).astype(dtype)
+        tol = {"dtype": dtype.__name__, **({"tol": F32_SUMS_TOL} if dtype == F32 else {})}
         naive = ref.kernels.naive
         y, scale = naive.lrn_forward(x, size, alpha, beta, k)
         y_n, scale_n = naive.lrn_forward(x, size, alpha / size, beta, k)
@@ -369,12 +419,13 @@ def lrn_kernels(ref, rng):
                 "do not divide it by size again")
         case = Case(what).step("import", "m", "kernels.naive")
         case.run("forward", "m.lrn_forward", case.array(x), size, alpha, beta, k)
-        case.expect("forward.1", f"lrn_forward's scale on {what}", scale, hints=[(scale_n, hint)])
-        case.expect("forward.0", f"lrn_forward's y on {what}", y, hints=[(y_n, hint)])
+        case.expect("forward.1", f"lrn_forward's scale on {what}", scale, hints=[(scale_n, hint)],
+                    **tol)
+        case.expect("forward.0", f"lrn_forward's y on {what}", y, hints=[(y_n, hint)], **tol)
         case.run("dx", "m.lrn_backward", case.array(dout), case.array(x), case.array(scale), size,
                  alpha, beta)
         cases.append(case.expect("dx", f"lrn_backward on {what}",
-                                 naive.lrn_backward(dout, x, scale, size, alpha, beta)))
+                                 naive.lrn_backward(dout, x, scale, size, alpha, beta), **tol))
     return cases
 
 
@@ -425,10 +476,24 @@ def linear_layer(ref, rng):
     for n, (fan_in, fan_out) in ((3, (7, 5)), (1, (4, 2))):
         layer = ref.Linear(fan_in, fan_out, dtype=F64, rng=int(rng.integers(1 << 30)))
         layer.params["bias"][...] = rng.standard_normal(fan_out)
-        cases.append(layer_gradients(rng, "Linear", layer, rng.standard_normal((n, fan_in)),
-                                     "layers.linear", f"x {(n, fan_in)}", (fan_in, fan_out),
-                                     {"dtype": "float64"}))
+        x = rng.standard_normal((n, fan_in))
+        cases.append(layer_gradients(rng, "Linear", layer, x, "layers.linear", f"x {(n, fan_in)}",
+                                     (fan_in, fan_out), {"dtype": "float64"}))
+    cases.append(float32_pass(rng, "layers.linear", "Linear", layer, x, fan_in, fan_out,
+                              dtype="float32"))
     return cases
+
+
+def oracle_step(ref, backend, x_shape, kernel, stride, padding, case):
+    """The step that gives the student's Conv2d the grader's im2col and col2im on ``backend``, for
+    this geometry only, and makes the other backend's refuse to run, naming the mistake."""
+    key = "x".join(str(v) for v in (*x_shape[1:], *kernel, *stride, *padding))
+    module, other = {"naive": ("kernels.naive", "kernels.vectorized"),
+                     "numpy": ("kernels.vectorized", "kernels.naive")}[backend]
+    table = case.array(im2col_index(ref, x_shape, kernel, stride, padding))
+    return ["oracle", [module], {key: table}, {other: (
+        f"Conv2d(backend={backend!r}) called {other}'s im2col or col2im: call "
+        f"kernels(self.backend).im2col/.col2im, so the layer runs on the backend it was given")}]
 
 
 def conv_layer(ref, rng):
@@ -447,19 +512,14 @@ def conv_layer(ref, rng):
         case = layer_gradients(rng, "Conv2d", layer, x, "layers.conv", f"{what}, backend {backend!r}",
                                (x_shape[1], out_channels, tup(kernel), tup(stride), tup(padding)),
                                {"dtype": "float64", "backend": backend, "algorithm": "im2col"})
-        key = "x".join(str(v) for v in (*x_shape[1:], *kernel, *stride, *padding))
-        oracle = ["oracle", ["kernels.naive", "kernels.vectorized"],
-                  {key: case.array(im2col_index(ref, x_shape, kernel, stride, padding))}]
-        case.steps.insert(0, oracle)
-        if index == 0:                                  # the float32 network's contract
-            case.call("layer32", "m.Conv2d", x_shape[1], out_channels, tup(kernel), tup(stride),
-                      tup(padding), dtype="float32", backend=backend, algorithm="im2col")
-            for name, value in layer.params.items():
-                case.step("setitem", ["layer32", "params", name], case.array(value.astype(F32)))
-            case.run("y32", "layer32.forward", case.array(x.astype(F32)))
-            case.expect("y32", f"Conv2d(dtype=float32).forward on {what}",
-                        layer.forward(x).astype(F32), tol=F32_TOL, dtype="float32")
+        oracle = functools.partial(oracle_step, ref, backend, x_shape, kernel, stride, padding)
+        case.steps.insert(0, oracle(case))
         cases.append(case)
+        if index == 0:                                  # the float32 network's contract
+            cases.append(float32_pass(rng, "layers.conv", "Conv2d", layer, x, x_shape[1],
+                                      out_channels, tup(kernel), tup(stride), tup(padding),
+                                      setup=oracle, dtype="float32", backend=backend,
+                                      algorithm="im2col"))
     return cases
 
 
@@ -470,11 +530,8 @@ def relu_layer(ref, rng):
         x[0, 0] = 0.0                                    # the subgradient at 0 is 0
         cases.append(layer_gradients(rng, "ReLU", ref.ReLU(), x, "layers.activation",
                                      f"x {shape}"))
-    x32 = rng.standard_normal((3, 5)).astype(F32)
-    case = Case("x (3, 5) float32").step("import", "m", "layers.activation")
-    case.call("layer", "m.ReLU").run("y", "layer.forward", case.array(x32))
-    cases.append(case.expect("y", "ReLU.forward on float32 x", np.maximum(x32, 0), tol=0,
-                             dtype="float32"))
+    cases.append(float32_pass(rng, "layers.activation", "ReLU", ref.ReLU(),
+                              rng.standard_normal((3, 5))))
     return cases
 
 
@@ -483,14 +540,14 @@ def dropout_layer(ref, rng):
     generator (two layers with the same seed drop the same units), and its backward."""
     cases = []
     seed = int(rng.integers(1 << 30))
-    for p in (0.5, 0.2):
-        what = f"Dropout({p}) on x (200, 500) of ones"
+    for p, dtype in ((0.5, "float64"), (0.2, "float32")):
+        what = f"Dropout({p}) on x (200, 500) of ones in {dtype}"
         case = Case(what).step("import", "m", "layers.dropout")
-        ones = case.array(np.ones((200, 500)))
+        ones = case.array(np.ones((200, 500), dtype))
         case.call("layer", "m.Dropout", p, rng=seed).run("y", "layer.forward", ones)
-        case.expect("y", what, kind="keep_rate", info={"p": p})
+        case.expect("y", what, kind="keep_rate", info={"p": p}, dtype=dtype)
         case.run("dx", "layer.backward", ones)
-        case.expect("dx", f"{what}: backward", kind="same_as", info={
+        case.expect("dx", f"{what}: backward", kind="same_as", dtype=dtype, info={
             "other": "y", "hint": "backward must apply the forward pass's mask and scale"})
         case.call("twin", "m.Dropout", p, rng=seed).run("y_twin", "twin.forward", ones)
         case.expect("y_twin", f"{what}: a second Dropout with the same rng", kind="same_as", info={

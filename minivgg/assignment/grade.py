@@ -428,6 +428,7 @@ def run(args):
 
 def grade_main(argv=None):
     """``minivgg grade PATH... [--assignment FILE] [--json] [--csv FILE] [--gradescope FILE]``."""
-    parser = argparse.ArgumentParser(prog="minivgg grade", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="minivgg grade", description=__doc__.split("\n")[0],
+                                     allow_abbrev=False)
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -13,7 +13,8 @@ and never nest, each block must sit in a function of the parts table, and the re
 Imports and local names that only the removed code read get a ``# noqa`` (F401, F841) saying
 the student's code will need them, so the copy lints cleanly.
 
-Notebooks (``notebooks/*.ipynb``) get the same treatment cell by cell, and lose their outputs.
+Notebooks (``notebooks/*.ipynb``) get the same treatment cell by cell, lose their outputs, and get
+each assigned part's exercise and check cells (notebooks.py).
 A block in a notebook belongs to the part whose function it sits in, or else to an exercise named
 after the notebook (which ``--only`` can name too, and which ``minivgg grade`` does not grade).
 """
@@ -28,6 +29,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from .notebooks import EXERCISES, add_student_cells
 from .parts import PARTS, Part
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -389,7 +391,7 @@ def student_notebook(path, assigned):
                                          is_module=False)
             cell["source"] = text.splitlines(keepends=True)
             seen |= parts
-    return notebook, seen
+    return add_student_cells(notebook, path.name[:2], assigned), seen
 
 
 def _package_files(package_dir):
@@ -457,13 +459,7 @@ def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False, spec=None,
             copies[Path(PACKAGE, relative)] = path
     graded = [part for part in PARTS if part.name in assigned]
     for path in _notebooks(root):
-        checked = [p.name for p in graded if NOTEBOOK_OF.get(p.name) == path.name[:2]]
-        if not checked and not _cells_with_markers(json.loads(path.read_text())):
-            copies[Path("notebooks", path.name)] = path
-            continue
         notebook, parts = student_notebook(path, assigned)
-        if checked:
-            _add_check_cell(notebook, checked)
         texts[Path("notebooks", path.name)] = json.dumps(notebook, indent=1, ensure_ascii=False)
         seen |= parts
     missing = [f"{part.name}: {function} in {PACKAGE}/{part.file}" for part in PARTS
@@ -492,31 +488,11 @@ def make_assignment(out, only=None, root=REFERENCE_ROOT, force=False, spec=None,
     return assigned
 
 
-def _add_check_cell(notebook, parts):
-    """Insert, after the notebook's first code cell (its imports), a cell that self-checks the
-    parts this notebook uses: each part's points and hint, before the cells that need them."""
-    first = next(i for i, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code")
-    source = ("# Your parts in this notebook, checked as the grader checks them (README.md: "
-              "`python -m minivgg check`).\n"
-              "# Cells below that need a part you have not written stop with its "
-              "NotImplementedError.\n"
-              "from minivgg.assignment.selfcheck import check\n\n"
-              f"print(check(\"..\", {parts!r}))")
-    notebook["cells"].insert(first + 1, {"cell_type": "code", "execution_count": None,
-                                         "id": "selfcheck", "metadata": {}, "outputs": [],
-                                         "source": source.splitlines(keepends=True)})
-
-
-# Which notebook goes with which part (the course order): the student README's table.
-NOTEBOOK_OF = {"conv_direct": "01", "im2col": "01", "im2col_numpy": "01", "conv_layer": "01",
-               "linear": "02", "relu": "02", "maxpool": "02", "lrn": "02", "dropout": "02",
-               "receptive_field": "03", "softmax_ce": "05", "sgd_momentum": "05"}
-
-
 def student_readme(parts):
     """The README of a student's copy: what to implement, where, how to check it, what to hand in."""
+    parts = sorted(parts, key=lambda p: list(EXERCISES).index(p.name))      # the course's order
     rows = "\n".join(f"| `{p.name}` | {p.points} | `minivgg/{p.file}` | "
-                     f"{', '.join(f'`{f}`' for f in p.functions)} | {NOTEBOOK_OF.get(p.name, '-')} |"
+                     f"{', '.join(f'`{f}`' for f in p.functions)} | {EXERCISES[p.name][0]} |"
                      for p in parts)
     total = sum(p.points for p in parts)
     return f"""# Your minivgg assignment
@@ -533,6 +509,15 @@ Zisserman, ICLR 2015). Each part is a banner in the code saying what to write, f
 The docstrings above each banner give the shapes and the equation; `minivgg/kernels/__init__.py`
 gives the conventions every kernel keeps (the order of im2col's rows, the max-pool tie rule).
 
+## Setting up
+
+    python3 -m venv .venv && . .venv/bin/activate
+    pip install -e ".[plot]" jupyterlab     # this folder, editable: everything runs your code
+    jupyter lab notebooks/
+
+The notebooks and `python -m minivgg` import the `minivgg` of this folder once it is installed
+this way (`-e`: your edits take effect without installing again).
+
 ## Which code runs
 
 Layers call the kernels of a *backend*: `"naive"` (plain loops, `kernels/naive.py`), `"numpy"`
@@ -541,9 +526,12 @@ must write run *your* naive one (their solutions are not in your copy), except `
 on `"numpy"`, which are the part `im2col_numpy` if you have it. Choose with
 `minivgg.set_backend("naive")`, `with minivgg.use_backend("numpy"): ...`, a layer's
 `backend=` argument, or `MINIVGG_BACKEND=naive` in the environment. The grader runs your layers on
-the naive and numpy backends, with its own im2col (so an unfinished im2col does not cost Conv2d),
-in float64 and in float32 (a float32 input must give a float32 result), and calls your kernels
-with `out=` buffers the way Conv2d does (fill `out` when it is given).
+the naive and numpy backends, with its own im2col (so an unfinished im2col does not cost Conv2d;
+call the kernels as `kernels(self.backend).im2col(...)`, never one backend's module directly), in
+float64 and in float32 (a float32 input must give a float32 result, forward and backward), calls
+your kernels with `out=` buffers the way Conv2d does (a strided view: fill `out` when it is given),
+and runs a layer's forward twice before its backward (backward must use what the last forward
+kept).
 
 ## Checking your work
 
@@ -551,10 +539,14 @@ with `out=` buffers the way Conv2d does (fill `out` when it is given).
     python -m minivgg check im2col lrn   # just these
 
 runs the grader's own checks, with its hints and its share of points per check, on public inputs
-stored in `minivgg/assignment/public/`. Run it from this folder (the one holding `minivgg/`).
+stored in `minivgg/assignment/public/`.
 The grader uses the same checks on fresh random inputs, so code that passes here because it is
-right passes there too; code that recognises these inputs does not. The notebooks in
-`notebooks/` run up to the first part you have not written and show its check there.
+right passes there too; code that recognises these inputs does not.
+
+The notebooks in `notebooks/` are the exercises, in the order above: each part has a "Your part"
+cell where the notebook first needs it, followed by a cell that runs this check for that part and
+stops the notebook, with the check's hint, until the part passes. The cells before it run without
+it. Parts of earlier notebooks are checked the same way before the first cell that needs them.
 
 ## What to hand in
 
@@ -594,6 +586,7 @@ def run(args):
 
 def make_main(argv=None):
     """``minivgg assignment make OUT [--only NAMES] [--force] [--spec FILE] [--seed N]``."""
-    parser = argparse.ArgumentParser(prog="minivgg assignment make", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="minivgg assignment make", allow_abbrev=False,
+                                     description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -81,6 +81,13 @@ def import_student(relative, root):
     return importlib.import_module(name)
 
 
+def refuse(message):
+    """A kernel the layer must not call: it raises RuntimeError(message)."""
+    def kernel(*args, **kwargs):
+        raise RuntimeError(message)
+    return kernel
+
+
 def oracle_kernels(tables, np):
     """im2col and col2im that work only for the geometries the grader sent: ``tables[key]`` maps
     each (row, column) of cols to a flat index into one image, -1 where the window covers padding.
@@ -173,8 +180,9 @@ class Group:
                 self.resolve(args[0])[...] = self.value(args[1])
             elif op == "namespace":                        # an object with these attributes
                 self.env[args[0]] = types.SimpleNamespace(**self.value({"dict": args[1]}))
-            elif op == "zeros":
-                self.env[args[0]] = self.np.zeros(args[1], dtype=args[2])
+            elif op == "zeros":                            # [axes]: a transposed view of it
+                array = self.np.zeros(args[1], dtype=args[2])
+                self.env[args[0]] = array.transpose(args[3]) if len(args) > 3 else array
             elif op == "setattr":
                 setattr(self.resolve(args[0]), args[1], self.value(args[2]))
             elif op == "save":
@@ -185,6 +193,9 @@ class Group:
                 for module in args[0]:
                     patched = import_student(module, self.root)
                     patched.im2col, patched.col2im = im2col, col2im
+                for module, message in args[2].items():    # another backend's: must not be called
+                    patched = import_student(module, self.root)
+                    patched.im2col = patched.col2im = refuse(message)
             else:
                 raise ValueError(f"unknown step {op}")
 

@@ -21,6 +21,7 @@ from .parts import PARTS
 PUBLIC = Path("assignment") / "public"          # inside the package of a student's copy
 PUBLIC_SEED = 0
 MANIFEST = "assignment.json"
+COPY = Path(__file__).resolve().parents[2]      # the folder holding this minivgg/: in a copy, its root
 
 
 def save_public(part, built, directory):
@@ -69,11 +70,11 @@ def load_public(part, directory):
     return built
 
 
-def check(path=".", parts=None):
-    """Self-check the student's copy at ``path``: a GradeReport of the parts asked for (default:
-    those of the copy's assignment.json)."""
+def check(path=None, parts=None):
+    """Self-check the student's copy at ``path`` (default: the copy this package belongs to): a
+    GradeReport of the parts asked for (default: those of the copy's assignment.json)."""
     from .grade import GradeReport, grade_part
-    root = Path(path)
+    root = Path(path) if path else COPY
     public = root / "minivgg" / PUBLIC
     if not public.is_dir():
         raise FileNotFoundError(f"{public} does not exist: run this in a student's copy made by "
@@ -92,10 +93,31 @@ def check(path=".", parts=None):
     return report
 
 
+class PartNotDone(Exception):
+    """Raised by a notebook's check cell when a part does not pass: it stops "Run All" there."""
+
+
+def notebook_check(*parts):
+    """A notebook's check cell (notebooks.py puts them in a student's copy): print the self-check
+    of ``parts`` on the copy this package belongs to; raise PartNotDone unless all of them pass."""
+    if not (COPY / "minivgg" / PUBLIC).is_dir():
+        raise PartNotDone(f"this notebook imported minivgg from {COPY}, which is not a student's "
+                          f"copy: install yours (pip install -e . in its folder) and restart the "
+                          f"kernel")
+    report = check(COPY, parts)
+    print(report)
+    failed = [r.part for r in report.results if r.points < r.max_points]
+    if failed:
+        raise PartNotDone(f"{', '.join(failed)} does not pass yet (the message above says why): "
+                          f"fix it, then run this cell again; the cells below need it")
+    print("all passed: the notebook goes on with your code")
+
+
 def add_arguments(parser):
     parser.add_argument("parts", metavar="PART", nargs="*",
                         help="parts to check (default: every part of your assignment)")
-    parser.add_argument("--path", default=".", help="your copy (default: the current directory)")
+    parser.add_argument("--path", help="your copy (default: the one this minivgg belongs to, the "
+                                       "folder holding it)")
     parser.set_defaults(run=run)
 
 
@@ -111,6 +133,7 @@ def run(args):
 
 
 def check_main(argv=None):
-    parser = argparse.ArgumentParser(prog="minivgg check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="minivgg check", description=__doc__.split("\n")[0],
+                                     allow_abbrev=False)
     add_arguments(parser)
     return run(parser.parse_args(argv))

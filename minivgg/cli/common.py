@@ -24,7 +24,8 @@ class FORMATTER(argparse.ArgumentDefaultsHelpFormatter):
 
 # What a run needs to make its data again, stored in the checkpoint so --resume and evaluate
 # rebuild the same images: the built-in data's sizes and seed, or the folder and its split.
-DATA_KEYS = ("data", "val_fraction", "train_size", "val_size", "image_size", "data_seed")
+DATA_KEYS = ("data", "val_fraction", "train_size", "val_size", "image_size", "data_seed",
+             "layout")
 
 
 class CommandError(Exception):
@@ -79,9 +80,10 @@ CONFIG_NAMES = f"{', '.join(CONFIGS)} (or {', '.join(ALIASES)})"
 def synthetic_data(settings):
     """(train, val) of a run: the built-in shapes, or the set its "dataset" names (reproduce)."""
     from ..data.synthetic import dataset_splits
+    layout = {"layout": settings["layout"]} if settings.get("layout") else {}  # shapes only
     return dataset_splits(settings.get("dataset", "shapes"),
                           (settings["train_size"], settings["val_size"]),
-                          size=settings["image_size"], seed=settings["data_seed"])
+                          size=settings["image_size"], seed=settings["data_seed"], **layout)
 
 
 def run_data(settings, data=None):

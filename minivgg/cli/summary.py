@@ -166,9 +166,9 @@ def memory_table(memory, units):
                          + "".join(f"{format_bytes(row[c], units):>12}" for c in columns))
     lines += [f"{'total':<10}" + "".join(f"{format_bytes(memory.total(c), units):>12}"
                                          for c in columns),
-              f"kept: what forward keeps for backward (im2col columns, ReLU outputs, arg-max "
-              f"indices, dropout draws, FC inputs); scratch: backward's temporaries, in a "
-              f"workspace shared by all convolutions, so only the largest of each counts: "
+              f"kept: what forward keeps for backward (im2col columns or Winograd tiles, ReLU "
+              f"outputs, arg-max indices, dropout draws, FC inputs); scratch: the convolutions' "
+              f"temporaries, in workspaces they share, so only the largest of each counts: "
               f"{format_bytes(memory.scratch_total, units)}",
               f"input batch {format_bytes(memory.input_bytes, units)}; the largest pair of "
               f"gradients alive at once {format_bytes(memory.transient, units)}",

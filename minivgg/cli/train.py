@@ -55,6 +55,7 @@ RECIPE_OPTIONS = {
 
 
 def add_parser(commands):
+    from ..data.synthetic import LAYOUTS
     from ..recipe import RECIPE, Recipe
     train = commands.add_parser(
         "train", formatter_class=FORMATTER,
@@ -105,6 +106,9 @@ def add_parser(commands):
                       help="built-in shapes: side of the generated images, pixels")
     data.add_argument("--data-seed", type=nonnegative_int, default=0,
                       help="seed of the generated images, or of --data's validation split")
+    data.add_argument("--layout", choices=LAYOUTS, default="centred",
+                      help="built-in shapes: large objects near the middle, or smaller ones of "
+                           "varied aspect anywhere (the data 'minivgg localise' uses)")
     run = train.add_argument_group("run")
     run.add_argument("--runs-dir", default="runs",
                      help="where new run folders <config>-<time> are made")
@@ -116,6 +120,10 @@ def add_parser(commands):
     run.add_argument("--resume", metavar="RUN_DIR", default=None,
                      help="continue the run in RUN_DIR from its last checkpoint, with its "
                           "recipe (only --epochs, --data and the display options apply)")
+    run.add_argument("--distributed", action="store_true",
+                     help="one run across the processes of 'mpiexec -n N' (the paper's Sec. "
+                          "3.3): each batch split, gradients averaged, rank 0 writes the run; "
+                          "needs the [mpi] extra (minivgg.distributed)")
     run.add_argument("--no-progress", dest="progress", action="store_false",
                      help="no progress bar (default: shown; the per-epoch lines stay)")
     run.add_argument("--no-plot", dest="plot", action="store_false",
@@ -152,7 +160,7 @@ def recipe_from_args(args):
 
 
 def _resumed(args):
-    from ..train import Trainer, load_checkpoint
+    from ..train import load_checkpoint
     run_dir = check_run_dir(args.resume)
     ignored = [name for name in RECIPE_OPTIONS if name != "epochs" and getattr(args, name)
                is not None]
@@ -167,14 +175,13 @@ def _resumed(args):
         settings["data"] = os.path.abspath(args.data)
     train_set, val_set = run_data(settings)
     print(f"resuming {run_dir}", flush=True)
-    trainer = Trainer.resume(run_dir, train_set, val_set, progress=args.progress)
+    trainer = _trainer_class(args).resume(run_dir, train_set, val_set, progress=args.progress)
     epochs = args.epochs or settings.get("epochs") or trainer.recipe.epochs
     trainer.settings = {**settings, "epochs": epochs}
     return trainer, run_dir, epochs
 
 
 def _new(args):
-    from ..train import Trainer
     recipe = recipe_from_args(args)
     settings = {key: getattr(args, key) for key in DATA_KEYS}
     if args.data is not None:
@@ -186,12 +193,15 @@ def _new(args):
     train_set, val_set = run_data(settings)
     settings["classes"] = list(train_set.classes)
     run_dir = args.run_dir or _new_run_dir(args.runs_dir, recipe.config)
+    if args.distributed:                    # the name rank 0 chose (the clock differs)
+        from ..distributed import world
+        run_dir = world().bcast(run_dir, root=0)
     try:
         model = recipe.build(train_set, seed=args.seed)
         if args.warm_start is not None:
             _warm_start(model, args.warm_start)
             settings["warm_start"] = os.path.abspath(args.warm_start)
-        trainer = Trainer(model, train_set, val_set, recipe=recipe, run_dir=run_dir,
+        trainer = _trainer_class(args)(model, train_set, val_set, recipe=recipe, run_dir=run_dir,
                           overwrite=args.overwrite, seed=args.seed, progress=args.progress,
                           settings=settings)
     except ValueError as error:
@@ -216,7 +226,33 @@ def _warm_start(model, run_dir):
     print(f"warm start from {run_dir}: {', '.join(copied)}", flush=True)
 
 
+def _trainer_class(args):
+    if args.distributed:
+        from ..distributed import DistributedTrainer
+        return DistributedTrainer
+    from ..train import Trainer
+    return Trainer
+
+
 def cmd_train(args):
+    from ..distributed import launched_size, run_command, world
+    from ..errors import CorruptFileError
+    if args.distributed:
+        try:
+            world()
+        except ImportError as error:
+            raise CommandError(f"--distributed: {error}") from None
+        return run_command(_train, args, report=CommandError, agreed=(CommandError,
+                                                                      CorruptFileError))
+    if launched_size() > 1:
+        raise CommandError(f"started as {launched_size()} processes (mpiexec -n "
+                           f"{launched_size()}) without --distributed: each would train a run "
+                           f"of its own; add --distributed to train one run across them, or "
+                           f"start one process")
+    return _train(args)
+
+
+def _train(args):
     from ..train import BEST, RunDirError
     try:
         trainer, run_dir, epochs = _resumed(args) if args.resume else _new(args)
@@ -229,7 +265,7 @@ def cmd_train(args):
     except OSError as error:                 # disk full, folder removed under us...
         raise CommandError(f"cannot write the run: {error}; the last finished epoch's "
                            f"checkpoint is kept") from None
-    if args.plot:
+    if args.plot and getattr(trainer, "rank", 0) == 0:      # one curves.png, by rank 0
         _save_curves(history, os.path.join(run_dir, "curves.png"))
     last = history[-1]
     best = min(history, key=lambda r: r["val_top1"])

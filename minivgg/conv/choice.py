@@ -4,7 +4,7 @@ A module of its own, imported by layers/conv.py directly, so the layer imports e
 grader loads sub-packages without their ``__init__`` files.
 """
 
-
+import sys
 from functools import partial
 
 from . import direct, im2col, winograd
@@ -18,10 +18,22 @@ CHOICES = ("auto", *ALGORITHMS)
 
 
 def clear_scratch():
-    """Free the temporaries every algorithm module shares between layers (they are regrown on
-    the next call): for memory measurements that must see them allocated."""
+    """Free the temporaries every algorithm module shares between layers, and the numba kernels'
+    (they are regrown on the next call): for memory measurements that must see them allocated."""
     for module in (im2col, winograd, direct):
         module._scratch._arrays.clear()
+    jit = sys.modules.get(__name__.rsplit(".", 2)[0] + ".kernels.jit")   # only if loaded
+    if jit is not None:
+        jit._local.__dict__.clear()
+
+
+def footprint(name, x_shape, y_shape, kernel_size, padding, itemsize):
+    """(bytes kept for backward, {shared temporary: bytes}) of algorithm ``name`` on one layer
+    call (x_shape, y_shape: (N, C, H, W)); see Im2col.footprint."""
+    functions = {"im2col": Im2col.footprint, "direct": Direct.footprint,
+                 "winograd": partial(Winograd.footprint, m=4),
+                 "winograd2x2": partial(Winograd.footprint, m=2)}
+    return functions[name](x_shape, y_shape, kernel_size, padding, itemsize)
 
 
 def check_algorithm(name):

@@ -36,6 +36,16 @@ class Direct:
         shifts = [i * Wp + j for i in range(kh) for j in range(kw)]
         return N * Hp * Wp, shifts, Hp, Wp
 
+    @staticmethod
+    def footprint(x_shape, y_shape, kernel_size, padding, itemsize):
+        """As Im2col.footprint: forward keeps xs; backward's temporaries are the F x L products
+        and dxs."""
+        (N, C, H, W), F, (kh, kw), (ph, pw) = x_shape, y_shape[1], kernel_size, padding
+        Hp, Wp = H + 2 * ph, W + 2 * pw
+        xs = C * (N * Hp * Wp + (kh - 1) * Wp + kw - 1) * itemsize
+        L = N * Hp * Wp * itemsize
+        return xs, {"y_full": F * L, "product": F * L, "dy_full": F * L, "dxs": xs}
+
     def forward(self, x, weight, bias):
         """x (N, C, H, W), weight (F, C, kh, kw), bias (F,) -> y (N, F, Ho, Wo)."""
         N, C, H, W = x.shape
@@ -57,8 +67,9 @@ class Direct:
         y = y_full.reshape(F, N, Hp, Wp)[:, :, :Ho, :Wo].transpose(1, 0, 2, 3) + bias[:, None, None]
         return np.ascontiguousarray(y)            # "+" made a new array: no scratch escapes
 
-    def backward(self, dy, weight, dweight):
-        """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, kh, kw)."""
+    def backward(self, dy, weight, dweight, input_grad=True):
+        """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, kh, kw). Without
+        ``input_grad``, dweight only (returns None)."""
         N, F, Ho, Wo = dy.shape
         _, C, H, W = self._x_shape
         L, shifts, Hp, Wp = self._geometry(self._x_shape)
@@ -71,7 +82,10 @@ class Direct:
         weight = weight.reshape(F, C, -1)
         for k, shift in enumerate(shifts):
             dweight[:, :, k] = dy_full @ self._xs[:, shift:shift + L].T
-            dxs[:, shift:shift + L] += weight[:, :, k].T @ dy_full
+            if input_grad:
+                dxs[:, shift:shift + L] += weight[:, :, k].T @ dy_full
+        if not input_grad:
+            return None
         (ph, pw) = self.padding
         # a copy: with no padding and C == 1 this view is contiguous, and ascontiguousarray would
         # hand out the scratch buffer itself

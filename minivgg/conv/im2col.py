@@ -44,8 +44,25 @@ class Im2col:
         ### END SOLUTION
         return y.reshape(N, F, Ho, Wo)
 
-    def backward(self, dy, weight, dweight):
-        """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, kh, kw)."""
+    @staticmethod
+    def footprint(x_shape, y_shape, kernel_size, padding, itemsize):
+        """(bytes kept from forward for backward, {shared temporary: bytes}) of one layer call:
+        what minivgg.arithmetic.training_memory adds up. The numba kernels' padded input copy
+        (kernels/jit.py) counts among the temporaries."""
+        (N, C, H, W), (_, F, Ho, Wo), (kh, kw), (ph, pw) = x_shape, y_shape, kernel_size, padding
+        K, P = C * kh * kw, Ho * Wo
+        scratch = {"dcols": K * N * P * itemsize}
+        if N > 1:
+            scratch["y"] = scratch["dy"] = F * N * P * itemsize
+        if K > F:
+            scratch["dweight_t"] = K * F * itemsize
+        if ph or pw:
+            scratch["padded"] = N * C * (H + 2 * ph) * (W + 2 * pw) * itemsize
+        return K * N * P * itemsize, scratch
+
+    def backward(self, dy, weight, dweight, input_grad=True):
+        """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, kh, kw). Without
+        ``input_grad``, dweight only (returns None)."""
         N, F = dy.shape[:2]
         x_shape = require_forward(self, self._x_shape)
         ### BEGIN SOLUTION
@@ -63,6 +80,8 @@ class Im2col:
                                      out=_scratch.get("dweight_t", (K, F), dy.dtype)).T
         else:
             np.matmul(dy2d, self._cols2d.T, out=dweight)
+        if not input_grad:
+            return None
         dcols2d = np.matmul(weight.reshape(F, K).T, dy2d,
                             out=_scratch.get("dcols", self._cols2d.shape, dy.dtype))
         return kernels(self.backend).col2im(dcols2d.reshape(K, N, P).transpose(1, 0, 2),

@@ -88,13 +88,26 @@ class Winograd:
                       _scratch.get("M", ((m + 2) ** 2, F, T), x.dtype)).reshape(m + 2, m + 2, F, T)
         return form.output_transform(M, shape, m, bias), V
 
+    @staticmethod
+    def footprint(x_shape, y_shape, kernel_size, padding, itemsize, m=4):
+        """As Im2col.footprint: forward keeps V (alpha^2 x C x tiles); backward's temporaries are
+        M and dM (alpha^2 x F x tiles), the input transform of dy (V of the dx convolution) and
+        the filter-sized arrays alive together (dU, the flipped kernel, its transform)."""
+        (N, C, H, W), (_, F, Ho, Wo) = x_shape, y_shape
+        alpha2, tiles = (m + 2) ** 2, transforms_module.tiles
+        T, T_dx = N * tiles(Ho, m) * tiles(Wo, m), N * tiles(H, m) * tiles(W, m)
+        scratch = {"M": alpha2 * max(F * T, C * T_dx) * itemsize, "dM": alpha2 * F * T * itemsize,
+                   "V": alpha2 * F * T_dx * itemsize, "filters": (2 * alpha2 + 9) * F * C * itemsize}
+        return alpha2 * C * T * itemsize, scratch
+
     def forward(self, x, weight, bias):
         """x (N, C, H, W), weight (F, C, 3, 3), bias (F,) -> y (N, F, Ho, Wo)."""
         y, self._V = self._convolve(x, weight, bias, self.padding, self._buffers)
         return y
 
-    def backward(self, dy, weight, dweight):
-        """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, 3, 3)."""
+    def backward(self, dy, weight, dweight, input_grad=True):
+        """dy (N, F, Ho, Wo) -> dx (N, C, H, W); fills dweight (F, C, 3, 3). Without
+        ``input_grad``, dweight only (returns None)."""
         form, m = forms(self.backend or get_backend()), self.m
         dM = form.output_transform_adjoint(dy, m, out=_scratch.get("dM", (
             m + 2, m + 2, dy.shape[1], self._V.shape[3]), dy.dtype))
@@ -102,6 +115,8 @@ class Winograd:
         dU = _products(dM.reshape(alpha2, F, T), self._V.reshape(alpha2, C, T).transpose(0, 2, 1),
                        np.empty((alpha2, F, C), dy.dtype)).reshape(m + 2, m + 2, F, C)
         dweight[...] = transforms_module.filter_transform_adjoint(dU, m)
+        if not input_grad:
+            return None
         flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         dx, _ = self._convolve(dy, flipped, None, 2 - self.padding, _scratch)
         return dx

@@ -80,6 +80,21 @@ _DIAGONAL = CLASSES.index("diagonal stripes")
 _ANGLE_JITTER = 10.0
 
 
+# Where objects go and how big they are, per layout (radii and centres: fractions of the side).
+# "centred": the default, the classification data: large objects near the middle (shapes of
+# radius 0.24..0.34, any rotation; smaller ones are hard to tell apart at 32x32; textures a
+# round patch of radius 0.3..0.45, turned only by the class angle and the jitter); their boxes
+# are so alike that one fixed box has IoU > 0.5 with almost all of them. "scattered": for
+# localisation, smaller objects anywhere in the image, kept ``margin`` inside its border, of
+# aspect 1/1.8..1.8, so that no fixed box fits most of them.
+LAYOUTS = {
+    "centred": {"shape_radius": (0.24, 0.34), "texture_radius": (0.3, 0.45),
+                "centre": (0.38, 0.62), "margin": None, "aspect": (1.0, 1.0)},
+    "scattered": {"shape_radius": (0.15, 0.24), "texture_radius": (0.17, 0.26),
+                  "centre": (0.0, 1.0), "margin": 0.06, "aspect": (1 / 1.8, 1.8)},
+}
+
+
 def _coverage(signed_distance):
     """Fraction of each pixel inside: 0 outside, 1 inside, linear over the one-pixel edge."""
     return np.clip(signed_distance + 0.5, 0.0, 1.0)
@@ -138,7 +153,7 @@ def _boxes(coverage):
                      size - rows[:, ::-1].argmax(1)], axis=1).astype(np.float32)
 
 
-def _render(labels, size, rng, noise, clutter, min_contrast):
+def _render(labels, size, rng, noise, clutter, min_contrast, layout):
     """Draw one image per label: (m,) int -> (m, size, size, 3) uint8 and the objects' boxes
     (m, 4) float32 (:func:`_boxes`).
 
@@ -152,11 +167,23 @@ def _render(labels, size, rng, noise, clutter, min_contrast):
     _draw_clutter(images, rng, grid, clutter)
 
     is_texture = labels >= _TEXTURES
-    # Shapes: radius 0.24..0.34 of the image side, any rotation (smaller ones are hard to
-    # tell apart at 32x32); textures: a round patch of radius 0.3..0.45, turned only by the
-    # class angle and the jitter.
-    r = np.where(is_texture, rng.uniform(0.3, 0.45, m), rng.uniform(0.24, 0.34, m)) * size
-    centre = rng.uniform(0.38, 0.62, (m, 2)) * size
+    place = LAYOUTS[layout]
+    r = np.where(is_texture, rng.uniform(*place["texture_radius"], m),
+                 rng.uniform(*place["shape_radius"], m)) * size
+    # Aspect a: the object's frame is stretched by sqrt(a) along u and shrunk by it along v
+    # (log-uniform: a and 1/a alike). A stripe stays a line of constant v, so a texture keeps
+    # its orientation; the signed distances are off by at most sqrt(a), a slightly wider or
+    # sharper edge. No draw when the layout keeps objects round (the centred stream unchanged).
+    stretch = (np.ones(m) if place["aspect"] == (1.0, 1.0)
+               else np.sqrt(np.exp(rng.uniform(*np.log(place["aspect"]), m))))
+    low, high = place["centre"]                         # fractions of the side
+    if place["margin"] is not None:
+        # Anywhere in that range that keeps the object's outer circle (radius r times its
+        # stretch, whatever the rotation) ``margin`` inside the image.
+        reach = r / size * np.maximum(stretch, 1 / stretch) + place["margin"]
+        low = np.maximum(low, reach)[:, None]
+        high = np.maximum(low[:, 0], np.minimum(high, 1.0 - reach))[:, None]
+    centre = rng.uniform(low, high, (m, 2)) * size
     texture_angle = (_TEXTURE_ANGLE[labels] + 90.0 * (labels == _DIAGONAL) * rng.integers(0, 2, m)
                      + rng.uniform(-_ANGLE_JITTER, _ANGLE_JITTER, m))
     angle = np.deg2rad(np.where(is_texture, texture_angle, rng.uniform(0, 360, m)))
@@ -170,6 +197,8 @@ def _render(labels, size, rng, noise, clutter, min_contrast):
         dx = grid[1] - centre[idx, 0, None, None]
         cos, sin = np.cos(angle[idx])[:, None, None], np.sin(angle[idx])[:, None, None]
         u, v = cos * dx + sin * dy, -sin * dx + cos * dy      # the object's own frame
+        k = stretch[idx, None, None]
+        u, v = u / k, v * k
         coverage[idx] = _coverage(_SIGNED_DISTANCE[label](
             u, v, r[idx, None, None], period[idx, None, None], phase[idx, None, None]))
     images += coverage[:, None] * (fg[:, :, None, None] - images)
@@ -179,7 +208,8 @@ def _render(labels, size, rng, noise, clutter, min_contrast):
     return images.transpose(0, 2, 3, 1), _boxes(coverage)
 
 
-def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contrast=100.0):
+def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contrast=100.0,
+                     layout="centred"):
     """``n`` images of the ten CLASSES, as balanced as ``n`` allows, in random order.
 
     n:            number of images
@@ -189,6 +219,8 @@ def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contras
     clutter:      mean number of distractor strokes/blobs per image (Poisson)
     min_contrast: least RGB distance between foreground and background colours, 0..300
                   (the largest possible is 255 * sqrt(3) = 441; above ~300 pairs get rare)
+    layout:       "centred" (large objects near the middle) or "scattered" (smaller ones of
+                  varied aspect anywhere: localisation's data), LAYOUTS
     returns:      ImageDataset with images (n, size, size, 3) uint8, labels (n,) int64 and
                   boxes (n, 4) float32, each object's (x0, y0, x1, y1) in pixels
     """
@@ -197,6 +229,8 @@ def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contras
     if noise < 0 or clutter < 0 or not 0 <= min_contrast <= 300:
         raise ValueError(f"need noise >= 0, clutter >= 0 and 0 <= min_contrast <= 300; got "
                          f"noise={noise}, clutter={clutter}, min_contrast={min_contrast}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {tuple(LAYOUTS)}; got {layout!r}")
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(CLASSES))
     images = np.empty((n, size, size, 3), np.uint8)
@@ -204,13 +238,13 @@ def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contras
     chunk = max(1, 2**21 // (size * size))       # bounds the float32 temporaries to ~25 MB each
     for lo in range(0, n, chunk):
         images[lo:lo + chunk], boxes[lo:lo + chunk] = _render(
-            labels[lo:lo + chunk], size, rng, noise, clutter, min_contrast)
+            labels[lo:lo + chunk], size, rng, noise, clutter, min_contrast, layout)
     return ImageDataset(images, labels, CLASSES, boxes)
 
 
 def synthetic_splits(n_train, n_val, size=32, seed=0, **difficulty):
     """Training and validation sets drawn from independent streams spawned from ``seed``, so
-    they never share an image. ``difficulty``: noise, clutter, min_contrast as in
+    they never share an image. ``difficulty``: noise, clutter, min_contrast, layout as in
     :func:`synthetic_shapes`. Returns (train, val) ImageDatasets."""
     train_seed, val_seed = np.random.SeedSequence(seed).spawn(2)
     return (synthetic_shapes(n_train, size, train_seed, **difficulty),

@@ -134,78 +134,121 @@ def kernel(function):
 # im2col / col2im
 # ------------------------------------------------------------------------------------------------
 
+_local = threading.local()
+
+
+def _scratch(name, shape, dtype):
+    """A scratch array of this thread, reused by the next call that asks for ``name`` (fresh
+    memory costs a page fault per 4 KiB on first touch: measured 0.7 ms of a 2 ms im2col)."""
+    arrays = _local.__dict__
+    size = int(np.prod(shape))
+    array = arrays.get(name)
+    if array is None or array.dtype != dtype or array.size < size:
+        array = arrays[name] = np.empty(size, dtype)
+    return array[:size].reshape(shape)
+
+
+# Both kernels work on the zero-padded input (xp: (N, C, H + 2*ph, W + 2*pw)) and on cols laid
+# out (K, N, Ho*Wo), row (c, i, j) holding every image's columns side by side: the layout Conv2d's
+# one matrix product uses (conv/im2col.py), so it arrives C-contiguous. The padded copy costs one
+# pass over the input (a ninth of cols for 3x3) and leaves the copy loops without a test or a
+# range computation: measured 2.5-5x faster than clipping every row to the image on the small
+# maps of CIFAR-size nets (8x8 and 2x2 maps, where rows are 8 or 2 elements long), and as fast at
+# 224x224 (benchmarks/bench_layers.py). Rows of outputs narrower than _NARROW are copied by flat
+# indices: a view per row costs more than its few elements (2-3x faster on 8x8 and 2x2 maps),
+# while wide rows go through views whose copy loops count from 0, which LLVM turns into SIMD: Numba
+# wraps negative indices (a[-1] is the last element), and a loop like ``for w in range(Wo):
+# a[j + w]`` keeps that test per element and is not vectorised (2-4x slower on 224x224 maps).
+_NARROW = 16
+
+
 @kernel
-def _im2col(x, kh, kw, sh, sw, ph, pw, cols, start, stop):
-    N, C, H, W = x.shape
-    Ho = (H + 2 * ph - kh) // sh + 1
-    Wo = (W + 2 * pw - kw) // sw + 1
-    K = C * kh * kw
-    for r in range(start, stop):               # r = one (n, row) of cols: a contiguous row
-        n, row = r // K, r % K
+def _im2col(xp, kh, kw, sh, sw, cols, start, stop):
+    N, C, Hp, Wp = xp.shape
+    Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
+    planes = xp.reshape(N, C, Hp * Wp)
+    for row in range(start, stop):             # row = (c, i, j): one row of cols, all images
         c, ij = row // (kh * kw), row % (kh * kw)
         i, j = ij // kw, ij % kw
-        # output columns [lo, hi) read inside x (the others read zero padding); first = the
-        # input column read by output column lo
-        lo = min(Wo, max(0, (pw - j + sw - 1) // sw))
-        hi = max(lo, min(Wo, (W - 1 + pw - j) // sw + 1))
-        first = lo * sw + j - pw
-        for oh in range(Ho):
-            h = oh * sh + i - ph
-            dst = cols[n, row, oh * Wo:(oh + 1) * Wo]
-            if h < 0 or h >= H:
-                dst[:] = 0
-                continue
-            dst[:lo] = 0                               # left padding
-            dst[hi:] = 0                               # right padding
-            # Slices, so the copy loop's index starts at 0: Numba wraps negative indices
-            # (a[-1] is the last element), and a loop like ``for w in range(lo, hi):
-            # a[w + shift]`` keeps that check per element and is not vectorised (2-4x slower).
-            inside, src = dst[lo:hi], x[n, c, h, first:first + (hi - lo - 1) * sw + 1:sw]
-            for q in range(hi - lo):
-                inside[q] = src[q]
+        if Wo < _NARROW:                       # flat indices: no view per output row
+            for n in range(N):
+                dst, src = cols[row, n], planes[n, c, i * Wp + j:]
+                for oh in range(Ho):
+                    for ow in range(Wo):
+                        dst[oh * Wo + ow] = src[oh * sh * Wp + ow * sw]
+        else:                                  # a view per row: a SIMD copy loop
+            for n in range(N):
+                for oh in range(Ho):
+                    start_in = (oh * sh + i) * Wp + j
+                    row_in = planes[n, c, start_in:start_in + (Wo - 1) * sw + 1:sw]
+                    row_out = cols[row, n, oh * Wo:(oh + 1) * Wo]
+                    for q in range(Wo):
+                        row_out[q] = row_in[q]
 
 
 @kernel
-def _col2im(cols, kh, kw, sh, sw, ph, pw, dx, start, stop):
-    N, C, H, W = dx.shape
-    Ho = (H + 2 * ph - kh) // sh + 1
-    Wo = (W + 2 * pw - kw) // sw + 1
-    for p in range(start, stop):               # p = one (n, c) plane: no write races
-        n, c = p // C, p % C
-        plane = dx[n, c]
-        plane[:] = 0
+def _col2im(cols, kh, kw, sh, sw, dxp, start, stop):
+    N, C, Hp, Wp = dxp.shape
+    Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
+    planes = dxp.reshape(N, C, Hp * Wp)
+    for c in range(start, stop):               # c = one channel, all images: no write races
+        for n in range(N):
+            planes[n, c] = 0
         for i in range(kh):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
-                lo = min(Wo, max(0, (pw - j + sw - 1) // sw))      # as in _im2col
-                hi = max(lo, min(Wo, (W - 1 + pw - j) // sw + 1))
-                first = lo * sw + j - pw
-                for oh in range(Ho):
-                    h = oh * sh + i - ph
-                    if 0 <= h < H:
-                        src = cols[n, row, oh * Wo + lo:oh * Wo + hi]
-                        dst = plane[h, first:first + (hi - lo - 1) * sw + 1:sw]
-                        for q in range(hi - lo):
-                            dst[q] += src[q]
+                if Wo < _NARROW:               # as in _im2col
+                    for n in range(N):
+                        src, dst = cols[row, n], planes[n, c, i * Wp + j:]
+                        for oh in range(Ho):
+                            for ow in range(Wo):
+                                dst[oh * sh * Wp + ow * sw] += src[oh * Wo + ow]
+                else:
+                    for n in range(N):
+                        for oh in range(Ho):
+                            start_out = (oh * sh + i) * Wp + j
+                            row_out = planes[n, c, start_out:start_out + (Wo - 1) * sw + 1:sw]
+                            row_in = cols[row, n, oh * Wo:(oh + 1) * Wo]
+                            for q in range(Wo):
+                                row_out[q] += row_in[q]
 
 
 def im2col(x, kernel, stride, padding, out=None):
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     Ho, Wo = output_size(H, kh, sh, ph), output_size(W, kw, sw, pw)
+    xp = np.ascontiguousarray(x)
+    if ph or pw:
+        xp = _scratch("padded", (N, C, H + 2 * ph, W + 2 * pw), x.dtype)
+        xp[:, :, :ph], xp[:, :, H + ph:], xp[..., :pw], xp[..., W + pw:] = 0, 0, 0, 0
+        xp[:, :, ph:ph + H, pw:pw + W] = x
+    # the kernel fills (K, N, P); out is (N, K, P): Conv2d's is a transposed view of a (K, N, P)
+    # array, filled in place; any other is filled by a copy
+    K = C * kh * kw
+    cols = None if out is None else out.transpose(1, 0, 2)
+    if cols is None or not cols.flags.c_contiguous:
+        cols = np.empty((K, N, Ho * Wo), dtype=x.dtype)
+    _run(_im2col, K, cols.size, xp, kh, kw, sh, sw, cols)
     if out is None:
-        out = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)
-    _run(_im2col, N * out.shape[1], out.size, np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, out)
+        return np.ascontiguousarray(cols.transpose(1, 0, 2))
+    if not np.shares_memory(out, cols):
+        np.copyto(out, cols.transpose(1, 0, 2))
     return out
 
 
 def col2im(cols, x_shape, kernel, stride, padding, out=None):
+    N, C, H, W = x_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    # cols (N, K, P) as the kernel reads it, (K, N, P): free for Conv2d's transposed view
+    cols = np.ascontiguousarray(cols.transpose(1, 0, 2))
     if out is None:
         out = np.empty(x_shape, dtype=cols.dtype)
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    # cols may be a strided view (Conv2d passes its images' columns side by side): the kernel
-    # reads any layout, and copying the largest array of the step would cost more than it saves
-    _run(_col2im, x_shape[0] * x_shape[1], cols.size, cols, kh, kw, sh, sw, ph, pw, out)
+    unpadded = not (ph or pw)
+    dxp = out if unpadded and out.flags.c_contiguous else _scratch(
+        "padded", (N, C, H + 2 * ph, W + 2 * pw), cols.dtype)
+    _run(_col2im, C, cols.size, cols, kh, kw, sh, sw, dxp)
+    if dxp is not out:
+        out[...] = dxp[:, :, ph:ph + H, pw:pw + W]
     return out
 
 
@@ -219,16 +262,16 @@ def _maxpool_forward(x, kh, kw, sh, sw, y, argmax, start, stop):
     Ho, Wo = y.shape[2], y.shape[3]
     for p in range(start, stop):               # p = one output row
         n, c, oh = p // (C * Ho), (p // Ho) % C, p % Ho
-        yrow, arow = y[n, c, oh], argmax[n, c, oh]
         h0 = oh * sh
+        # scalar indexing, no row views: a view costs as much as a 2x2 window's work, and the
+        # small maps of CIFAR-size nets have rows of 1-16 outputs (measured 2-4x faster there)
         if kh == 2 and kw == 2 and sw == 2:
             # VGG's 2x2/2 fast path: four loads per output, compared in window order (2x faster
             # than the general test below, which LLVM cannot turn into max instructions)
-            top, bottom = x[n, c, h0], x[n, c, h0 + 1]
             for ow in range(Wo):
                 w0 = 2 * ow
-                v1, v2, v3 = top[w0 + 1], bottom[w0], bottom[w0 + 1]
-                best, where = top[w0], h0 * W + w0
+                v1, v2, v3 = x[n, c, h0, w0 + 1], x[n, c, h0 + 1, w0], x[n, c, h0 + 1, w0 + 1]
+                best, where = x[n, c, h0, w0], h0 * W + w0
                 if v1 > best:
                     best, where = v1, h0 * W + w0 + 1
                 if v2 > best:
@@ -243,36 +286,34 @@ def _maxpool_forward(x, kh, kw, sh, sw, y, argmax, start, stop):
                         best, where = v2, (h0 + 1) * W + w0
                     else:
                         best, where = v3, (h0 + 1) * W + w0 + 1
-                yrow[ow] = best
-                arow[ow] = where
+                y[n, c, oh, ow] = best
+                argmax[n, c, oh, ow] = where
         else:
-            plane = x[n, c]
             for ow in range(Wo):
                 w0 = ow * sw
-                best, where = plane[h0, w0], h0 * W + w0
+                best, where = x[n, c, h0, w0], h0 * W + w0
                 for i in range(kh):
                     for j in range(kw):
-                        v = plane[h0 + i, w0 + j]
+                        v = x[n, c, h0 + i, w0 + j]
                         # strict >: the first maximum wins ties; v != v: the first NaN wins
                         # over numbers (best == best: no NaN yet)
                         if v > best or (v != v and best == best):
                             best, where = v, (h0 + i) * W + w0 + j
-                yrow[ow] = best
-                arow[ow] = where
+                y[n, c, oh, ow] = best
+                argmax[n, c, oh, ow] = where
 
 
 @kernel
 def _maxpool_backward(dout, argmax, dx, start, stop):
-    N, C, Ho, Wo = dout.shape
-    H, W = dx.shape[2], dx.shape[3]
+    N, C, Ho, Wo = dout.shape                  # dx: (N, C, H*W), the planes flat
+    zero = dx.dtype.type(0)
     for p in range(start, stop):               # a plane per p: overlapping windows add safely
         n, c = p // C, p % C
-        plane = dx[n, c].reshape(H * W)
-        plane[:] = 0
-        d, a = dout[n, c], argmax[n, c]
+        for q in range(dx.shape[2]):           # loops, not views: see _maxpool_forward
+            dx[n, c, q] = zero
         for oh in range(Ho):
             for ow in range(Wo):
-                plane[a[oh, ow]] += d[oh, ow]
+                dx[n, c, argmax[n, c, oh, ow]] += dout[n, c, oh, ow]
 
 
 def maxpool_forward(x, kernel, stride, out=None):
@@ -288,9 +329,12 @@ def maxpool_forward(x, kernel, stride, out=None):
 
 
 def maxpool_backward(dout, argmax, x_shape, out=None):
-    dx = np.empty(x_shape, dtype=dout.dtype) if out is None else out
+    dx = out if out is not None and out.flags.c_contiguous else np.empty(x_shape, dout.dtype)
     _run(_maxpool_backward, x_shape[0] * x_shape[1], dx.size, np.ascontiguousarray(dout),
-         np.ascontiguousarray(argmax), dx)
+         np.ascontiguousarray(argmax), dx.reshape(*x_shape[:2], -1))
+    if out is not None and out is not dx:
+        out[...] = dx
+        return out
     return dx
 
 

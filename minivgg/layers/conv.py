@@ -70,11 +70,14 @@ class Conv2d(Layer):
         self._compute, self._x_shape = self._computers[name], x.shape
         return self._compute.forward(x, self.params["weight"], self.params["bias"])
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dx, or with ``input_grad=False`` only the parameters' gradients and None (a network's
+        first layer: a training step needs no gradient of the images)."""
         x_shape = require_forward(self, self._x_shape)
         check_gradient(self, dout, (x_shape[0], *self.output_shape(x_shape[1:])))
         self.grads["bias"][...] = dout.sum(axis=(0, 2, 3))
-        return self._compute.backward(dout, self.params["weight"], self.grads["weight"])
+        return self._compute.backward(dout, self.params["weight"], self.grads["weight"],
+                                      input_grad)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

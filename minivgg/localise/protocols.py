@@ -107,12 +107,10 @@ def window_boxes(nets, classifier, batch, *, mean, scale=None, flip=False):
             np.stack(all_logits, 1))
 
 
-def dense_localise(nets, classifier, images, *, mean, scales=(None,), flip=False, top=5,
-                   classes=None, threshold=0.5, batch_size=16):
-    """Protocol 2. nets: one localisation net or a list (their boxes are pooled); classifier:
-    the classification VGG. Returns (classes (N, top), boxes (N, top, 4), posteriors (N, K)):
-    the classifier's ``top`` classes by dense posteriors averaged over scales and flips (or the
-    given ``classes`` (N, k)), and each one's merged box in the image's pixels."""
+def dense_windows(nets, classifier, images, *, mean, scales=(None,), flip=False, batch_size=16):
+    """Protocol 2's forward passes, once: every window's boxes and scores per image, pooled over
+    the scales, views and nets (a list of (boxes (P, K, 4), scores (P, K)) per image), and the
+    classifier's dense posteriors averaged over scales and flips (N, K)."""
     nets = [nets] if not isinstance(nets, (list, tuple)) else list(nets)
     K = classifier.config["num_classes"]
     posteriors = np.zeros((len(images), K))
@@ -124,16 +122,38 @@ def dense_localise(nets, classifier, images, *, mean, scales=(None,), flip=False
             posteriors[idx] += softmax(logits.reshape(-1, K)).reshape(logits.shape).mean(1)
             for k, i in enumerate(idx):
                 per_image[i].append((boxes[k], scores[k]))
-    posteriors /= len(scales)
-    chosen = (np.argsort(-posteriors, axis=1, kind="stable")[:, :top] if classes is None
-              else np.asarray(classes).reshape(len(images), -1))
-    answers = np.empty(chosen.shape + (4,))
-    for i, parts in enumerate(per_image):
-        boxes = np.concatenate([b for b, _ in parts])            # (P, K, 4)
-        scores = np.concatenate([s for _, s in parts])           # (P, K)
-        for j, c in enumerate(chosen[i]):
+    windows = [(np.concatenate([b for b, _ in parts]), np.concatenate([s for _, s in parts]))
+               for parts in per_image]
+    return windows, posteriors / len(scales)
+
+
+def merged_answers(windows, classes, threshold=0.5):
+    """For image i and each of its ``classes[i]`` (N, k): the best merged box of that class
+    (``geometry.greedy_merge`` of its windows' boxes and scores), (N, k, 4) in image pixels."""
+    classes = np.asarray(classes)
+    answers = np.empty(classes.shape + (4,))
+    for i, (boxes, scores) in enumerate(windows):
+        for j, c in enumerate(classes[i]):
             answers[i, j] = greedy_merge(boxes[:, c], scores[:, c], threshold)[0][0]
-    return chosen, answers, posteriors
+    return answers
+
+
+def dense_localise(nets, classifier, images, *, mean, scales=(None,), flip=False, top=5,
+                   classes=None, threshold=0.5, batch_size=16):
+    """Protocol 2. nets: one localisation net or a list (their boxes are pooled); classifier:
+    the classification VGG. Returns (classes (N, top), boxes (N, top, 4), posteriors (N, K)):
+    the classifier's ``top`` classes by dense posteriors averaged over scales and flips (or the
+    given ``classes`` (N, k)), and each one's merged box in the image's pixels."""
+    windows, posteriors = dense_windows(nets, classifier, images, mean=mean, scales=scales,
+                                        flip=flip, batch_size=batch_size)
+    chosen = (top_classes(posteriors, top) if classes is None
+              else np.asarray(classes).reshape(len(images), -1))
+    return chosen, merged_answers(windows, chosen, threshold), posteriors
+
+
+def top_classes(posteriors, top=5):
+    """(N, top) the classes of highest posterior, best first (ties: the lower class)."""
+    return np.argsort(-posteriors, axis=1, kind="stable")[:, :top]
 
 
 def localisation_errors(classes, boxes, labels, truth, ks=(1, 5)):

@@ -7,24 +7,40 @@ The run folder holds ``checkpoint.npz`` (atomic, no pickles): "param/<name>" the
 net, "classifier/<name>" the classification net it came from (the dense protocol rates boxes
 with it, so the run is self-contained), "mean" (3,), and "meta", JSON: {"kind": "localisation",
 "model_config", "classifier_config", "head", "fine_tune", "source", "settings" (the data),
-"scale", "history", "seconds"}.
+"scale", "epochs", "lr", "batch_size", "seed", "history", "seconds", and the entries every
+minivgg checkpoint has: "epoch" (done so far), "optimizer" (its momentum as "velocity/<name>"),
+"schedule", "rng", "dropout_rngs", "augment"}. It is written after every epoch, so a stopped
+run continues with ``resume_localisation`` (``minivgg localise --resume``).
 """
 
 import json
 import os
-import time
 
 import numpy as np
 
 from ..data.augment import TestTransform
 from ..evaluate import paper_scales
-from ..train import CHECKPOINT, load_checkpoint, model_from_checkpoint, save_checkpoint
+from ..train import (
+    CHECKPOINT,
+    _prefixed,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
 from ..vgg import build_vgg
 from .geometry import from_params, iou
-from .net import localisation_net, mean_targets, train_localiser
-from .protocols import centre_crop_error, dense_localise, localisation_errors, uncrop
+from .net import DEFAULT_LR, localisation_net, mean_targets, train_localiser
+from .protocols import (
+    centre_crop_error,
+    dense_windows,
+    localisation_errors,
+    merged_answers,
+    top_classes,
+    uncrop,
+)
 
-DEFAULT_EPOCHS = 2
+DEFAULT_EPOCHS = 4
+DEFAULT_LAYOUT = "scattered"
 
 
 def _data(settings):
@@ -32,46 +48,86 @@ def _data(settings):
     return synthetic_data(settings)
 
 
-def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, lr=1e-3,
-                 batch_size=32, seed=0, out_dir=None, log=print):
+def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, lr=DEFAULT_LR,
+                 batch_size=32, seed=0, layout=DEFAULT_LAYOUT, out_dir=None, log=print):
     """Train a localisation net from the classification run in ``source`` (a folder written by
-    ``minivgg train`` on the built-in data, whose generator gives every image's box) and save
-    it in ``out_dir`` (default ``<source>-loc-<head>-<fine_tune>``). Refuses to overwrite an
-    existing run (FileExistsError). Returns out_dir."""
+    ``minivgg train`` on the built-in data) on the built-in shapes of ``layout`` with the run's
+    sizes and seed (the generator gives every image's box), saving ``out_dir`` (default
+    ``<source>-loc-<head>-<fine_tune>``) after every epoch. Refuses to overwrite an existing
+    run (FileExistsError; :func:`resume_localisation` continues one). Returns out_dir."""
     classifier, arrays, meta = model_from_checkpoint(source)
     out_dir = out_dir or f"{os.path.normpath(source)}-loc-{head}-{fine_tune}"
     if os.path.exists(os.path.join(out_dir, CHECKPOINT)):
-        raise FileExistsError(f"{out_dir} already holds a run; choose another folder")
-    settings, scale = meta["settings"], meta["augment"]["scale"]
+        raise FileExistsError(f"{out_dir} already holds a run; choose another folder (or "
+                              f"continue it: minivgg localise --resume {out_dir})")
+    settings, scale = {**meta["settings"], "layout": layout}, meta["augment"]["scale"]
     scale = tuple(scale) if isinstance(scale, list) else scale
     train_set, val_set = _data(settings)
     crop = classifier.input_shape[-1]
     net = localisation_net(classifier, head, seed=seed,
                            mean_box=mean_targets(train_set, crop, head, scale))
-    pca = (arrays["pca_eigvals"], arrays["pca_eigvecs"]) if "pca_eigvals" in arrays else None
-    start = time.perf_counter()
-    history = train_localiser(net, train_set, val_set, mean=arrays["mean"], fine_tune=fine_tune,
-                              epochs=epochs, lr=lr, batch_size=batch_size, scale=scale,
-                              flip=meta["augment"]["flip"], pca=pca, seed=seed, log=log)
+    if log:
+        log(f"{layout} built-in shapes ({len(train_set)} training / {len(val_set)} validation "
+            f"images): the mean training box alone has a centre-crop localisation error of "
+            f"{100 * constant_box_error(train_set, val_set, crop, scale):.1f}%")
+        if meta["settings"].get("layout", "centred") != layout:
+            log(f"note: the classifier was trained on the {meta['settings'].get('layout', 'centred')}"
+                f" shapes; its features are fine-tuned for boxes here, but the dense protocol "
+                f"takes the classes from it as it is ('minivgg train --layout {layout}' trains "
+                f"one on these images)")
+    fixed = {f"classifier/{k}": v for k, v in classifier.params.items()}
+    fixed.update({k: arrays[k] for k in ("mean", "pca_eigvals", "pca_eigvecs") if k in arrays})
+    run = {"kind": "localisation", "model_config": net.config,
+           "classifier_config": classifier.config, "head": head, "fine_tune": fine_tune,
+           "source": os.path.abspath(source), "source_layout": meta["settings"].get("layout",
+                                                                                   "centred"),
+           "settings": settings, "scale": scale, "epochs": epochs, "lr": lr,
+           "batch_size": batch_size, "seed": seed, "augment": {**meta["augment"], "scale": scale}}
+    return _fit(out_dir, net, fixed, run, train_set, val_set, None, log)
+
+
+def resume_localisation(out_dir, epochs=None, log=print):
+    """Continue the localisation run in ``out_dir`` from its last checkpoint up to ``epochs``
+    in all (default: the number it was started with), exactly as if it had never stopped: the
+    weights, momentum, learning rate, schedule and generators are the checkpoint's. Returns
+    out_dir."""
+    arrays, meta = load_checkpoint(out_dir)
+    net, _, _, meta = load_localisation_run(out_dir)
+    if "seed" not in meta:
+        raise ValueError(f"{out_dir} was made by a minivgg without resumable localisation runs")
+    epochs = meta["epochs"] if epochs is None else epochs
+    if epochs < meta["epoch"]:
+        raise ValueError(f"{out_dir} has already trained {meta['epoch']} epochs; epochs must be "
+                         f"at least that; got {epochs}")
+    fixed = {k: v for k, v in arrays.items()
+             if k.startswith("classifier/") or k in ("mean", "pca_eigvals", "pca_eigvecs")}
+    state = {key: meta[key] for key in ("schedule", "rng", "dropout_rngs", "history")}
+    state["optimizer"] = {**meta["optimizer"], "velocity": _prefixed(arrays, "velocity/")}
+    train_set, val_set = _data(meta["settings"])
+    run = {k: v for k, v in meta.items() if k not in (*state, "epoch", "seconds")}
+    return _fit(out_dir, net, fixed, {**run, "epochs": epochs}, train_set, val_set, state, log)
+
+
+def _fit(out_dir, net, fixed, run, train_set, val_set, state, log):
+    """Train (or go on training) ``net`` as ``run`` says, writing ``out_dir``'s checkpoint
+    after every epoch: the net's weights and momentum, ``fixed`` (the classifier, mean, PCA)
+    and ``run`` with the training state (``net.training_state``), atomically."""
     os.makedirs(out_dir, exist_ok=True)
-    payload = {f"param/{k}": v for k, v in net.params.items()}
-    payload.update({f"classifier/{k}": v for k, v in classifier.params.items()})
-    payload["mean"] = arrays["mean"]
-    save_checkpoint(os.path.join(out_dir, CHECKPOINT), payload, {
-        "kind": "localisation", "model_config": net.config, "classifier_config": classifier.config,
-        "head": head, "fine_tune": fine_tune, "source": os.path.abspath(source),
-        "settings": settings, "scale": scale, "history": history,
-        "seconds": time.perf_counter() - start, **_checkpoint_fields(history, lr, batch_size,
-                                                                     scale, meta)})
+    pca = (fixed["pca_eigvals"], fixed["pca_eigvecs"]) if "pca_eigvals" in fixed else None
+
+    def save(state):
+        optimizer = dict(state["optimizer"])
+        payload = {f"param/{k}": v for k, v in net.params.items()}
+        payload.update({f"velocity/{k}": v for k, v in optimizer.pop("velocity").items()})
+        save_checkpoint(os.path.join(out_dir, CHECKPOINT), {**payload, **fixed}, {
+            **run, **state, "optimizer": optimizer, "epoch": len(state["history"]),
+            "seconds": sum(record["seconds"] for record in state["history"])})
+
+    train_localiser(net, train_set, val_set, mean=fixed["mean"], fine_tune=run["fine_tune"],
+                    epochs=run["epochs"], lr=run["lr"], batch_size=run["batch_size"],
+                    scale=run["scale"], flip=run["augment"]["flip"], pca=pca, seed=run["seed"],
+                    log=log, state=state, on_epoch=save)
     return out_dir
-
-
-def _checkpoint_fields(history, lr, batch_size, scale, meta):
-    """The entries every minivgg checkpoint has (``train.load_checkpoint`` checks them), so a
-    localisation run is read by the same hardened loader; it is not resumable."""
-    return {"epoch": len(history), "optimizer": {"lr": lr}, "schedule": {},
-            "batch_size": batch_size, "augment": {**meta["augment"], "scale": scale}, "rng": {},
-            "dropout_rngs": {}}
 
 
 def is_localisation_run(path):
@@ -111,36 +167,53 @@ def dense_scales(scale, side, crop, multi=False):
 
 def evaluate_localisation(path, val_set=None, batch_size=32):
     """Localisation errors of a run on its validation set (regenerated from the run's settings
-    unless given): {"centre": {"gt": e}, "dense": {"gt", "top1", "top5"}, "dense_multi":
-    {...}, "constant": {"gt": e}}, fractions. "constant" is the mean training box, the
-    baseline a net must beat."""
+    unless given), fractions: {"centre": {"gt"}, "dense": {"scales", "flip", "top1", "top5",
+    "gt"}, "dense_multi": {...}}; each protocol also has "baseline", the same errors of the
+    mean training box answered for every image and class (:func:`mean_boxes`), what the data
+    give away for free: the number a net must beat."""
     net, classifier, mean, meta = load_localisation_run(path)
-    if val_set is None:
-        val_set = _data(meta["settings"])[1]
+    train_set, own_val = _data(meta["settings"])
+    val_set = own_val if val_set is None else val_set
     scale, crop = meta["scale"], net.input_shape[-1]
     side = min(min(image.shape[:2]) for image in val_set.images)
-    results = {"centre": {"gt": centre_crop_error(net, val_set, mean=mean, scale=scale)}}
+    constant = mean_boxes(train_set, val_set.images, crop, scale)
+    wrong = float(np.mean(~(iou(constant, val_set.boxes) > 0.5)))
+    results = {"centre": {"gt": centre_crop_error(net, val_set, mean=mean, scale=scale),
+                          "baseline": {"gt": wrong}}}
     for name, multi in (("dense", False), ("dense_multi", True)):
         scales = dense_scales(scale, side, crop, multi)
-        classes, boxes, _ = dense_localise(net, classifier, val_set.images, mean=mean,
-                                           scales=scales, flip=True, batch_size=batch_size)
-        errors = localisation_errors(classes, boxes, val_set.labels, val_set.boxes)
-        gt, gt_boxes, _ = dense_localise(net, classifier, val_set.images, mean=mean,
-                                         scales=scales, flip=True,
-                                         classes=val_set.labels[:, None], batch_size=batch_size)
-        errors["gt"] = localisation_errors(gt, gt_boxes, val_set.labels, val_set.boxes)["top1"]
-        results[name] = {"scales": list(scales), "flip": True, **errors}
-    results["constant"] = {"gt": constant_box_error(_data(meta["settings"])[0], val_set, crop,
-                                                    scale)}
+        windows, posteriors = dense_windows(net, classifier, val_set.images, mean=mean,
+                                            scales=scales, flip=True, batch_size=batch_size)
+        classes = top_classes(posteriors)
+        errors = localisation_errors(classes, merged_answers(windows, classes), val_set.labels,
+                                     val_set.boxes)
+        truth = val_set.labels[:, None]                   # the same windows, the true class
+        errors["gt"] = localisation_errors(truth, merged_answers(windows, truth), val_set.labels,
+                                           val_set.boxes)["top1"]
+        results[name] = {"scales": list(scales), "flip": True, **errors,
+                         "baseline": {**answer_errors(classes, constant, val_set), "gt": wrong}}
     return results
 
 
-def constant_box_error(train_set, val_set, crop, scale=None):
-    """The centre-crop protocol's error of a "net" that always answers the training set's mean
-    box, whatever the image: what the data give away for free."""
+def mean_boxes(train_set, images, crop, scale=None):
+    """The answer of a "net" that ignores the image: the mean training box of the centre crops
+    (what fc8's bias starts at), mapped back to each of ``images`` (N, 4) like a prediction."""
     box = from_params(mean_targets(train_set, crop, "scr", scale)[None], crop)
-    boxes = np.concatenate([uncrop(box, image.shape[:2], crop,
-                                   None if scale is None else TestTransform(
-                                       crop, mean=np.zeros(3), scale=scale).scale)
-                            for image in val_set.images])
+    transform_scale = None if scale is None else TestTransform(crop, mean=np.zeros(3),
+                                                               scale=scale).scale
+    return np.concatenate([uncrop(box, image.shape[:2], crop, transform_scale)
+                           for image in images])
+
+
+def answer_errors(classes, boxes, dataset):
+    """Top-k localisation errors of answering one box per image, ``boxes`` (N, 4), for each of
+    its classes (N, k): the baseline with the same classes as a net's answers, right where the
+    class is and the box fits."""
+    return localisation_errors(classes, np.repeat(boxes[:, None], classes.shape[1], 1),
+                               dataset.labels, dataset.boxes)
+
+
+def constant_box_error(train_set, val_set, crop, scale=None):
+    """The centre-crop protocol's error of the mean box (:func:`mean_boxes`)."""
+    boxes = mean_boxes(train_set, val_set.images, crop, scale)
     return float(np.mean(~(iou(boxes, val_set.boxes) > 0.5)))
