@@ -522,11 +522,38 @@ def run(mode="full", out="reproduce", *, nets=None, dataset=None, overwrite=Fals
     report["fusions"] = fuse(report, test.labels, out)
     report["claims"] = judge(report)
     report["minutes"] = round((time.perf_counter() - start) / 60, 1)
-    atomic_write(os.path.join(out, JSON_NAME),
+    _write_record(out, report)
+    log(format_claims(report))
+    return report
+
+
+def _write_record(folder, report):
+    atomic_write(os.path.join(folder, JSON_NAME),
                  lambda f: f.write(json.dumps(report, indent=1).encode()))
     figure = plot(report)
-    atomic_write(os.path.join(out, FIGURE_NAME), lambda f: figure.savefig(f, format="png", dpi=90))
-    log(format_claims(report))
+    atomic_write(os.path.join(folder, FIGURE_NAME),
+                 lambda f: figure.savefig(f, format="png", dpi=90))
+    import matplotlib.pyplot as plt
+    plt.close(figure)
+
+
+def rejudge(path, command=None):
+    """Judge the claims of a recorded run again, from the runs and fusions in its
+    paper_claims.json, with this version's ``judge`` and without training: the JSON and the
+    figure beside it are rewritten; the run's own "command" and "minutes" stay, and "judged"
+    says what judged it. Returns the report."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable paper_claims.json ({error})") from None
+    missing = sorted({"runs", "fusions", "settings"} - set(report if isinstance(report, dict)
+                                                            else {}))
+    if missing:
+        raise ValueError(f"{path}: not a record of 'minivgg reproduce' (no {', '.join(missing)})")
+    report["claims"] = judge(report)
+    report["judged"] = command or f"minivgg.reproduce.rejudge({os.fspath(path)!r})"
+    _write_record(os.path.dirname(os.path.abspath(path)), report)
     return report
 
 

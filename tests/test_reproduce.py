@@ -192,6 +192,32 @@ def test_several_runs_without_fuse_is_an_error(tiny, capsys):
     assert "--fuse" in capsys.readouterr().err
 
 
+def test_judge_rewrites_only_the_claims_of_a_record(tiny, tmp_path, capsys):
+    out, report = tiny
+    record = tmp_path / reproduce.JSON_NAME
+    stale = json.loads(json.dumps(report))
+    for claim in stale["claims"]:
+        claim.update(verdict="contradicts", difference=99.0, two_se=0.0)
+    record.write_text(json.dumps(stale))
+    assert main(["reproduce", "--judge", str(record)]) == 0
+    assert "minutes)" in capsys.readouterr().out
+    judged = json.loads(record.read_text())
+    assert judged["claims"] == json.loads(json.dumps(report["claims"]))
+    assert judged["judged"] == f"minivgg reproduce --judge {record}"
+    assert {k: v for k, v in judged.items() if k not in ("claims", "judged")} == {
+        k: v for k, v in stale.items() if k != "claims"}
+    assert (tmp_path / reproduce.FIGURE_NAME).stat().st_size > 0
+
+
+@pytest.mark.parametrize("text, message", [("{not json", "not a readable"),
+                                           ('{"runs": []}', "no fusions, settings")])
+def test_judge_refuses_what_is_not_a_record(tmp_path, capsys, text, message):
+    record = tmp_path / "paper_claims.json"
+    record.write_text(text)
+    assert main(["reproduce", "--judge", str(record)]) == 2
+    assert message in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not os.path.exists(RECORD), reason="no recorded full run yet")
 def test_the_recorded_full_run_is_consistent():
     with open(RECORD) as f:
