@@ -145,14 +145,16 @@ class Recipe:
 
     def build(self, train_set, *, num_classes=None, seed=0, **overrides):
         """The recipe's VGG for ``train_set``: its number of classes, its pixel std when
-        ``standardise``; ``overrides`` go to ``build_vgg`` (e.g. ``dtype``, ``backend``)."""
+        ``standardise``; ``overrides`` go to ``build_vgg`` (e.g. ``dtype``, ``backend``, or
+        ``config``: another configuration name or layer list than the recipe's)."""
         from .train import pixel_std
         from .vgg import build_vgg
         kwargs = dict(num_classes=len(train_set.classes) if num_classes is None else num_classes,
                       input_size=self.input_size, width=self.width, fc_width=self.fc_width,
                       dropout=self.dropout, init=self.init, classifier_std=self.classifier_std,
                       input_std=pixel_std(train_set) if self.standardise else None, seed=seed)
-        return build_vgg(self.config, **{**kwargs, **overrides})
+        config = overrides.pop("config", self.config)
+        return build_vgg(config, **{**kwargs, **overrides})
 
     def optimizer(self, model):
         from .optim import SGD
