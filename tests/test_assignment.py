@@ -545,6 +545,9 @@ def test_the_self_check_command_in_a_fresh_copy(fresh_copy):
     assert "  - check relu_forward: 0/2.5, FAILED: not implemented yet" in listed.stdout, listed
     readme = (fresh_copy / "README.md").read_text()
     assert "python -m minivgg check" in readme and "| `im2col` | 15 | `minivgg/kernels/naive.py` |" in readme
+    assert "python -m minivgg check -v maxpool" in readme             # what --verbose prints
+    assert 'pip install -e ".[plot]" jupyterlab' in readme and "jupyter nbconvert --to notebook " \
+        "--execute" in readme                          # nbconvert comes with jupyterlab
 
 
 def test_self_check_cases_are_public_and_the_grader_draws_fresh_ones(fresh_copy):
