@@ -356,16 +356,26 @@ def test_im2col_row_order_and_padding_offset_are_named(tmp_path, function, mista
     assert "+=, not =" not in result.message          # the overlap hint is for unnamed errors
 
 
-@pytest.mark.parametrize("fill", ["np.nan", "7.0"])
+@pytest.mark.parametrize("fill", ["np.nan", "7.0", None])
 def test_padding_left_unwritten_is_named_not_a_nan_error(tmp_path, fill):
-    root = reference_copy(tmp_path, "kernels/naive.py",
-                          "cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype) if",
-                          f"cols = np.full((N, C * kh * kw, Ho * Wo), {fill}, dtype=x.dtype) if")
+    """None: np.empty's memory, often zeros here; the out= buffer the grader passes holds NaN."""
+    root = reference_copy(tmp_path)
+    if fill:
+        edit(root, "kernels/naive.py", "cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype) if",
+             f"cols = np.full((N, C * kh * kw, Ho * Wo), {fill}, dtype=x.dtype) if")
     edit(root, "kernels/naive.py", "cols[n, row, oh * Wo + ow] = x[n, c, h, w] if inside else 0",
          "if inside:\n" + " " * 32 + "cols[n, row, oh * Wo + ow] = x[n, c, h, w]")
     (result,) = grade(root, parts=["im2col"]).results
+    assert result.points == 0
     assert "it is right except where a window covers the padding: those entries must be 0" \
         in result.message, result.message
+
+
+def test_col2im_adding_into_an_unzeroed_out_buffer_is_caught(tmp_path):
+    root = reference_copy(tmp_path, "kernels/naive.py", "    if out is not None:\n        dx[...] = 0\n", "")
+    (result,) = grade(root, parts=["im2col"]).results
+    assert result.points == 0 and "col2im(..., out=buffer)" in result.message
+    assert "set it to 0 before adding" in result.message, result.message
 
 
 def test_a_nan_where_the_reference_has_a_number_says_so_and_counts_as_infinite():
@@ -535,6 +545,9 @@ def test_the_self_check_command_in_a_fresh_copy(fresh_copy):
     assert "  - check relu_forward: 0/2.5, FAILED: not implemented yet" in listed.stdout, listed
     readme = (fresh_copy / "README.md").read_text()
     assert "python -m minivgg check" in readme and "| `im2col` | 15 | `minivgg/kernels/naive.py` |" in readme
+    assert "python -m minivgg check -v maxpool" in readme             # what --verbose prints
+    assert 'pip install -e ".[plot]" jupyterlab' in readme and "jupyter nbconvert --to notebook " \
+        "--execute" in readme                          # nbconvert comes with jupyterlab
 
 
 def test_self_check_cases_are_public_and_the_grader_draws_fresh_ones(fresh_copy):

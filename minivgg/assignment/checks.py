@@ -337,19 +337,22 @@ def im2col_kernels(module):
                         hints=hints["dx"])
             if index < 3:                  # out=: Conv2d passes a buffer and ignores the return
                 N, K, P = cols.shape       # its (K, N*P) columns seen as (N, K, P): not contiguous
-                case.step("zeros", "buffer", [K, N, P], dtype.__name__, [1, 0, 2])
+                case.step("empty", "buffer", [K, N, P], dtype.__name__, [1, 0, 2])
                 case.call("ignored", "m.im2col", case.array(x), tup(kernel), tup(stride),
                           tup(padding), out={"var": "buffer"}).save("buffer", "buffer")
                 case.expect("buffer", f"im2col(..., out=buffer) on {what} left the buffer "
                             f"unfilled or wrong (Conv2d passes out=, a strided view of its "
                             f"column matrix, and ignores the return value; out.reshape may be "
-                            f"a copy)", cols, tol=tol)
-                case.step("zeros", "dbuffer", list(x_shape), dtype.__name__)
+                            f"a copy; it holds anything, here NaN: write every entry)", cols,
+                            tol=tol, hints=hints["cols"])
+                case.step("empty", "dbuffer", list(x_shape), dtype.__name__)
                 case.call("ignored", "m.col2im", case.array(dcols), tup(x_shape), tup(kernel),
                           tup(stride), tup(padding), out={"var": "dbuffer"}).save("dbuffer",
                                                                                   "dbuffer")
                 case.expect("dbuffer", f"col2im(..., out=buffer) on {what} left the buffer "
-                            f"unfilled or wrong (fill out when it is given)", dx, tol=tol)
+                            f"unfilled or wrong (fill out when it is given; it holds "
+                            f"anything, here NaN: set it to 0 before adding)", dx, tol=tol,
+                            hints=hints["dx"])
             cases.append(case)
         return cases
     return build
