@@ -14,9 +14,9 @@ start from it, and a checkpoint stores the recipe it was trained with (``meta["r
 Where the recipe departs from the paper, and why (docs/TRAINING.md has the measurements):
 - ``init="he"`` for the convolutions, fc6 and fc7 (He et al. 2015, later than the paper): a
   variance-scaled init, so the signal does not vanish through the depth as it does from
-  N(0, 0.01^2) (docs/TRAINING.md; how fast deep nets leave chance at small sizes is still open
-  there); the paper trained A from N(0, 10^-2) and warm-started the deeper nets from it
-  (``minivgg.vgg.init_from_shallower``);
+  N(0, 0.01^2) (docs/TRAINING.md); the paper trained A from N(0, 10^-2) and warm-started the
+  deeper nets from it (``minivgg.vgg.init_from_shallower``, ``minivgg train --warm-start``),
+  which the deepest nets still need at small sizes (docs/TRAINING.md, the chance plateau);
 - ``classifier_std=0.01``: fc8 alone starts from N(0, 0.01^2), the Caffe-era small init, so the
   first logits are near zero (loss ln K). With He's std for fc8 the first logits are about 9
   times larger (std 1.5 against 0.17 for the CLI's net) and the first steps can drive the net
@@ -145,14 +145,16 @@ class Recipe:
 
     def build(self, train_set, *, num_classes=None, seed=0, **overrides):
         """The recipe's VGG for ``train_set``: its number of classes, its pixel std when
-        ``standardise``; ``overrides`` go to ``build_vgg`` (e.g. ``dtype``, ``backend``)."""
+        ``standardise``; ``overrides`` go to ``build_vgg`` (e.g. ``dtype``, ``backend``, or
+        ``config``: another configuration name or layer list than the recipe's)."""
         from .train import pixel_std
         from .vgg import build_vgg
         kwargs = dict(num_classes=len(train_set.classes) if num_classes is None else num_classes,
                       input_size=self.input_size, width=self.width, fc_width=self.fc_width,
                       dropout=self.dropout, init=self.init, classifier_std=self.classifier_std,
                       input_std=pixel_std(train_set) if self.standardise else None, seed=seed)
-        return build_vgg(self.config, **{**kwargs, **overrides})
+        config = overrides.pop("config", self.config)
+        return build_vgg(config, **{**kwargs, **overrides})
 
     def optimizer(self, model):
         from .optim import SGD

@@ -47,9 +47,10 @@ import numpy as np
 
 from .data.synthetic import dataset_splits
 from .evaluate import combine, paper_scales, posteriors, top_k_error
-from .optim import SGD, ReduceOnPlateau
-from .train import NonFiniteLossError, Trainer, atomic_write, model_from_checkpoint, pixel_std
-from .vgg import build_vgg, init_from_shallower
+from .optim import ReduceOnPlateau
+from .recipe import RECIPE
+from .train import NonFiniteLossError, Trainer, atomic_write, model_from_checkpoint
+from .vgg import init_from_shallower
 
 CROP = 32
 S_SMALL, S_LARGE, S_JITTER = 36, 54, (36, 72)      # the paper's 256, 384, [256; 512] / 7
@@ -192,27 +193,55 @@ def verdict(kind, difference, two_se):
     raise ValueError(f"kind must be 'beats' or 'no gain'; got {kind!r}")
 
 
-def row_errors(report, label):
-    """Top-1 errors (%) of every successful seed of a row: "label" (the runs' "top1"),
+def row_by_seed(report, label):
+    """{seed: top-1 error (%)} of every successful seed of a row: "label" (the runs' "top1"),
     "label [test]" (a run's tests[test]["top1"]) or a fusion's name. Failed runs are left out."""
     if label in FUSIONS:
-        return [f["top1"] for f in report["fusions"] if f["config"] == label]
+        return {f["seed"]: f["top1"] for f in report["fusions"] if f["config"] == label}
     config, _, test = label.partition(" [")
     test = test[:-1] if test else None
-    return [run["top1"] if test is None else run["tests"][test]["top1"]
+    return {run["seed"]: run["top1"] if test is None else run["tests"][test]["top1"]
             for run in report["runs"] if run["config"] == config
-            and run["failed"] is None and (test is None or test in run["tests"])]
+            and run["failed"] is None and (test is None or test in run["tests"])}
+
+
+def row_errors(report, label):
+    """The top-1 errors (%) of a row's successful seeds, in seed order (``row_by_seed``)."""
+    errors = row_by_seed(report, label)
+    return [errors[seed] for seed in sorted(errors)]
+
+
+def paired_difference(better, worse, n_test):
+    """(difference, two_se) of two rows compared seed by seed: ``better`` and ``worse`` map
+    seed -> top-1 error (%) on the same test set; only seeds both rows have count.
+
+    difference = mean over those k seeds of d_s = worse_s - better_s. The pairing is the
+    experiment's design: the same seed means the same data order and augmentation draws, and
+    for the warm-started nets the same trained A underneath, so a seed that went badly for both
+    rows (a late exit from the chance plateau, say) cancels in d_s instead of widening both
+    rows' spreads. Its standard error: sqrt(var(d) / k + (p_b (100 - p_b) + p_w (100 - p_w)) / n),
+    the seeds' spread of d plus the binomial sampling error of both rows' mean errors p on the
+    n test images, counted as if independent (they share the images, so this overstates it)."""
+    seeds = sorted(set(better) & set(worse))
+    if not seeds:
+        raise ValueError("paired_difference needs a seed both rows have")
+    d = np.array([worse[s] - better[s] for s in seeds], dtype=np.float64)
+    p_b, p_w = (np.mean([row[s] for s in seeds]) for row in (better, worse))
+    spread = d.var(ddof=1) / len(d) if len(d) > 1 else 0.0
+    se = math.sqrt(spread + (p_b * (100.0 - p_b) + p_w * (100.0 - p_w)) / n_test)
+    return float(d.mean()), 2.0 * se
 
 
 def judge(report):
-    """The claims of CLAIMS from the report's runs and fusions: a list of dicts."""
+    """The claims of CLAIMS from the report's runs and fusions, each judged seed by seed
+    (``paired_difference``): a list of dicts."""
     n_test = report["settings"]["n_test"]
     claims = []
 
     def pick(candidates):
         """The candidate with the lowest mean error among those with successful runs."""
         options = [c for c in ((candidates,) if isinstance(candidates, str) else candidates)
-                   if row_errors(report, c)]
+                   if row_by_seed(report, c)]
         return min(options, key=lambda c: np.mean(row_errors(report, c))) if options else None
 
     for text, table, better, worse, kind in CLAIMS:
@@ -220,13 +249,13 @@ def judge(report):
         entry = {"claim": text, "table": table, "better": better, "worse": worse, "kind": kind,
                  "difference": None, "two_se": None, "verdict": "within noise",
                  "paper_difference": PAPER_DIFFERENCES[text]}
-        if better is None or worse is None:
-            entry["note"] = "no successful run on one side: nothing to compare"
+        b, w = (row_by_seed(report, row) if row else {} for row in (better, worse))
+        entry["seeds"] = sorted(set(b) & set(w))
+        if not entry["seeds"]:
+            entry["note"] = "no seed with a successful run on both sides: nothing to compare"
         else:
-            b, w = row_errors(report, better), row_errors(report, worse)
-            entry["difference"] = round(float(np.mean(w) - np.mean(b)), 3)
-            entry["two_se"] = round(2 * math.hypot(standard_error(b, n_test),
-                                                   standard_error(w, n_test)), 3)
+            difference, two_se = paired_difference(b, w, n_test)
+            entry["difference"], entry["two_se"] = round(difference, 3), round(two_se, 3)
             entry["verdict"] = verdict(kind, entry["difference"], entry["two_se"])
         claims.append(entry)
     return claims
@@ -267,15 +296,13 @@ def run_dir(out, label, seed):
     return os.path.join(out, RUNS_DIR, f"{label.replace(' ', '_').replace('=', '')}-seed{seed}")
 
 
-def _build(config, train, cfg, seed):
-    model = build_vgg(config, num_classes=len(train.classes), input_size=CROP,
-                      width=cfg["width"], fc_width=cfg["fc_width"], init="he", seed=seed,
-                      input_std=round(pixel_std(train), 1))
-    # fc8 from N(0, 0.01^2), not He's: the first logits are then near 0 (loss ln K); with He's
-    # they were large enough that the first steps collapsed the nets to the class prior.
-    fc8 = model["fc8"].params["weight"]
-    fc8[...] = np.random.default_rng(seed).normal(0.0, 0.01, fc8.shape)
-    return model
+def experiment_recipe(cfg, scale):
+    """The project's recipe (``minivgg.recipe.RECIPE``: He's init, fc8 from N(0, 0.01^2),
+    standardised input, dropout 0.5, momentum 0.9, weight decay 5e-4, the augmentation) at this
+    experiment's sizes and training scale: the same for every net."""
+    return RECIPE.replace(width=cfg["width"], fc_width=cfg["fc_width"], input_size=CROP,
+                          batch_size=cfg["batch_size"], lr=cfg["lr"], patience=cfg["patience"],
+                          max_reductions=3, scale=scale)
 
 
 def train_net(task):
@@ -284,21 +311,20 @@ def train_net(task):
     out, label, seed, cfg = task["out"], task["label"], task["seed"], task["settings"]
     _, config, scale, start, parent = next(net for net in NETS if net[0] == label)
     train, val, test = load_data(out)
-    lr, epochs = cfg["lr"], cfg["epochs"]
+    recipe, epochs = experiment_recipe(cfg, scale), cfg["epochs"]
     if start == "finetune":
         model = model_from_checkpoint(run_dir(out, parent, seed))[0]
-        lr, epochs = lr / 10, cfg["finetune_epochs"]
+        recipe, epochs = recipe.replace(lr=recipe.lr / 10), cfg["finetune_epochs"]
     else:
-        model = _build(config, train, cfg, seed)
+        model = recipe.build(train, seed=seed, config=config)
         if start == "warm":
             init_from_shallower(model, model_from_checkpoint(run_dir(out, parent, seed))[0])
-    optimizer = SGD(model, lr=lr)
+    optimizer = recipe.optimizer(model)
     schedule = PlateauAfterChance(optimizer, chance_threshold(len(train.classes), len(val)),
-                                  patience=cfg["patience"], max_reductions=3)
+                                  patience=recipe.patience, max_reductions=recipe.max_reductions)
     folder = run_dir(out, label, seed)
-    trainer = Trainer(model, train, val, optimizer=optimizer, schedule=schedule,
-                      batch_size=cfg["batch_size"], scale=scale, seed=seed, run_dir=folder,
-                      progress=False, log=None,
+    trainer = Trainer(model, train, val, recipe=recipe, optimizer=optimizer, schedule=schedule,
+                      seed=seed, run_dir=folder, progress=False, log=None,
                       settings={"dataset": cfg["dataset"], "train_size": cfg["n_train"],
                                 "val_size": cfg["n_val"], "image_size": cfg["image_size"],
                                 "data_seed": cfg["data_seed"]})
@@ -496,11 +522,38 @@ def run(mode="full", out="reproduce", *, nets=None, dataset=None, overwrite=Fals
     report["fusions"] = fuse(report, test.labels, out)
     report["claims"] = judge(report)
     report["minutes"] = round((time.perf_counter() - start) / 60, 1)
-    atomic_write(os.path.join(out, JSON_NAME),
+    _write_record(out, report)
+    log(format_claims(report))
+    return report
+
+
+def _write_record(folder, report):
+    atomic_write(os.path.join(folder, JSON_NAME),
                  lambda f: f.write(json.dumps(report, indent=1).encode()))
     figure = plot(report)
-    atomic_write(os.path.join(out, FIGURE_NAME), lambda f: figure.savefig(f, format="png", dpi=90))
-    log(format_claims(report))
+    atomic_write(os.path.join(folder, FIGURE_NAME),
+                 lambda f: figure.savefig(f, format="png", dpi=90))
+    import matplotlib.pyplot as plt
+    plt.close(figure)
+
+
+def rejudge(path, command=None):
+    """Judge the claims of a recorded run again, from the runs and fusions in its
+    paper_claims.json, with this version's ``judge`` and without training: the JSON and the
+    figure beside it are rewritten; the run's own "command" and "minutes" stay, and "judged"
+    says what judged it. Returns the report."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable paper_claims.json ({error})") from None
+    missing = sorted({"runs", "fusions", "settings"} - set(report if isinstance(report, dict)
+                                                            else {}))
+    if missing:
+        raise ValueError(f"{path}: not a record of 'minivgg reproduce' (no {', '.join(missing)})")
+    report["claims"] = judge(report)
+    report["judged"] = command or f"minivgg.reproduce.rejudge({os.fspath(path)!r})"
+    _write_record(os.path.dirname(os.path.abspath(path)), report)
     return report
 
 

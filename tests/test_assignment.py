@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from minivgg.assignment import PARTS, MarkerError, grade, grade_main, make_assignment, make_main
-from minivgg.assignment.checks import CHECKS
+from minivgg.assignment.checks import CHECKS, Expect, Wrong, judge
 from minivgg.assignment.make import (
     BEGIN,
     DELEGATES,
@@ -259,6 +259,9 @@ def test_a_correct_forward_with_a_wrong_backward_earns_the_forward_share(tmp_pat
     assert result.points == pytest.approx(0.4 * POINTS["linear"])
     assert [c.passed for c in result.checks] == [True, False]
     assert "linear_backward: Linear.backward's dx on x (3, 7) differs" in result.message
+    listed = grade(root, parts=["linear"]).text(checks=True)        # what check --verbose prints
+    assert "  - check linear_forward: 4/4, passed\n  - check linear_backward: 0/6, FAILED: " \
+        "Linear.backward's dx on x (3, 7) differs" in listed, listed
 
 
 # (file, old, new, part, what the message must say)
@@ -325,6 +328,82 @@ def test_each_common_mistake_is_caught_and_named(tmp_path, file, old, new, part,
     assert result.points < result.max_points, str(result)
     messages = " ".join(c.message for c in result.checks)
     assert hint in messages, messages
+
+
+# the loop line each of im2col and col2im has after its row formula, and two mistakes in it
+IM2COL_LINE = ("row = (c * kh + i) * kw + j\n" + " " * 20 + "for oh in range(Ho):\n" + " " * 24 +
+               "for ow in range(Wo):\n" + " " * 28 + "h, w = oh * sh + i - ph, ow * sw + j - pw\n" +
+               " " * 28)
+ROW_ORDER = ("row = (c * kh + i) * kw + j", "row = (i * kw + j) * C + c")
+NO_OFFSET = ("h, w = oh * sh + i - ph, ow * sw + j - pw", "h, w = oh * sh + i, ow * sw + j")
+
+
+@pytest.mark.parametrize("function, mistake, hint", [
+    ("im2col", ROW_ORDER, "im2col on x (2, 2, 6, 5), kernel=(3, 1), stride=(3, 1), padding=0 is "
+                          "wrong: its rows are in (i, j, c) order"),
+    ("col2im", ROW_ORDER, "col2im on x (2, 2, 6, 5), kernel=(3, 1), stride=(3, 1), padding=0 is "
+                          "wrong: its rows are in (i, j, c) order"),
+    ("im2col", NO_OFFSET, "im2col on x (2, 3, 7, 7), kernel=3, stride=1, padding=1 is wrong: the "
+                          "windows are not shifted by the padding"),
+    ("col2im", NO_OFFSET, "col2im on x (2, 3, 7, 7), kernel=3, stride=1, padding=1 is wrong: the "
+                          "windows are not shifted by the padding"),
+])
+def test_im2col_row_order_and_padding_offset_are_named(tmp_path, function, mistake, hint):
+    line = IM2COL_LINE + ("inside" if function == "im2col" else "if 0 <=")
+    root = reference_copy(tmp_path, "kernels/naive.py", line, line.replace(*mistake))
+    (result,) = grade(root, parts=["im2col"]).results
+    assert result.points == 0 and hint in result.message, result.message
+    assert "+=, not =" not in result.message          # the overlap hint is for unnamed errors
+
+
+@pytest.mark.parametrize("fill", ["np.nan", "7.0", None])
+def test_padding_left_unwritten_is_named_not_a_nan_error(tmp_path, fill):
+    """None: np.empty's memory, often zeros here; the out= buffer the grader passes holds NaN."""
+    root = reference_copy(tmp_path)
+    if fill:
+        edit(root, "kernels/naive.py", "cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype) if",
+             f"cols = np.full((N, C * kh * kw, Ho * Wo), {fill}, dtype=x.dtype) if")
+    edit(root, "kernels/naive.py", "cols[n, row, oh * Wo + ow] = x[n, c, h, w] if inside else 0",
+         "if inside:\n" + " " * 32 + "cols[n, row, oh * Wo + ow] = x[n, c, h, w]")
+    (result,) = grade(root, parts=["im2col"]).results
+    assert result.points == 0
+    assert "it is right except where a window covers the padding: those entries must be 0" \
+        in result.message, result.message
+
+
+def test_col2im_adding_into_an_unzeroed_out_buffer_is_caught(tmp_path):
+    root = reference_copy(tmp_path, "kernels/naive.py", "    if out is not None:\n        dx[...] = 0\n", "")
+    (result,) = grade(root, parts=["im2col"]).results
+    assert result.points == 0 and "col2im(..., out=buffer)" in result.message
+    assert "set it to 0 before adding" in result.message, result.message
+
+
+def test_a_nan_where_the_reference_has_a_number_says_so_and_counts_as_infinite():
+    expect = Expect("y", "y on x (3,)", np.zeros(3))
+    with pytest.raises(Wrong) as caught:
+        judge(expect, np.array([0.0, np.nan, 0.0]), {})
+    assert caught.value.error == np.inf
+    assert caught.value.hint.startswith("y on x (3,) has nan at (1,) (expected 0): an entry your "
+                                        "code never wrote"), caught.value.hint
+    with pytest.raises(Wrong, match="differs from the reference: relative error 1.0e"):
+        judge(expect, np.array([0.0, 1.0, 0.0]), {})                 # a number: the usual message
+
+
+@pytest.mark.parametrize("old, new, rule", [
+    ("                            elif np.isnan(x[n, c, h, w]) and not np.isnan(best):   # NaN beats "
+     "all\n                                best, where = x[n, c, h, w], h * W + w\n", "",
+     "maxpool_ties: the NaN rule (a window holding NaN gives NaN, its first NaN wins"),
+    ("best, where = x[n, c, h, w], h * W + w\n                    for i",
+     "best, where = -np.inf, -1\n                    for i",
+     "maxpool_ties: a window of -inf only (its maximum is its first pixel: start from the window's "
+     "first element, not from -inf)"),
+])
+def test_the_max_pool_nan_and_minus_inf_rules_are_graded(tmp_path, old, new, rule):
+    root = reference_copy(tmp_path, "kernels/naive.py", old, new)
+    (result,) = grade(root, parts=["maxpool"]).results
+    assert [c.passed for c in result.checks] == [True, False, True], str(result)
+    assert result.points == pytest.approx(0.8 * POINTS["maxpool"]) and rule in result.message, \
+        result.message
 
 
 def test_lrn_with_alpha_divided_by_size_is_named(tmp_path):
@@ -460,8 +539,15 @@ def test_the_self_check_command_in_a_fresh_copy(fresh_copy):
     assert result.returncode == 1, result.stderr
     assert "not implemented yet (relu: implement ReLU.forward" in result.stdout
     assert "total                0/10" in result.stdout
+    listed = subprocess.run([sys.executable, "-m", "minivgg", "check", "-v", "relu"], cwd=fresh_copy,
+                            capture_output=True, text=True,
+                            env={"PYTHONPATH": str(fresh_copy), "PATH": "/usr/bin:/bin"})
+    assert "  - check relu_forward: 0/2.5, FAILED: not implemented yet" in listed.stdout, listed
     readme = (fresh_copy / "README.md").read_text()
     assert "python -m minivgg check" in readme and "| `im2col` | 15 | `minivgg/kernels/naive.py` |" in readme
+    assert "python -m minivgg check -v maxpool" in readme             # what --verbose prints
+    assert 'pip install -e ".[plot]" jupyterlab' in readme and "jupyter nbconvert --to notebook " \
+        "--execute" in readme                          # nbconvert comes with jupyterlab
 
 
 def test_self_check_cases_are_public_and_the_grader_draws_fresh_ones(fresh_copy):

@@ -63,6 +63,35 @@ def test_train_names_a_run_folder_and_prints_it_at_start_and_end(tmp_path, capsy
     assert "curves.png" not in os.listdir(path)
 
 
+def test_warm_start_copies_the_shallower_nets_first_four_convolutions_and_fc_layers(
+        run_dir, tmp_path, capsys):
+    # lr ~ 0: the epoch leaves the weights where the warm start put them.
+    assert main(["train", "--config", "D", "--epochs", "1", "--warm-start", str(run_dir),
+                 "--lr", "1e-12", "--run-dir", str(tmp_path / "D"), "--no-plot", *TINY]) == 0
+    shared = ["conv1_1", "conv2_1", "conv3_1", "conv3_2", "fc6", "fc7", "fc8"]
+    assert f"warm start from {run_dir}: {', '.join(shared)}" in capsys.readouterr().out
+    source = model_from_checkpoint(run_dir / BEST)[0]
+    deep, _, meta = model_from_checkpoint(tmp_path / "D")
+    assert meta["settings"]["warm_start"] == str(run_dir)
+    for name in shared:
+        np.testing.assert_allclose(deep[name].params["weight"], source[name].params["weight"],
+                                   rtol=1e-6, atol=1e-9)
+    # A layer A does not have starts from --init, not from anything of A's.
+    assert deep["conv1_2"].params["weight"].shape[1] == source["conv1_1"].params["weight"].shape[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--width", "0.125"], "--warm-start"),            # other widths: shapes differ, named
+    (["--resume", "RUN"], "--warm-start"),
+])
+def test_warm_start_refuses_what_it_cannot_copy(run_dir, tmp_path, capsys, argv, message):
+    argv = [str(run_dir) if a == "RUN" else a for a in argv]
+    tiny = [a for a in TINY if a not in ("--width", "0.0625")] if "--width" in argv else TINY
+    assert main(["train", "--config", "B", "--epochs", "1", "--warm-start", str(run_dir),
+                 "--run-dir", str(tmp_path / "B"), "--no-plot", *tiny, *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_resume_continues_to_the_new_epoch_count(tmp_path, capsys):
     path = tmp_path / "run"
     assert main(["train", "--epochs", "1", "--run-dir", str(path), "--no-plot", *TINY]) == 0

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 import minivgg as mv
-from minivgg.gradcheck import check_layer, numerical_gradient, relative_error
+from minivgg.gradcheck import at_kink, check_layer, check_model, numerical_gradient, relative_error
 from minivgg.kernels import naive
+from minivgg.layers import ReLU
+from minivgg.vgg import build_vgg
 
 
 def test_numerical_gradient_of_a_known_function():
@@ -98,3 +100,33 @@ def test_a_missing_small_entry_scores_as_the_docstring_says(monkeypatch, size, e
     report = mv.check_layer(Dot(), np.ones((1, 4)))
     assert report["x"].worst_error == pytest.approx(expected, rel=1e-4)
     assert report["x"].worst_index == (0, 0) and not report.passed
+
+
+# -- kinks: where f has no derivative, the check reports the entry instead of failing it --------
+
+def test_at_kink_tells_a_bend_from_a_smooth_slope():
+    x = np.array([0.0, 0.3, -2.0])
+    kinks = np.zeros(3, dtype=bool)
+    grad = numerical_gradient(lambda: float(np.abs(x).sum() + (x ** 2).sum()), x, kinks=kinks)
+    assert kinks.tolist() == [True, False, False]
+    np.testing.assert_allclose(grad[1:], [1 + 0.6, -1 - 4.0], rtol=1e-8)
+    assert not at_kink(2.00001, 2.0) and at_kink(1.0, 0.0) and not at_kink(1e-9, 0.0)
+
+
+def test_a_relu_at_exactly_zero_in_a_whole_net_is_left_out_not_failed():
+    """fc6 of 8 units: dropout sometimes drops all of them for one image, which puts fc7's
+    pre-activation exactly at its zero bias, a ReLU kink; this used to fail fc7.bias (analytic
+    0 against a central difference of half the one-sided slope) on some repetitions."""
+    model = build_vgg("A", num_classes=3, input_size=32, width=1 / 16, fc_width=8,
+                      dtype=np.float64, seed=0)
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32))
+    reports = [check_model(model, x, np.array([0, 2])) for _ in range(6)]
+    assert all(r.passed for r in reports), [str(r) for r in reports if not r.passed]
+    assert any(r["fc7.bias"].kinks > 0 for r in reports)
+    assert all(r["fc7.bias"].checked + r["fc7.bias"].kinks == 8 for r in reports)
+
+
+def test_a_tensor_with_every_entry_at_a_kink_is_not_passed():
+    report = check_layer(ReLU(), np.zeros((2, 3)))
+    assert report["x"].kinks == 6 and report["x"].checked == 0
+    assert not report.passed and "FAILED" in str(report)

@@ -49,21 +49,35 @@ def test_lrn_within_noise_agrees_and_lrn_clearly_better_contradicts():
 
 
 def _recomputed(report, claim):
-    """difference and two_se from the runs by the documented formula, written out again."""
+    """difference and two_se from the runs by the documented formula (seed by seed), written out
+    again."""
     def rows(label):
         config, _, test = label.partition(" [")
         if label in reproduce.FUSIONS:
-            return [f["top1"] for f in report["fusions"] if f["config"] == label]
-        return [r["top1"] if not test else r["tests"][test[:-1]]["top1"] for r in report["runs"]
-                if r["config"] == config and r["failed"] is None]
-
-    def se(e):
-        e, n = np.array(e, float), report["settings"]["n_test"]
-        p = e.mean()
-        return math.sqrt((e.var(ddof=1) / len(e) if len(e) > 1 else 0) + p * (100 - p) / n)
+            return {f["seed"]: f["top1"] for f in report["fusions"] if f["config"] == label}
+        return {r["seed"]: r["top1"] if not test else r["tests"][test[:-1]]["top1"]
+                for r in report["runs"] if r["config"] == config and r["failed"] is None}
 
     b, w = rows(claim["better"]), rows(claim["worse"])
-    return np.mean(w) - np.mean(b), 2 * math.sqrt(se(b) ** 2 + se(w) ** 2)
+    seeds = sorted(set(b) & set(w))
+    assert claim["seeds"] == seeds
+    d = np.array([w[s] - b[s] for s in seeds])
+    n = report["settings"]["n_test"]
+    p_b, p_w = np.mean([b[s] for s in seeds]), np.mean([w[s] for s in seeds])
+    var = (d.var(ddof=1) / len(d) if len(d) > 1 else 0) + (p_b * (100 - p_b) + p_w * (100 - p_w)) / n
+    return d.mean(), 2 * math.sqrt(var)
+
+
+def test_a_seed_bad_for_both_rows_cancels_in_the_paired_difference():
+    # Seed 2 left the plateau late for both nets: each row's spread is wide, the per-seed
+    # differences are all 5 points.
+    report = _report({"A": [40.0, 41.0, 70.0], "B": [35.0, 36.0, 65.0]}, n_test=100000)
+    claim = {c["claim"]: c for c in reproduce.judge(report)}["B beats A"]
+    assert claim["difference"] == pytest.approx(5.0)
+    assert claim["two_se"] < 1.0 and claim["verdict"] == "agrees"
+    unpaired = 2 * math.hypot(*(reproduce.standard_error(e, 100000) for e in
+                                ([40.0, 41.0, 70.0], [35.0, 36.0, 65.0])))
+    assert unpaired > 5.0            # the rows' spreads alone would have called it noise
 
 
 def test_claims_recomputed_from_runs_and_failed_runs_left_out():
@@ -176,6 +190,32 @@ def test_several_runs_without_fuse_is_an_error(tiny, capsys):
     run = reproduce.run_dir(out, "D", 0)
     assert main(["evaluate", run, reproduce.run_dir(out, "A", 0)]) == 2
     assert "--fuse" in capsys.readouterr().err
+
+
+def test_judge_rewrites_only_the_claims_of_a_record(tiny, tmp_path, capsys):
+    out, report = tiny
+    record = tmp_path / reproduce.JSON_NAME
+    stale = json.loads(json.dumps(report))
+    for claim in stale["claims"]:
+        claim.update(verdict="contradicts", difference=99.0, two_se=0.0)
+    record.write_text(json.dumps(stale))
+    assert main(["reproduce", "--judge", str(record)]) == 0
+    assert "minutes)" in capsys.readouterr().out
+    judged = json.loads(record.read_text())
+    assert judged["claims"] == json.loads(json.dumps(report["claims"]))
+    assert judged["judged"] == f"minivgg reproduce --judge {record}"
+    assert {k: v for k, v in judged.items() if k not in ("claims", "judged")} == {
+        k: v for k, v in stale.items() if k != "claims"}
+    assert (tmp_path / reproduce.FIGURE_NAME).stat().st_size > 0
+
+
+@pytest.mark.parametrize("text, message", [("{not json", "not a readable"),
+                                           ('{"runs": []}', "no fusions, settings")])
+def test_judge_refuses_what_is_not_a_record(tmp_path, capsys, text, message):
+    record = tmp_path / "paper_claims.json"
+    record.write_text(text)
+    assert main(["reproduce", "--judge", str(record)]) == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not os.path.exists(RECORD), reason="no recorded full run yet")

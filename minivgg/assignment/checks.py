@@ -112,6 +112,16 @@ def _where(errors):
                                                   errors.shape))
 
 
+def matches(got, wrong, tol):
+    """Whether ``got`` is the known wrong answer ``wrong`` within ``tol``; NaN entries of
+    ``wrong`` match anything (a mistake that leaves those entries undefined)."""
+    if wrong.shape != got.shape:
+        return False
+    known = ~np.isnan(wrong) if wrong.dtype.kind == "f" else np.ones(wrong.shape, bool)
+    errors = relative_errors(got[known], wrong[known])
+    return bool(np.all(errors <= tol))              # NaN in got where wrong is known: no match
+
+
 def judge(expect, got, outputs):
     """The worst relative error of ``got`` for ``expect``; Wrong with a hint when it is wrong.
     ``outputs`` holds the case's other outputs (for "same_as")."""
@@ -147,10 +157,13 @@ def judge(expect, got, outputs):
     if worst <= expect.tol:                                  # NaN fails too
         return worst
     for wrong, hint in expect.hints:
-        if wrong.shape == got.shape and float(relative_errors(got, wrong).max(initial=0.0)) \
-                <= max(expect.tol, 1e-6):
+        if matches(got, wrong, max(expect.tol, 1e-6)):
             raise Wrong(f"{expect.what} is wrong: {hint}", worst)
     at = _where(errors)
+    if not np.isfinite(got[at]):                  # NaN or inf where the reference has a number
+        raise Wrong(f"{expect.what} has {got[at]} at {at} (expected {value[at]:.6g}): an entry "
+                    f"your code never wrote (np.empty holds whatever was in memory: start from "
+                    f"np.zeros, or write every entry) or a number that overflowed", np.inf)
     raise Wrong(f"{expect.what} differs from the reference: relative error {worst:.1e} at {at} "
                 f"(got {got[at]:.6g}, expected {value[at]:.6g})", worst)
 
@@ -266,6 +279,38 @@ def conv_direct(ref, rng):
     return cases
 
 
+def im2col_mistakes(ref, x, dcols, kernel, stride, padding):
+    """{"cols": [(wrong, hint)], "dx": [...]}: what im2col and col2im give with the padding left
+    unwritten (NaN: any value), with rows in (i, j, c) order, or with windows not shifted by
+    the padding (x read at oh*sh + i instead of oh*sh + i - ph)."""
+    naive = ref.kernels.naive
+    (N, C, H, W), (kh, kw), (ph, pw) = x.shape, kernel, padding
+    cols = naive.im2col(x, kernel, stride, padding)
+    P = cols.shape[2]
+    hints = {"cols": [], "dx": []}
+    if ph or pw:
+        unwritten = np.where(naive.im2col(np.ones(x.shape), kernel, stride, padding) == 0,
+                             np.nan, cols)
+        hints["cols"].append((unwritten, "it is right except where a window covers the padding: "
+                                         "those entries must be 0 (np.empty holds whatever was "
+                                         "in memory: start from np.zeros, or write the 0s)"))
+        grown = np.pad(x, ((0, 0), (0, 0), (0, 2 * ph), (0, 2 * pw)))
+        unshifted = "the windows are not shifted by the padding: window (oh, ow) starts at row " \
+                    "oh*sh - ph and column ow*sw - pw of x (subtract the padding, or pad x first " \
+                    "and index the padded x)"
+        hints["cols"].append((naive.im2col(grown, kernel, stride, (0, 0)), unshifted))
+        hints["dx"].append((naive.col2im(dcols, grown.shape, kernel, stride, (0, 0))[:, :, :H, :W],
+                            unshifted))
+    if C > 1:
+        order = "its rows are in (i, j, c) order; im2col's rows run (c, i, j), channel slowest: " \
+                "row (c*kh + i)*kw + j, the order of weight.reshape(F, -1)"
+        hints["cols"].append((cols.reshape(N, C, kh, kw, P).transpose(0, 2, 3, 1, 4)
+                              .reshape(N, -1, P), order))
+        swapped = dcols.reshape(N, kh, kw, C, P).transpose(0, 3, 1, 2, 4).reshape(N, -1, P)
+        hints["dx"].append((naive.col2im(swapped, x.shape, kernel, stride, padding), order))
+    return hints
+
+
 def im2col_kernels(module):
     """The check of one backend's im2col and col2im: against the reference on fixed and random
     geometries, in float64 and float32, returned and written into ``out=``."""
@@ -281,27 +326,33 @@ def im2col_kernels(module):
             dcols = rng.standard_normal(cols.shape).astype(dtype)
             dx = ref.kernels.naive.col2im(dcols, x_shape, kernel, stride, padding)
             tol = F32_TOL if dtype == F32 else FORWARD_TOL
+            hints = im2col_mistakes(ref, x, dcols, kernel, stride, padding)
             case = Case(what, overlapping(kernel, stride)).step("import", "m", module)
             case.run("cols", "m.im2col", case.array(x), tup(kernel), tup(stride), tup(padding))
-            case.expect("cols", f"im2col on {what}", cols, tol=tol, dtype=dtype.__name__)
+            case.expect("cols", f"im2col on {what}", cols, tol=tol, dtype=dtype.__name__,
+                        hints=hints["cols"])
             case.run("dx", "m.col2im", case.array(dcols), tup(x_shape), tup(kernel), tup(stride),
                      tup(padding))
-            case.expect("dx", f"col2im on {what}", dx, tol=tol, dtype=dtype.__name__)
+            case.expect("dx", f"col2im on {what}", dx, tol=tol, dtype=dtype.__name__,
+                        hints=hints["dx"])
             if index < 3:                  # out=: Conv2d passes a buffer and ignores the return
                 N, K, P = cols.shape       # its (K, N*P) columns seen as (N, K, P): not contiguous
-                case.step("zeros", "buffer", [K, N, P], dtype.__name__, [1, 0, 2])
+                case.step("empty", "buffer", [K, N, P], dtype.__name__, [1, 0, 2])
                 case.call("ignored", "m.im2col", case.array(x), tup(kernel), tup(stride),
                           tup(padding), out={"var": "buffer"}).save("buffer", "buffer")
                 case.expect("buffer", f"im2col(..., out=buffer) on {what} left the buffer "
                             f"unfilled or wrong (Conv2d passes out=, a strided view of its "
                             f"column matrix, and ignores the return value; out.reshape may be "
-                            f"a copy)", cols, tol=tol)
-                case.step("zeros", "dbuffer", list(x_shape), dtype.__name__)
+                            f"a copy; it holds anything, here NaN: write every entry)", cols,
+                            tol=tol, hints=hints["cols"])
+                case.step("empty", "dbuffer", list(x_shape), dtype.__name__)
                 case.call("ignored", "m.col2im", case.array(dcols), tup(x_shape), tup(kernel),
                           tup(stride), tup(padding), out={"var": "dbuffer"}).save("dbuffer",
                                                                                   "dbuffer")
                 case.expect("dbuffer", f"col2im(..., out=buffer) on {what} left the buffer "
-                            f"unfilled or wrong (fill out when it is given)", dx, tol=tol)
+                            f"unfilled or wrong (fill out when it is given; it holds "
+                            f"anything, here NaN: set it to 0 before adding)", dx, tol=tol,
+                            hints=hints["dx"])
             cases.append(case)
         return cases
     return build
@@ -339,6 +390,22 @@ def maxpool_ties(ref, rng):
             "forward.1", f"the tie rule on {what}: when a window holds its maximum twice, the "
                          f"first in row-major order wins (compare with >, not >=); argmax",
             ref.kernels.naive.maxpool_forward(x, kernel, stride)[1], kind="equal", tol=0))
+    # the NaN rule and an all -inf window (kernels/__init__.py), on 2x2 windows of one channel
+    for rule, values in (
+            ("the NaN rule (a window holding NaN gives NaN, its first NaN wins; x > best is False "
+             "for a NaN: test np.isnan)", {(0, 1): np.nan, (0, 2): np.nan, (2, 2): np.nan,
+                                            (3, 3): np.nan}),
+            ("a window of -inf only (its maximum is its first pixel: start from the window's "
+             "first element, not from -inf)", {(h, w): -np.inf for h in (0, 1) for w in (2, 3)})):
+        x = rng.standard_normal((1, 1, 4, 4))
+        for at, value in values.items():
+            x[(0, 0, *at)] = value
+        what = describe(x.shape, 2, 2)
+        case = Case(what).step("import", "m", "kernels.naive")
+        case.run("forward", "m.maxpool_forward", case.array(x), tup((2, 2)), tup((2, 2)))
+        cases.append(case.expect("forward.1", f"{rule} on {what}: argmax",
+                                 ref.kernels.naive.maxpool_forward(x, (2, 2), (2, 2))[1],
+                                 kind="equal", tol=0))
     return cases
 
 

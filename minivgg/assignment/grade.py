@@ -128,12 +128,20 @@ class GradeReport:
         return sum(r.max_points for r in self.results)
 
     def __str__(self):
+        return self.text()
+
+    def text(self, checks=False):
+        """The table of parts; with ``checks``, each part's checks below it with their points."""
         lines = [f"{self.submission}" + "".join(f"\nnote: {note}" for note in self.notes),
                  f"{'part':<17}{'points':>10}  {'result':<8}{'worst error':>12}  message"]
         for r in self.results:
             error = "-" if math.isnan(r.worst_error) else f"{r.worst_error:.1e}"
             lines.append(f"{r.part:<17}{r.points:>5g}/{r.max_points:<4}  "
                          f"{'passed' if r.passed else 'FAILED':<8}{error:>12}  {r.message}".rstrip())
+            for c in r.checks if checks else []:
+                share = round(r.max_points * c.weight, 2)
+                lines.append(f"  - check {c.check}: {share if c.passed else 0:g}/{share:g}, " +
+                             ("passed" if c.passed else f"FAILED: {c.message}"))
         lines.append(f"{'total':<17}{self.score:>5g}/{self.max_score}")
         return "\n".join(lines)
 
@@ -201,7 +209,8 @@ def judge_check(name, cases, offset, outcome):
                 worst = np.fmax(worst, judge(expect, outputs[expect.name], outputs))
         except Wrong as wrong:
             hint = wrong.hint
-            if adding and disjoint_passed and case.overlapping and hint.startswith(adding):
+            if adding and disjoint_passed and case.overlapping and hint.startswith(adding) \
+                    and "differs from the reference" in hint:      # not a named mistake
                 from .checks import OVERLAP_HINT
                 hint = f"{hint}; {OVERLAP_HINT}"
             return float(np.fmax(worst, wrong.error)), hint

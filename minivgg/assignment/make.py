@@ -507,13 +507,18 @@ Zisserman, ICLR 2015). Each part is a banner in the code saying what to write, f
 {rows}
 
 The docstrings above each banner give the shapes and the equation; `minivgg/kernels/__init__.py`
-gives the conventions every kernel keeps (the order of im2col's rows, the max-pool tie rule).
+gives the conventions every kernel keeps (the order of im2col's rows, the max-pool tie, NaN and
+-inf rules).
 
 ## Setting up
 
     python3 -m venv .venv && . .venv/bin/activate
     pip install -e ".[plot]" jupyterlab     # this folder, editable: everything runs your code
     jupyter lab notebooks/
+
+or, without a browser, run a notebook top to bottom (it stops at the check of the first part that
+does not pass yet): `jupyter nbconvert --to notebook --execute --inplace notebooks/01_*.ipynb`
+(nbconvert comes with jupyterlab).
 
 The notebooks and `python -m minivgg` import the `minivgg` of this folder once it is installed
 this way (`-e`: your edits take effect without installing again).
@@ -537,9 +542,11 @@ kept).
 
     python -m minivgg check              # every part of your assignment
     python -m minivgg check im2col lrn   # just these
+    python -m minivgg check -v maxpool   # each of the part's checks, with its points
 
 runs the grader's own checks, with its hints and its share of points per check, on public inputs
-stored in `minivgg/assignment/public/`. The grader uses the same checks on fresh random inputs, so
+stored in `minivgg/assignment/public/`; a part's line shows its points and the first check it
+fails, `-v` (`--verbose`) lists every check. The grader uses the same checks on fresh random inputs, so
 code that passes here because it is right passes there too; code that recognises these inputs
 does not.
 

@@ -37,7 +37,8 @@ PARTS = tuple(Part(*row) for row in [
     ("maxpool", "kernels/naive.py", 15, (("maxpool_kernels", 0.6), ("maxpool_ties", 0.2),
                                               ("maxpool_gradients", 0.2)), {
         "maxpool_forward": "fill y with each window's maximum and argmax with where it was, as "
-                           "h * W + w; the first maximum in row-major order wins ties.",
+                           "h * W + w; the first maximum in row-major order wins ties (the "
+                           "docstring gives the NaN and -inf rules, graded too).",
         "maxpool_backward": "route each output's gradient to the input that was its window's "
                             "maximum; windows that overlap can share one, so gradients add up."}),
     ("lrn", "kernels/naive.py", 15, (("lrn_kernels", 0.7), ("lrn_gradients", 0.3)), {
@@ -62,7 +63,8 @@ PARTS = tuple(Part(*row) for row in [
                            "dx = col2im(weight^T dy)."}),
     ("relu", "layers/activation.py", 5, (("relu_forward", 0.5), ("relu_backward", 0.5)), {
         "ReLU.forward": "self._y = max(0, x), kept for backward.",
-        "ReLU.backward": "return dout where the output was positive, 0 elsewhere."}),
+        "ReLU.backward": "return dout where the output was positive, 0 elsewhere, in dout's "
+                         "dtype."}),
     ("dropout", "layers/dropout.py", 10, (("dropout_layer", 1.0),), {
         "Dropout.forward": "draw one uniform number per element of x from self.rng into "
                            "self._draws (a unit is kept where its draw is >= p).",

@@ -180,8 +180,8 @@ class Group:
                 self.resolve(args[0])[...] = self.value(args[1])
             elif op == "namespace":                        # an object with these attributes
                 self.env[args[0]] = types.SimpleNamespace(**self.value({"dict": args[1]}))
-            elif op == "zeros":                            # [axes]: a transposed view of it
-                array = self.np.zeros(args[1], dtype=args[2])
+            elif op == "empty":     # a buffer as np.empty gives it, NaN so what is unwritten shows
+                array = self.np.full(args[1], self.np.nan, dtype=args[2])
                 self.env[args[0]] = array.transpose(args[3]) if len(args) > 3 else array
             elif op == "setattr":
                 setattr(self.resolve(args[0]), args[1], self.value(args[2]))

@@ -116,6 +116,8 @@ def notebook_check(*parts):
 def add_arguments(parser):
     parser.add_argument("parts", metavar="PART", nargs="*",
                         help="parts to check (default: every part of your assignment)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="list each part's checks with their points and messages")
     parser.add_argument("--path", help="your copy (default: the one this minivgg belongs to, the "
                                        "folder holding it)")
     parser.set_defaults(run=run)
@@ -128,7 +130,7 @@ def run(args):
     except (ValueError, FileNotFoundError) as error:
         print(f"minivgg check: error: {error}", file=sys.stderr)
         return 2
-    print(report)
+    print(report.text(checks=args.verbose))
     return 0 if report.score == report.max_score else 1
 
 

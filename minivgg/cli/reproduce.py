@@ -7,8 +7,8 @@ def add_parser(commands):
     reproduce = commands.add_parser(
         "reproduce", formatter_class=FORMATTER,
         help="the paper's experiments (Tables 3-6) at small scale, with seeds",
-        description="Train every configuration of the paper's Tables 3-6 on the built-in pairs "
-                    "data with several seeds, test them as the paper does, fuse them, and judge "
+        description="Train every configuration of the paper's Tables 3-6 on the built-in "
+                    "shapes with several seeds, test them as the paper does, fuse them, and judge "
                     "the paper's ten claims; writes OUT/paper_claims.json, OUT/paper_claims.png "
                     "and OUT/runs/ (each net's run folder, for 'minivgg evaluate'). The full "
                     "run takes up to an hour on 2 cores.")
@@ -19,11 +19,22 @@ def add_parser(commands):
                            help="the built-in data set (pairs: the harder one, two shapes each)")
     reproduce.add_argument("--overwrite", action="store_true",
                            help="replace a run already in OUT")
+    reproduce.add_argument("--judge", metavar="RECORD", default=None,
+                           help="no training: judge the claims of a recorded run again (RECORD: "
+                                "its paper_claims.json) with this version's statistics; "
+                                "rewrites RECORD and the figure beside it")
     reproduce.set_defaults(run=cmd_reproduce)
 
 
 def cmd_reproduce(args):
-    from ..reproduce import run
+    from ..reproduce import format_claims, rejudge, run
+    if args.judge is not None:
+        try:
+            report = rejudge(args.judge, command=f"minivgg reproduce --judge {args.judge}")
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        print(format_claims(report))
+        return 0
     command = ("minivgg reproduce" + (" --quick" if args.quick else "") + f" --data {args.data}"
                f" --out {args.out}" + (" --overwrite" if args.overwrite else ""))
     try:

@@ -85,6 +85,11 @@ def add_parser(commands):
     model = groups["model"]
     model.add_argument("--seed", type=nonnegative_int, default=0,
                        help="seeds the weights, dropout, shuffling and augmentation")
+    model.add_argument("--warm-start", metavar="RUN_DIR", default=None,
+                       help="the paper's start for deep nets (Sec. 3.1): copy the first four "
+                            "convolutions and fc6-fc8 of RUN_DIR's best model (a trained "
+                            "shallower net, e.g. A, of the same width and classes); the other "
+                            "layers start from --init")
     data = train.add_argument_group("data: your images (--data), else the built-in shapes")
     data.add_argument("--data", metavar="PATH", default=None,
                       help="an image folder (PATH/<class>/<image>.png|jpg), a folder with "
@@ -159,6 +164,8 @@ def _resumed(args):
     run_dir = check_run_dir(args.resume)
     ignored = [name for name in RECIPE_OPTIONS if name != "epochs" and getattr(args, name)
                is not None]
+    if args.warm_start is not None:
+        ignored.append("warm_start")
     if ignored:
         raise CommandError(f"--resume continues with the run's own recipe; drop "
                            f"{', '.join('--' + n.replace('_', '-') for n in ignored)}")
@@ -191,6 +198,9 @@ def _new(args):
         run_dir = world().bcast(run_dir, root=0)
     try:
         model = recipe.build(train_set, seed=args.seed)
+        if args.warm_start is not None:
+            _warm_start(model, args.warm_start)
+            settings["warm_start"] = os.path.abspath(args.warm_start)
         trainer = _trainer_class(args)(model, train_set, val_set, recipe=recipe, run_dir=run_dir,
                           overwrite=args.overwrite, seed=args.seed, progress=args.progress,
                           settings=settings)
@@ -202,6 +212,18 @@ def _new(args):
           f"{recipe.input_size}, {model.num_params():,} parameters; data: {source}, "
           f"{len(train_set.classes)} classes", flush=True)
     return trainer, run_dir, recipe.epochs
+
+
+def _warm_start(model, run_dir):
+    """init_from_shallower from the best model of a finished run (the paper's warm start)."""
+    from ..train import BEST, model_from_checkpoint
+    from ..vgg import init_from_shallower
+    source = model_from_checkpoint(os.path.join(check_run_dir(run_dir, BEST), BEST))[0]
+    try:
+        copied = init_from_shallower(model, source)
+    except ValueError as error:
+        raise CommandError(f"--warm-start {run_dir}: {error}") from None
+    print(f"warm start from {run_dir}: {', '.join(copied)}", flush=True)
 
 
 def _trainer_class(args):

