@@ -565,7 +565,8 @@ def format_claims(report):
         diff = "-" if c["difference"] is None else f"{c['difference']:6.2f}"
         two_se = "-" if c["two_se"] is None else f"{c['two_se']:6.2f}"
         lines.append(f"{c['claim']:<40} {c['table']:>5} {str(c['better']):>34} "
-                     f"{str(c['worse']):>34} {diff:>6} {two_se:>6}  {c['verdict']}")
+                     f"{str(c['worse']):>34} {diff:>6} {two_se:>6}  "
+                     f"{c['verdict'] if c['difference'] is not None else 'no data: ' + c['note']}")
     lines.append(f"({report['minutes']} minutes)")
     return "\n".join(lines)
 

@@ -263,3 +263,12 @@ def test_pairs_reject_bad_arguments():
         synthetic_pairs(10, size=8)
     with pytest.raises(ValueError, match="noise"):
         synthetic_pairs(10, noise=-1)
+
+
+def test_the_claims_table_says_when_a_claim_had_nothing_to_compare():
+    report = {**_report({"A": [40.0, 41.0], "A-LRN": [40.5, 41.5]}), "minutes": 1.0}
+    report["claims"] = reproduce.judge(report)
+    lines = reproduce.format_claims(report).splitlines()
+    assert lines[1].endswith("agrees") and "LRN does not help" in lines[1]
+    assert all("no data: no seed with a successful run on both sides" in line
+               for line in lines[2:-1])
