@@ -30,6 +30,7 @@ attributes of a compiled function).
 """
 
 import itertools
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -121,7 +122,9 @@ def _run(kernel, total, work, *args):
 # check that raises ZeroDivisionError - that check sits in every division and stopped LLVM from
 # vectorising the LRN loops (measured 10x slower).
 # Each compiled function costs ~0.1 s per dtype on a cold cache, so small helpers are written
-# inline rather than as separate functions.
+# inline rather than as separate functions. That counts the functions a kernel calls that Numba
+# itself compiles on first use: np.empty (~0.1 s per dtype), min and max (~0.02 s each), so
+# kernels take their scratch arrays from the caller and clip ranges with conditionals.
 def kernel(function):
     options = dict(nogil=True, error_model="numpy")
     try:
@@ -141,7 +144,7 @@ def _scratch(name, shape, dtype):
     """A scratch array of this thread, reused by the next call that asks for ``name`` (fresh
     memory costs a page fault per 4 KiB on first touch: measured 0.7 ms of a 2 ms im2col)."""
     arrays = _local.__dict__
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     array = arrays.get(name)
     if array is None or array.dtype != dtype or array.size < size:
         array = arrays[name] = np.empty(size, dtype)
@@ -368,19 +371,20 @@ _LRN_BLOCK = 256
 
 
 @kernel
-def _lrn_forward(x, size, alpha, beta, k, y, scale, start, stop):
-    N, C, P = x.shape
+def _lrn_forward(x, size, alpha, beta, k, y, scale, total, power, start, stop):
+    N, C, P = x.shape                          # total, power: (_LRN_BLOCK,) scratch, float64, x's
     blocks = (P + _LRN_BLOCK - 1) // _LRN_BLOCK
     before, after = size // 2, (size - 1) // 2
-    total = np.empty(_LRN_BLOCK, dtype=np.float64)
-    power = np.empty(_LRN_BLOCK, dtype=x.dtype)
     for task in range(start, stop):            # task = one block of pixels of one image
         n, p0 = task // blocks, (task % blocks) * _LRN_BLOCK
-        p1 = min(P, p0 + _LRN_BLOCK)
+        p1 = P if P - p0 < _LRN_BLOCK else p0 + _LRN_BLOCK     # no min(): see kernel()
         L = p1 - p0
         for c in range(C):
-            total[:L] = 0
-            for c2 in range(max(0, c - before), min(C, c + after + 1)):
+            for q in range(L):                 # a loop: a slice assignment compiles slowly
+                total[q] = 0
+            for c2 in range(c - before, c + after + 1):
+                if not 0 <= c2 < C:            # clipped here, not by max()/min(): see kernel()
+                    continue
                 xr = x[n, c2, p0:p1]
                 for q in range(L):
                     total[q] += np.float64(xr[q]) * xr[q]
@@ -393,16 +397,15 @@ def _lrn_forward(x, size, alpha, beta, k, y, scale, start, stop):
 
 
 @kernel
-def _lrn_backward(dout, x, scale, size, alpha, beta, dx, start, stop):
+def _lrn_backward(dout, x, scale, size, alpha, beta, dx, power, t, total, start, stop):
+    # scratch: power (C, _LRN_BLOCK) x's dtype, scale^-beta; t (C, _LRN_BLOCK) float64,
+    # dout x scale^(-beta-1); total (_LRN_BLOCK,) float64
     N, C, P = x.shape
     blocks = (P + _LRN_BLOCK - 1) // _LRN_BLOCK
     before, after = size // 2, (size - 1) // 2
-    power = np.empty((C, _LRN_BLOCK), dtype=x.dtype)      # scale^-beta
-    t = np.empty((C, _LRN_BLOCK), dtype=np.float64)       # dout x scale^(-beta-1)
-    total = np.empty(_LRN_BLOCK, dtype=np.float64)
     for task in range(start, stop):
         n, p0 = task // blocks, (task % blocks) * _LRN_BLOCK
-        p1 = min(P, p0 + _LRN_BLOCK)
+        p1 = P if P - p0 < _LRN_BLOCK else p0 + _LRN_BLOCK     # no min(): see kernel()
         L = p1 - p0
         for c in range(C):
             dr, xr, sr = dout[n, c, p0:p1], x[n, c, p0:p1], scale[n, c, p0:p1]
@@ -412,8 +415,11 @@ def _lrn_backward(dout, x, scale, size, alpha, beta, dx, start, stop):
                 tr[q] = np.float64(dr[q]) * xr[q] * (np.float64(pr[q]) / sr[q])
         for j in range(C):
             # channel j is in the window of c exactly when c is in [j - after, j + before]
-            total[:L] = 0
-            for c in range(max(0, j - after), min(C, j + before + 1)):
+            for q in range(L):                 # a loop: a slice assignment compiles slowly
+                total[q] = 0
+            for c in range(j - after, j + before + 1):
+                if not 0 <= c < C:
+                    continue
                 tr = t[c]
                 for q in range(L):
                     total[q] += tr[q]
@@ -432,16 +438,28 @@ def lrn_forward(x, size, alpha, beta, k):
     x = np.ascontiguousarray(x)
     y, scale = np.empty_like(x), np.empty_like(x)
     tasks = x.shape[0] * -(-x.shape[2] * x.shape[3] // _LRN_BLOCK)
-    _run(_lrn_forward, tasks, x.size * size, _pixels(x), size, alpha, beta, k, _pixels(y),
-         _pixels(scale))
+    args = _pixels(x), size, alpha, beta, k, _pixels(y), _pixels(scale)
+
+    def piece(start, stop):         # scratch of the thread that runs the piece (see kernel())
+        _lrn_forward(*args, _scratch("lrn total", (_LRN_BLOCK,), np.float64),
+                     _scratch("lrn power", (_LRN_BLOCK,), x.dtype), start, stop)
+
+    _run(piece, tasks, x.size * size)
     return y, scale
 
 
 def lrn_backward(dout, x, scale, size, alpha, beta):
     dx = np.empty(x.shape, dtype=x.dtype)
     tasks = x.shape[0] * -(-x.shape[2] * x.shape[3] // _LRN_BLOCK)
-    _run(_lrn_backward, tasks, x.size * size, _pixels(dout), _pixels(x), _pixels(scale), size,
-         alpha, beta, _pixels(dx))
+    args = _pixels(dout), _pixels(x), _pixels(scale), size, alpha, beta, _pixels(dx)
+    rows = (x.shape[1], _LRN_BLOCK)
+
+    def piece(start, stop):         # as in lrn_forward
+        _lrn_backward(*args, _scratch("lrn power", rows, x.dtype),
+                      _scratch("lrn t", rows, np.float64),
+                      _scratch("lrn total", (_LRN_BLOCK,), np.float64), start, stop)
+
+    _run(piece, tasks, x.size * size)
     return dx
 
 
