@@ -17,6 +17,7 @@ its views at all scales. What is averaged where:
     - methods (dense + multi-crop): soft-max posteriors are averaged (Sec. 4.3), ``combine``.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -28,6 +29,13 @@ from .layers.softmax import softmax
 
 METHODS = ("center", "dense", "multicrop")
 MAX_SCALE_RATIO = 8         # test scales Q up to 8 crops: the paper's 512 / 224 is 2.3
+
+
+def chance_threshold(num_classes, n_val):
+    """Validation accuracy a net must exceed to have left chance: 1/K plus two binomial standard
+    errors of an accuracy of 1/K measured on n_val images."""
+    p = 1.0 / num_classes
+    return p + 2.0 * math.sqrt(p * (1 - p) / n_val)
 
 
 def top_k_error(probs, labels, k=1):

@@ -135,9 +135,15 @@ class ReduceOnPlateau:
     An epoch improves if its accuracy beats the best so far by more than ``min_delta``; after
     ``patience`` epochs in a row without improvement the rate is cut (at most ``max_reductions``
     times) and the count starts again. The best accuracy is kept across cuts.
+
+    ``start_above`` (an accuracy, e.g. ``minivgg.evaluate.chance_threshold``): the count starts
+    only once the net has left chance, two epochs in a row above it. A net still on the chance
+    plateau has not started to improve; cutting its rate there, as the plain rule does after
+    ``patience`` epochs, slows its exit tenfold (docs/TRAINING.md, the chance plateau).
     """
 
-    def __init__(self, optimizer, factor=0.1, patience=2, max_reductions=3, min_delta=0.0):
+    def __init__(self, optimizer, factor=0.1, patience=2, max_reductions=3, min_delta=0.0,
+                 start_above=None):
         self.optimizer = optimizer
         self.factor = _check_number(factor, "factor", 0.0, 1.0, low_inclusive=False)
         if not isinstance(patience, numbers.Integral) or patience < 1:
@@ -146,6 +152,9 @@ class ReduceOnPlateau:
             raise ValueError(f"max_reductions must be an int >= 0; got {max_reductions!r}")
         self.patience, self.max_reductions = int(patience), int(max_reductions)
         self.min_delta = _check_number(min_delta, "min_delta", 0.0)
+        self.start_above = None if start_above is None else _check_number(start_above,
+                                                                           "start_above", 0.0)
+        self.above = 2 if start_above is None else 0    # epochs in a row above it, up to 2
         self.best = -np.inf
         self.bad_epochs = 0
         self.reductions = 0
@@ -154,6 +163,10 @@ class ReduceOnPlateau:
         """Record one epoch's validation accuracy (higher is better); returns True if the
         learning rate was cut now."""
         metric = _check_number(metric, "metric", -np.inf)
+        if self.above < 2:
+            self.above = self.above + 1 if metric > self.start_above else 0
+            if self.above < 2:
+                return False
         if metric > self.best + self.min_delta:
             self.best, self.bad_epochs = metric, 0
             return False
@@ -168,13 +181,16 @@ class ReduceOnPlateau:
     def state_dict(self):
         return {"kind": "plateau", "factor": self.factor, "patience": self.patience,
                 "max_reductions": self.max_reductions, "min_delta": self.min_delta,
+                "start_above": self.start_above, "above": self.above,
                 "best": float(self.best), "bad_epochs": self.bad_epochs,
                 "reductions": self.reductions}
 
     def load_state_dict(self, state):
         _check_kind(state, "plateau")
+        # Checkpoints from before start_above existed counted from the first epoch.
         self.__init__(self.optimizer, state["factor"], state["patience"],
-                      state["max_reductions"], state["min_delta"])
+                      state["max_reductions"], state["min_delta"], state.get("start_above"))
+        self.above = int(state.get("above", self.above))
         self.best, self.bad_epochs = float(state["best"]), int(state["bad_epochs"])
         self.reductions = int(state["reductions"])
 

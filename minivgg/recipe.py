@@ -28,7 +28,9 @@ Where the recipe departs from the paper, and why (docs/TRAINING.md has the measu
   collapse, and on the digits the ramp only delayed learning (docs/TRAINING.md);
 - small sizes: ``width`` scales the conv channels, ``fc_width`` is fc6/fc7's size, crops of
   ``input_size`` pixels from images whose shorter side is ``scale`` (the paper: 224 from 256,
-  "auto" keeps that ratio), batch 32 instead of 256, lr / 10 after one epoch without progress.
+  "auto" keeps that ratio), batch 32 instead of 256, lr / 10 after one epoch without progress,
+  counted only once the net has left chance (the paper's rule cannot tell a net still on the
+  chance plateau from one that stopped improving; ``optim.ReduceOnPlateau(start_above=)``).
 """
 
 import dataclasses
@@ -69,7 +71,8 @@ class Recipe:
     weight_decay: float = _option(5e-4, "L2 multiplier on weights (the paper: 5e-4)")
     warmup_epochs: float = _option(0.0, "epochs over which lr ramps up linearly from 0 (0: "
                                         "off)")
-    schedule: str = _option("plateau", "plateau: lr / 10 when val accuracy stalls (the paper); "
+    schedule: str = _option("plateau", "plateau: lr / 10 when val accuracy stalls, once above "
+                                       "chance (the paper); "
                                        "step: at the milestones")
     patience: int = _option(1, "plateau: epochs without improvement before lr / 10")
     max_reductions: int = _option(3, "plateau: most lr cuts (the paper: 3)")
@@ -160,11 +163,13 @@ class Recipe:
         from .optim import SGD
         return SGD(model, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
-    def lr_schedule(self, optimizer):
+    def lr_schedule(self, optimizer, start_above=None):
+        """The recipe's schedule; ``start_above``: the plateau rule counts only once the
+        validation accuracy has exceeded it (chance) twice in a row (``ReduceOnPlateau``)."""
         from .optim import ReduceOnPlateau, StepSchedule
         if self.schedule == "plateau":
             return ReduceOnPlateau(optimizer, patience=self.patience,
-                                   max_reductions=self.max_reductions)
+                                   max_reductions=self.max_reductions, start_above=start_above)
         return StepSchedule(optimizer, self.milestones)
 
 

@@ -46,8 +46,7 @@ import time
 import numpy as np
 
 from .data.synthetic import dataset_splits
-from .evaluate import combine, paper_scales, posteriors, top_k_error
-from .optim import ReduceOnPlateau
+from .evaluate import chance_threshold, combine, paper_scales, posteriors, top_k_error
 from .recipe import RECIPE
 from .train import NonFiniteLossError, Trainer, atomic_write, model_from_checkpoint
 from .vgg import init_from_shallower
@@ -134,13 +133,6 @@ JSON_NAME, FIGURE_NAME, RUNS_DIR, DATA_NAME = "paper_claims.json", "paper_claims
 
 
 # -- statistics: what the claims are judged by ----------------------------------------------------
-
-def chance_threshold(num_classes, n_val):
-    """Validation accuracy a net must exceed to have left chance: 1/K plus two binomial standard
-    errors of an accuracy of 1/K measured on n_val images."""
-    p = 1.0 / num_classes
-    return p + 2.0 * math.sqrt(p * (1 - p) / n_val)
-
 
 def left_chance_epoch(val_top1, num_classes, n_val):
     """The epoch (1-based) from which the net had left chance: the first of two epochs in a row
@@ -272,26 +264,6 @@ def load_data(out):
                      for s in ("train", "val", "test"))
 
 
-class PlateauAfterChance(ReduceOnPlateau):
-    """The paper's rule, lr / 10 when the validation accuracy stops improving (three times), with
-    the count started only once the net has left chance (``left_chance_epoch``: two epochs in a
-    row above ``threshold``): a net still at chance has not started to improve, and cutting its
-    rate there, as a plain plateau rule does after ``patience`` epochs, can keep it there."""
-
-    def __init__(self, optimizer, threshold, **kwargs):
-        super().__init__(optimizer, **kwargs)
-        self.threshold = threshold
-        self.above = 0                  # epochs in a row above the threshold, until it is 2
-
-    def step(self, metric):
-        if self.above < 2:
-            self.above = self.above + 1 if metric > self.threshold else 0
-            if self.above < 2:
-                return False
-            self.best = -np.inf         # from here on, the paper's rule
-        return super().step(metric)
-
-
 def run_dir(out, label, seed):
     return os.path.join(out, RUNS_DIR, f"{label.replace(' ', '_').replace('=', '')}-seed{seed}")
 
@@ -320,8 +292,7 @@ def train_net(task):
         if start == "warm":
             init_from_shallower(model, model_from_checkpoint(run_dir(out, parent, seed))[0])
     optimizer = recipe.optimizer(model)
-    schedule = PlateauAfterChance(optimizer, chance_threshold(len(train.classes), len(val)),
-                                  patience=recipe.patience, max_reductions=recipe.max_reductions)
+    schedule = recipe.lr_schedule(optimizer, chance_threshold(len(train.classes), len(val)))
     folder = run_dir(out, label, seed)
     trainer = Trainer(model, train, val, recipe=recipe, optimizer=optimizer, schedule=schedule,
                       seed=seed, run_dir=folder, progress=False, log=None,

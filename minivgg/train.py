@@ -38,7 +38,7 @@ from .data import ImageDataset
 from .data.augment import TrainTransform
 from .data.stats import mean_rgb, rgb_pca
 from .errors import CorruptFileError
-from .evaluate import paper_scales, posteriors, top_k_error
+from .evaluate import chance_threshold, paper_scales, posteriors, top_k_error
 from .io import CheckedNpz, model_from_arrays
 from .layers import Standardise
 from .optim import SGD, schedule_from_state
@@ -286,8 +286,10 @@ class Trainer:
                 augmentation (scale S, flips, PCA colour shift); ``**changes`` replace some of
                 its training fields, e.g. ``batch_size=16, scale=None`` (stored in the checkpoint)
     optimizer:  default ``recipe.optimizer(model)``: SGD(lr 1e-2, momentum 0.9, wd 5e-4)
-    schedule:   default ``recipe.lr_schedule(optimizer)``: lr / 10 after ``patience`` epochs
-                without a better validation accuracy, at most 3 times; or a ``StepSchedule``
+    schedule:   default ``recipe.lr_schedule(optimizer, chance)``: lr / 10 after ``patience``
+                epochs without a better validation accuracy, at most 3 times, counted once the
+                net has left chance (the validation set's ``chance_threshold``, twice in a row);
+                or a ``StepSchedule``
     run_dir:    folder for ``checkpoint.npz`` (last epoch), ``best.npz`` (best validation top-1)
                 and ``history.json`` (None: keep nothing). A folder that already holds a run is
                 refused unless ``overwrite=True`` (continue one with ``Trainer.resume``)
@@ -314,7 +316,9 @@ class Trainer:
         _check_standardised(model, self.recipe)
         self.model, self.train_set, self.val_set = model, train_set, val_set
         self.optimizer = self.recipe.optimizer(model) if optimizer is None else optimizer
-        self.schedule = self.recipe.lr_schedule(self.optimizer) if schedule is None else schedule
+        chance = chance_threshold(len(val_set.classes), len(val_set))
+        self.schedule = (self.recipe.lr_schedule(self.optimizer, chance) if schedule is None
+                         else schedule)
         self.batch_size = self.recipe.batch_size
         self.augment = {"scale": self.recipe.train_scale(), "flip": self.recipe.flip,
                         "colour_shift": self.recipe.colour_shift}

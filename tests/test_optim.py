@@ -191,3 +191,45 @@ def test_one_sgd_step_moves_every_parameter_by_minus_lr_times_the_numerical_grad
         worst = max(worst, relative_error(actual, expected, floor=1e-10).max())
     assert len(checked) == 22                     # 8 conv + 3 fc layers, weight and bias each
     assert worst < 1e-4, worst
+
+
+def test_the_plateau_count_starts_only_once_the_net_left_chance():
+
+    class Opt:
+        lr = 0.01
+
+    schedule = ReduceOnPlateau(Opt, patience=1, max_reductions=3, start_above=0.2)
+    for accuracy in (0.1, 0.12, 0.3, 0.1, 0.11):        # at chance, one lucky epoch: no cut
+        assert not schedule.step(accuracy)
+    assert Opt.lr == 0.01
+    assert not schedule.step(0.3) and not schedule.step(0.3)   # left chance: the rule from here
+    state = schedule.state_dict()
+    assert schedule_from_state(Opt, state).state_dict() == state
+    assert schedule.step(0.29) and Opt.lr == pytest.approx(0.001)
+    plain = ReduceOnPlateau(Opt, patience=1)
+    assert not plain.step(0.1) and plain.step(0.1)             # without it: cut at chance
+
+
+def test_a_plateau_state_from_before_start_above_still_loads():
+
+    class Opt:
+        lr = 0.01
+
+    old = {"kind": "plateau", "factor": 0.1, "patience": 1, "max_reductions": 3,
+           "min_delta": 0.0, "best": 0.5, "bad_epochs": 0, "reductions": 1}
+    schedule = ReduceOnPlateau(Opt)
+    schedule.load_state_dict(old)
+    assert schedule.start_above is None and schedule.step(0.4)      # counted as before
+
+
+def test_the_trainer_counts_plateaus_from_its_validation_sets_chance():
+    from minivgg.data.synthetic import synthetic_splits
+    from minivgg.evaluate import chance_threshold
+    from minivgg.recipe import RECIPE
+    from minivgg.train import Trainer
+
+    train, val = synthetic_splits(20, 30, size=34, seed=0)
+    recipe = RECIPE.replace(width=1 / 16, fc_width=8)
+    trainer = Trainer(recipe.build(train), train, val, recipe=recipe, progress=False, log=None)
+    assert trainer.schedule.start_above == pytest.approx(chance_threshold(10, 30))
+    assert chance_threshold(10, 100) == pytest.approx(0.16)

@@ -112,18 +112,6 @@ def test_left_chance_needs_two_standard_errors_above_chance():
         "never left chance")
 
 
-def test_the_plateau_count_starts_only_once_the_net_left_chance():
-    class Opt:
-        lr = 0.01
-
-    schedule = reproduce.PlateauAfterChance(Opt, 0.2, patience=1, max_reductions=3)
-    for accuracy in (0.1, 0.12, 0.3, 0.1, 0.11):        # at chance, one lucky epoch: no cut
-        assert not schedule.step(accuracy)
-    assert Opt.lr == 0.01
-    assert not schedule.step(0.3) and not schedule.step(0.3)   # left chance: the rule from here
-    assert schedule.step(0.29) and Opt.lr == pytest.approx(0.001)
-
-
 # -- the run, end to end on tiny sizes -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
