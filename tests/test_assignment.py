@@ -24,6 +24,7 @@ from minivgg.assignment.make import (
     REFERENCE_ROOT,
     _enclosing_function,
     _part_in_file,
+    cell_python,
     find_blocks,
     student_source,
 )
@@ -181,8 +182,7 @@ def statement_runs(copy):
     """Every body (list of statements) in the copy's .py files and notebook cells, normalised."""
     sources = [p.read_text() for p in (copy / "minivgg").rglob("*.py")]
     for notebook in (copy / "notebooks").glob("*.ipynb"):
-        sources += ["\n".join(line for line in "".join(c["source"]).split("\n")
-                              if not line.lstrip().startswith(("%", "!")))
+        sources += [cell_python("".join(c["source"]))
                     for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
     runs = []
     for source in sources:
@@ -594,3 +594,9 @@ def test_only_leaves_the_other_parts_solved(tmp_path):
     report = grade(tmp_path / "hw", parts=["linear", "maxpool", "conv_direct"])
     assert [(r.part, r.points) for r in report.results] == [("conv_direct", 10), ("maxpool", 15),
                                                              ("linear", 0)]
+
+
+def test_a_cell_line_starting_with_percent_is_python_when_the_cell_parses():
+    formatted = 'print("%.1f"\n      % (1.0,))'
+    assert cell_python(formatted) == formatted
+    assert cell_python("%matplotlib inline\nx = 1") == "\nx = 1"

@@ -85,11 +85,22 @@ def find_blocks(lines, where):
     return blocks
 
 
+def cell_python(source):
+    """A notebook cell's source as Python: as it is if it parses, else with IPython's %magic and
+    !shell lines blanked (only then: a line starting with % can be Python, the continuation of
+    ``"..." % (...)``)."""
+    try:
+        ast.parse(source)
+        return source
+    except SyntaxError:
+        return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                         for line in source.split("\n"))
+
+
 def _parse(source, where, cell=False):
-    """ast of a file, or of a notebook cell with IPython's %magic and !shell lines blanked."""
+    """ast of a file, or of a notebook cell (``cell_python``)."""
     if cell:
-        source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
-                           for line in source.split("\n"))
+        source = cell_python(source)
     try:
         return ast.parse(source, filename=where)
     except SyntaxError as error:
