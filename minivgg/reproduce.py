@@ -128,6 +128,7 @@ SETTINGS = {
                  fc_width=16, batch_size=16, epochs=1, finetune_epochs=1, seeds=2, grid=2,
                  workers=1),
 }
+MAX_RECORD_BYTES = 64 << 20          # --judge refuses a larger "record" before reading it
 JSON_NAME, FIGURE_NAME, RUNS_DIR, DATA_NAME = "paper_claims.json", "paper_claims.png", "runs", \
     "data.npz"
 
@@ -218,6 +219,8 @@ def paired_difference(better, worse, n_test):
     if not seeds:
         raise ValueError("paired_difference needs a seed both rows have")
     d = np.array([worse[s] - better[s] for s in seeds], dtype=np.float64)
+    if not np.isfinite(d).all():
+        raise ValueError(f"paired_difference: a non-finite error among seeds {seeds}")
     p_b, p_w = (np.mean([row[s] for s in seeds]) for row in (better, worse))
     spread = d.var(ddof=1) / len(d) if len(d) > 1 else 0.0
     se = math.sqrt(spread + (p_b * (100.0 - p_b) + p_w * (100.0 - p_w)) / n_test)
@@ -514,6 +517,8 @@ def rejudge(path, command=None):
     figure beside it are rewritten; the run's own "command" and "minutes" stay, and "judged"
     says what judged it. Returns the report."""
     try:
+        if os.path.getsize(path) > MAX_RECORD_BYTES:
+            raise ValueError(f"larger than {MAX_RECORD_BYTES >> 20} MiB; a record is well under 1 MiB")
         with open(path, encoding="utf-8") as f:
             report = json.load(f)
     except (OSError, ValueError) as error:
@@ -522,7 +527,10 @@ def rejudge(path, command=None):
                                                             else {}))
     if missing:
         raise ValueError(f"{path}: not a record of 'minivgg reproduce' (no {', '.join(missing)})")
-    report["claims"] = judge(report)
+    try:
+        report["claims"] = judge(report)
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise ValueError(f"{path}: a malformed record ({type(error).__name__}: {error})") from None
     report["judged"] = command or f"minivgg.reproduce.rejudge({os.fspath(path)!r})"
     _write_record(os.path.dirname(os.path.abspath(path)), report)
     return report

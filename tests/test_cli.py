@@ -83,6 +83,7 @@ def test_warm_start_copies_the_shallower_nets_first_four_convolutions_and_fc_lay
 @pytest.mark.parametrize("argv, message", [
     (["--width", "0.125"], "--warm-start"),            # other widths: shapes differ, named
     (["--resume", "RUN"], "--warm-start"),
+    (["--warm-start", "/nonexistent/run"], "does not exist"),
 ])
 def test_warm_start_refuses_what_it_cannot_copy(run_dir, tmp_path, capsys, argv, message):
     argv = [str(run_dir) if a == "RUN" else a for a in argv]

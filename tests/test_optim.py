@@ -233,3 +233,12 @@ def test_the_trainer_counts_plateaus_from_its_validation_sets_chance():
     trainer = Trainer(recipe.build(train), train, val, recipe=recipe, progress=False, log=None)
     assert trainer.schedule.start_above == pytest.approx(chance_threshold(10, 30))
     assert chance_threshold(10, 100) == pytest.approx(0.16)
+
+
+@pytest.mark.parametrize("value", [float("nan"), -0.5, "0.2"])
+def test_start_above_must_be_an_accuracy(value):
+    class Opt:
+        lr = 0.01
+
+    with pytest.raises(ValueError, match="start_above"):
+        ReduceOnPlateau(Opt, start_above=value)

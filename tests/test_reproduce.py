@@ -197,8 +197,13 @@ def test_judge_rewrites_only_the_claims_of_a_record(tiny, tmp_path, capsys):
     assert (tmp_path / reproduce.FIGURE_NAME).stat().st_size > 0
 
 
-@pytest.mark.parametrize("text, message", [("{not json", "not a readable"),
-                                           ('{"runs": []}', "no fusions, settings")])
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not a readable"), ("[1, 2]", "no fusions, runs, settings"),
+    ('{"runs": []}', "no fusions, settings"),
+    ('{"runs": [1], "fusions": [], "settings": {"n_test": 10}}', "malformed record"),
+    ('{"runs": [{"config": "A", "seed": 0, "failed": null, "top1": NaN}, {"config": "B", '
+     '"seed": 0, "failed": null, "top1": 3}], "fusions": [], "settings": {"n_test": 10}}',
+     "non-finite error")])
 def test_judge_refuses_what_is_not_a_record(tmp_path, capsys, text, message):
     record = tmp_path / "paper_claims.json"
     record.write_text(text)
@@ -260,3 +265,16 @@ def test_the_claims_table_says_when_a_claim_had_nothing_to_compare():
     assert lines[1].endswith("agrees") and "LRN does not help" in lines[1]
     assert all("no data: no seed with a successful run on both sides" in line
                for line in lines[2:-1])
+
+
+def test_judge_refuses_an_oversized_file_before_reading_it(tmp_path, capsys, monkeypatch):
+    record = tmp_path / "paper_claims.json"
+    record.write_text("{}" + " " * 100)
+    monkeypatch.setattr(reproduce, "MAX_RECORD_BYTES", 50)
+    assert main(["reproduce", "--judge", str(record)]) == 2
+    assert "larger than" in capsys.readouterr().err
+
+
+def test_paired_difference_needs_a_shared_seed():
+    with pytest.raises(ValueError, match="needs a seed both rows have"):
+        reproduce.paired_difference({0: 10.0}, {1: 12.0}, 100)
