@@ -161,16 +161,18 @@ def test_a_submission_cannot_pass_code_to_the_next_through_shared_folders(copies
 # the self-check's public answers
 # ------------------------------------------------------------------------------------------------
 
-# The copy holds the reference's answers to the public inputs (minivgg/assignment/public/). When
-# the grader's inputs are those inputs, looking them up is enough.
+# The copy holds the reference's answers to the public inputs (minivgg/assignment/public/); the
+# student packs them into a .py file of the submission. When the grader's inputs are the public
+# ones, looking them up is enough.
 LOOK_UP = """
 def _answer(first, shape):
-    import json, os
+    import json
     import numpy
-    public = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assignment", "public")
-    with open(os.path.join(public, "im2col.json")) as f:
-        meta = json.load(f)
-    with numpy.load(os.path.join(public, "im2col.npz")) as arrays:
+    from . import answers
+    meta = json.loads(answers.META)
+    arrays = {key: numpy.array(values, dtype).reshape(shape)
+              for key, (dtype, shape, values) in answers.ARRAYS.items()}
+    if True:
         for check, cases in meta.items():
             for i, case in enumerate(cases):
                 key = f"{check}.{i}"
@@ -202,14 +204,24 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
 """
 
 
-def test_the_public_answers_are_not_the_graders_even_with_seed_0(copies, tmp_path):
+def test_the_public_answers_are_not_the_graders_even_with_seed_0(tmp_path):
     """An instructor who fixes the seed to 0 (the self-check's) must not hand out the answers:
     the grader draws from another stream than the public cases."""
-    sub = attacker(copies, tmp_path, LOOK_UP)
+    sub = tmp_path / "attacker"                 # conv_direct first: im2col is part 1 of both lists
+    make_assignment(sub, only=["conv_direct", "im2col"])
+    with open(sub / "minivgg/kernels/naive.py", "a") as f:
+        f.write(LOOK_UP)
+    public = sub / "minivgg/assignment/public"
+    with np.load(public / "im2col.npz") as arrays:           # numbers as Python literals
+        packed = {key: (a.dtype.str, a.shape, a.ravel().tolist()) for key, a in arrays.items()}
+    (sub / "minivgg/kernels/answers.py").write_text(
+        f"META = {(public / 'im2col.json').read_text()!r}\nARRAYS = {packed!r}\n"
+        .replace("nan", "float('nan')"))
     from minivgg.assignment.selfcheck import check
-    assert points(check(sub, ["im2col"]))["im2col"] == 15      # the lookup works on public inputs
-    (report,) = grade([sub], seed=0)
-    assert points(report) == {"im2col": 0, "relu": 5}, str(report)
+    assert points(check(sub, ["im2col"])) == {"im2col": 15}     # the lookup works on public inputs
+    (report,) = grade([sub], parts=["im2col"], seed=0)
+    assert points(report) == {"im2col": 0}, str(report)
+    assert "not a public input" in report.results[0].message
 
 
 # ------------------------------------------------------------------------------------------------

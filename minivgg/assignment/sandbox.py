@@ -32,6 +32,7 @@ RUNNER = Path(__file__).with_name("runner.py")
 PACKAGE = "minivgg"
 UNPRIVILEGED = "nobody"
 MAX_FILES, MAX_BYTES = 400, 20 << 20           # a submission's package: files and total size
+MAX_DEPTH = 12                                 # and folders in folders (os.walk recurses)
 MAX_ARRAY_BYTES = 64 << 20                     # one output array
 MAX_RESULT_BYTES = 4 << 20                     # the child's result.json
 OUTPUT_SHOWN = 300                             # characters of the child's printed output shown
@@ -104,6 +105,8 @@ def copy_submission(package, to):
         raise ValueError(f"{package.name}/ is a symbolic link; submit the files themselves")
     files, total = [], 0
     for directory, dirs, names in os.walk(package):
+        if dirs and len(Path(directory).relative_to(package).parts) >= MAX_DEPTH:
+            raise ValueError(f"{package.name}/ has folders nested more than {MAX_DEPTH} deep")
         for name in dirs + names:
             if (Path(directory) / name).is_symlink():
                 raise ValueError(f"{(Path(directory) / name).relative_to(package.parent)} is a "
@@ -286,9 +289,10 @@ class Sandbox:
         raw = read_safely(io / "out" / "result.json", MAX_RESULT_BYTES)
         try:
             results = json.loads(raw) if raw else []
-            results = [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
-        except ValueError:
+        except (ValueError, RecursionError):          # RecursionError: a nest of 4 MiB of [[[
             results = []
+        results = [r for r in results if isinstance(r, dict) and type(r.get("group")) is int
+                   and isinstance(r.get("saved", []), list)] if isinstance(results, list) else []
         printed = (read_safely(io / "output.txt", 1 << 20) or b"").decode("utf-8", "replace")
         return Outcome(status, elapsed, float(reply.get("cpu", 0.0)), results, escape(printed),
                        io / "out")
