@@ -288,6 +288,9 @@ def _apply(self, a):
 Dropout.forward, Dropout._apply = _forward, _apply
 """,
 }
+DROPOUT_CAUGHT = {"constant": "has shape (2,); expected x's shape (200, 500)",
+                  "pattern": "some rows or columns keep far more or fewer units",
+                  "own_generator": "a second forward pass: dropped the same units again"}
 DROPOUT_REAL = """
 def _forward(self, x):
     if not self.training or self.p == 0.0:
@@ -313,6 +316,7 @@ def test_dropout_that_is_not_dropout_earns_nothing(copies, tmp_path, fake):
                       file="layers/dropout.py")
     report, fair = grade([sub, honest], parts=["dropout"])
     assert points(report) == {"dropout": 0}, report.text(checks=True)
+    assert DROPOUT_CAUGHT[fake] in report.results[0].message, report.results[0].message
     assert points(fair) == {"dropout": 10}, fair.text(checks=True)    # any honest way still passes
 
 
