@@ -4,8 +4,9 @@
 PYTHONPATH, no current folder, no site-packages) with a site directory that holds only NumPy, and
 asks it for one child per part. Each part gets a fresh io directory: ``in/`` (the grader's input
 arrays and task.json), ``out/`` (the only place the child may write, with its HOME and TMPDIR),
-``output.txt`` (its stdout and stderr). When the grader runs as root, the children run as
-``nobody`` and cannot write the scratch copy, the grader's files or the installed reference.
+``output.txt`` (its stdout and stderr). When the grader runs as root, the children are shut in the
+scratch folder (chroot) and run as ``nobody``: they cannot read the installed reference or
+anything else outside it, nor write the scratch copy or a folder the next submission could read.
 
 Everything the child left is read back without trusting it: no symbolic links or special files
 are followed, sizes are capped, arrays are loaded with ``allow_pickle=False`` and must hold
@@ -256,7 +257,7 @@ class Sandbox:
         request = {"work": str(work), "task": str(task_dir), "io": str(io), "home": str(io / "home"),
                    "tmp": str(io / "tmp"), "cpu": limits.cpu, "memory": limits.memory,
                    "fsize": limits.fsize, "uid": self.user and self.user[0],
-                   "gid": self.user and self.user[1]}
+                   "gid": self.user and self.user[1], "jail": str(self.root)}
         start = time.monotonic()
         self.server.stdin.write(json.dumps(request).encode() + b"\n")
         self.server.stdin.flush()
