@@ -151,8 +151,9 @@ def _scratch(name, shape, dtype):
     return array[:size].reshape(shape)
 
 
-# Both kernels work on the zero-padded input (xp: (N, C, H + 2*ph, W + 2*pw)) and on cols laid
-# out (K, N, Ho*Wo), row (c, i, j) holding every image's columns side by side: the layout Conv2d's
+# Both kernels work on the zero-padded input (xp: (N, C, H + 2*ph, W + 2*pw)), seen as planes
+# (N, C, Hp*Wp) of width Wp, and on cols laid out (K, N, Ho*Wo), row (c, i, j) holding every
+# image's columns side by side: the layout Conv2d's
 # one matrix product uses (conv/im2col.py), so it arrives C-contiguous. The padded copy costs one
 # pass over the input (a ninth of cols for 3x3) and leaves the copy loops without a test or a
 # range computation: measured 2.5-5x faster than clipping every row to the image on the small
@@ -162,14 +163,16 @@ def _scratch(name, shape, dtype):
 # while wide rows go through views whose copy loops count from 0, which LLVM turns into SIMD: Numba
 # wraps negative indices (a[-1] is the last element), and a loop like ``for w in range(Wo):
 # a[j + w]`` keeps that test per element and is not vectorised (2-4x slower on 224x224 maps).
+# The caller reshapes xp to planes, where it is free: a reshape inside a kernel compiles its shape
+# checks and error path (the two kernels' cold compile, paired with the old code in fresh
+# processes: 1.67-1.74 s -> 1.27-1.56 s CPU).
 _NARROW = 16
 
 
 @kernel
-def _im2col(xp, kh, kw, sh, sw, cols, start, stop):
-    N, C, Hp, Wp = xp.shape
+def _im2col(planes, Wp, kh, kw, sh, sw, cols, start, stop):
+    N, Hp = planes.shape[0], planes.shape[2] // Wp
     Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
-    planes = xp.reshape(N, C, Hp * Wp)
     for row in range(start, stop):             # row = (c, i, j): one row of cols, all images
         c, ij = row // (kh * kw), row % (kh * kw)
         i, j = ij // kw, ij % kw
@@ -190,13 +193,13 @@ def _im2col(xp, kh, kw, sh, sw, cols, start, stop):
 
 
 @kernel
-def _col2im(cols, kh, kw, sh, sw, dxp, start, stop):
-    N, C, Hp, Wp = dxp.shape
+def _col2im(cols, kh, kw, sh, sw, planes, Wp, start, stop):
+    N, Hp = planes.shape[0], planes.shape[2] // Wp
     Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
-    planes = dxp.reshape(N, C, Hp * Wp)
     for c in range(start, stop):               # c = one channel, all images: no write races
         for n in range(N):
-            planes[n, c] = 0
+            for q in range(Hp * Wp):           # a loop: a slice assignment compiles slowly
+                planes[n, c, q] = 0
         for i in range(kh):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
@@ -231,7 +234,7 @@ def im2col(x, kernel, stride, padding, out=None):
     cols = None if out is None else out.transpose(1, 0, 2)
     if cols is None or not cols.flags.c_contiguous:
         cols = np.empty((K, N, Ho * Wo), dtype=x.dtype)
-    _run(_im2col, K, cols.size, xp, kh, kw, sh, sw, cols)
+    _run(_im2col, K, cols.size, xp.reshape(N, C, -1), xp.shape[3], kh, kw, sh, sw, cols)
     if out is None:
         return np.ascontiguousarray(cols.transpose(1, 0, 2))
     if not np.shares_memory(out, cols):
@@ -249,7 +252,7 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
     unpadded = not (ph or pw)
     dxp = out if unpadded and out.flags.c_contiguous else _scratch(
         "padded", (N, C, H + 2 * ph, W + 2 * pw), cols.dtype)
-    _run(_col2im, C, cols.size, cols, kh, kw, sh, sw, dxp)
+    _run(_col2im, C, cols.size, cols, kh, kw, sh, sw, dxp.reshape(N, C, -1), dxp.shape[3])
     if dxp is not out:
         out[...] = dxp[:, :, ph:ph + H, pw:pw + W]
     return out
