@@ -32,7 +32,7 @@ ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0,
 def copies(tmp_path_factory):
     """(a blank copy, a copy with relu solved, a copy with im2col solved): starting points."""
     root = tmp_path_factory.mktemp("copies")
-    make_assignment(root / "blank", only=["im2col", "relu", "dropout"])
+    make_assignment(root / "blank", only=["conv_direct", "im2col", "conv_layer", "relu", "dropout"])
     for name, file in (("relu", "layers/activation.py"), ("im2col", "kernels/naive.py")):
         shutil.copytree(root / "blank", root / name)
         shutil.copyfile(REFERENCE_ROOT / "minivgg" / file, root / name / "minivgg" / file)
@@ -157,6 +157,52 @@ def test_a_submission_cannot_pass_code_to_the_next_through_shared_folders(copies
             Path(folder, ".course-share.py").unlink(missing_ok=True)
             for cache in Path(folder, "__pycache__").glob(".course-share.*"):
                 cache.unlink()
+
+
+# ------------------------------------------------------------------------------------------------
+# the library's own code doing the part
+# ------------------------------------------------------------------------------------------------
+
+# The copy keeps the library's other convolutions (conv/direct.py: any kernel and padding, stride
+# 1; conv/winograd.py), complete: they run the network in the notebooks. Taking every stride-th
+# output of the stride-1 one is a strided convolution, forward and (spread back) backward.
+BY_THE_LIBRARY = {
+    "conv_direct": ("kernels/naive.py", """
+def conv2d_direct(x, weight, bias, stride, padding):
+    from .. import layers  # noqa: F401 (first, as the library does: conv/ alone is circular)
+    from ..conv.direct import Direct
+    y = Direct(tuple(weight.shape[2:]), (1, 1), tuple(padding), "naive").forward(x, weight, bias)
+    return np.ascontiguousarray(y[:, :, ::stride[0], ::stride[1]])
+"""),
+    "conv_layer": ("conv/im2col.py", """
+from .direct import Direct as _Direct
+
+
+def _forward(self, x, weight, bias):
+    self._direct = _Direct(self.kernel_size, (1, 1), self.padding, self.backend)
+    full = self._direct.forward(x, weight, bias)
+    self._x_shape, self._full = x.shape, full.shape
+    return np.ascontiguousarray(full[:, :, ::self.stride[0], ::self.stride[1]])
+
+
+def _backward(self, dy, weight, dweight, input_grad=True):
+    full = np.zeros(self._full, dy.dtype)
+    full[:, :, ::self.stride[0], ::self.stride[1]] = dy
+    return self._direct.backward(full, weight, dweight, input_grad)
+
+
+Im2col.forward, Im2col.backward = _forward, _backward
+"""),
+}
+
+
+@pytest.mark.parametrize("part", sorted(BY_THE_LIBRARY))
+def test_the_librarys_own_convolution_does_not_do_the_part(copies, tmp_path, part):
+    file, code = BY_THE_LIBRARY[part]
+    sub = attacker(copies, tmp_path, code, file=file)
+    (report,) = grade([sub], parts=[part])
+    assert report.score == 0, report.text(checks=True)
+    assert "the library's own convolution" in report.results[0].message, str(report)
 
 
 # ------------------------------------------------------------------------------------------------

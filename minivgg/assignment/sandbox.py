@@ -37,6 +37,24 @@ MAX_DEPTH = 12                                 # and folders in folders (os.walk
 MAX_ARRAY_BYTES = 64 << 20                     # one output array
 MAX_RESULT_BYTES = 4 << 20                     # the child's result.json
 OUTPUT_SHOWN = 300                             # characters of the child's printed output shown
+# The library's other convolutions are complete in a student's copy (its notebooks' networks run
+# on them): one of stride 1 and a strided slice is a strided convolution. In the scratch copy the
+# grader runs they are stand-ins that refuse, so a convolution part is not done by calling them.
+STAND_INS = {"conv/direct.py": "Direct", "conv/winograd.py": "Winograd"}
+STAND_IN = '''"""The grader's stand-in for the library's {name} convolution."""
+
+MESSAGE = ("the library's own convolution ({file}) does not run while grading: the convolution "
+           "parts are written, not called")
+
+
+class {name}:
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError(MESSAGE)
+
+    @staticmethod
+    def footprint(*args, **kwargs):
+        raise RuntimeError(MESSAGE)
+'''
 
 
 @dataclass
@@ -100,7 +118,8 @@ def escape(text, cap=OUTPUT_SHOWN):
 
 
 def copy_submission(package, to):
-    """Copy the regular .py files of a student's package; a ValueError for links or excess."""
+    """Copy the regular .py files of a student's package (the library's other convolutions as
+    stand-ins, STAND_INS); a ValueError for links or excess."""
     package = Path(package)
     if package.is_symlink():
         raise ValueError(f"{package.name}/ is a symbolic link; submit the files themselves")
@@ -124,7 +143,11 @@ def copy_submission(package, to):
     for path in files:
         target = Path(to) / PACKAGE / path.relative_to(package)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        relative = path.relative_to(package).as_posix()
+        if relative in STAND_INS:
+            target.write_text(STAND_IN.format(name=STAND_INS[relative], file=relative))
+        else:
+            shutil.copyfile(path, target)
     for path in [Path(to), *Path(to).rglob("*")]:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
 
