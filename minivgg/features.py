@@ -22,7 +22,7 @@ import numbers
 import numpy as np
 
 from .dense import to_dense
-from .evaluate import _check_scales, _same_size_batches
+from .evaluate import _check_scales, _same_size_batches, check_fit
 from .layers.softmax import softmax_cross_entropy
 
 AGGREGATES = ("average", "stack")
@@ -54,8 +54,8 @@ def extract_features(model, images, *, mean, scales=None, flip=True, aggregate="
         raise ValueError(f"aggregate must be one of {AGGREGATES}; got {aggregate!r}")
     if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
-    images = check_images(images)
     scales = _check_scales(scales, model.input_shape[-1])
+    images = check_fit(check_images(images), scales, model.input_shape[-1])
     layers = _descriptor_net(model, layer)
     mean = np.asarray(mean, np.float32)
     per_scale = []

@@ -93,7 +93,10 @@ def cmd_evaluate(args):
     from ..localise.run import is_localisation_run
     if len(args.run_dirs) == 1 and is_localisation_run(check_run_dir(args.run_dirs[0])):
         from .localise import print_localisation  # minivgg localise's runs: their own lines
-        print_localisation(args.run_dirs[0], args.batch_size)
+        try:
+            print_localisation(args.run_dirs[0], args.batch_size)
+        except ValueError as error:           # CorruptFileError included: main says which
+            raise CommandError(str(error)) from None
         return 0
     if len(args.run_dirs) > 1 and not args.fuse:
         raise CommandError(f"{len(args.run_dirs)} run folders given: pass --fuse to fuse them, "

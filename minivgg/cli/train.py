@@ -173,7 +173,7 @@ def _resumed(args):
     settings = dict(meta.get("settings") or {})
     if args.data is not None:
         settings["data"] = os.path.abspath(args.data)
-    train_set, val_set = run_data(settings)
+    train_set, val_set = run_data(settings, args.data and settings["data"])
     print(f"resuming {run_dir}", flush=True)
     trainer = _trainer_class(args).resume(run_dir, train_set, val_set, progress=args.progress)
     epochs = args.epochs or settings.get("epochs") or trainer.recipe.epochs
@@ -190,7 +190,7 @@ def _new(args):
         raise CommandError(f"--image-size ({args.image_size}) must be at least --input "
                            f"({recipe.input_size}): crops are taken from the images")
     settings["epochs"] = recipe.epochs
-    train_set, val_set = run_data(settings)
+    train_set, val_set = run_data(settings, settings.get("data"))
     settings["classes"] = list(train_set.classes)
     run_dir = args.run_dir or _new_run_dir(args.runs_dir, recipe.config)
     if args.distributed:                    # the name rank 0 chose (the clock differs)
@@ -218,10 +218,10 @@ def _warm_start(model, run_dir):
     """init_from_shallower from the best model of a finished run (the paper's warm start)."""
     from ..train import BEST, model_from_checkpoint
     from ..vgg import init_from_shallower
-    source = model_from_checkpoint(os.path.join(check_run_dir(run_dir, BEST), BEST))[0]
     try:
+        source = model_from_checkpoint(os.path.join(check_run_dir(run_dir, BEST), BEST))[0]
         copied = init_from_shallower(model, source)
-    except ValueError as error:
+    except (CommandError, ValueError) as error:       # CorruptFileError is a ValueError
         raise CommandError(f"--warm-start {run_dir}: {error}") from None
     print(f"warm start from {run_dir}: {', '.join(copied)}", flush=True)
 
