@@ -195,3 +195,16 @@ def test_localise_refuses_a_file_as_out_and_an_out_it_cannot_make(tmp_path, run_
     status, err = _error(["localise", str(run_dir), "--epochs", "1", "--out",
                           str(tmp_path / "file" / "sub")], capsys)      # was a traceback
     assert status == 2 and "cannot write the localisation run: " in err
+
+
+def test_evaluate_never_replaces_a_file_and_checks_the_figure_name_first(tmp_path, run_dir,
+                                                                         capsys, monkeypatch):
+    import minivgg.evaluate
+    monkeypatch.setattr(minivgg.evaluate, "method_posteriors", None)   # must not be reached
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(b"my figure")
+    for path, says in ((mine, "exists; choose another name"),          # was overwritten
+                       (tmp_path / "c.jpg", "must end .png, .pdf or .svg")):  # after the work
+        status, err = _error(["evaluate", str(run_dir), "--confusion", str(path)], capsys)
+        assert status == 2 and f"--confusion {str(path)!r}" in err and says in err, err
+    assert mine.read_bytes() == b"my figure"

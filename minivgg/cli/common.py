@@ -121,3 +121,29 @@ def check_run_dir(path, checkpoint=None):
     return path
 
 
+
+
+def new_figure(option, path):
+    """The format ("png", "pdf" or "svg") of a figure the user asked to be written to ``path``;
+    CommandError naming ``option`` if the file exists (never overwritten), its folder does not,
+    or its name has another ending: checked before the work that makes the figure."""
+    if os.path.exists(path):
+        raise CommandError(f"{option} {path!r} exists; choose another name or remove it")
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    if extension not in ("png", "pdf", "svg"):
+        raise CommandError(f"{option} {path!r}: the name must end .png, .pdf or .svg")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CommandError(f"{option}: folder {folder} does not exist")
+    return extension
+
+
+def save_figure(figure, path, extension, dpi=100):
+    """Write a matplotlib figure atomically (``train.atomic_write``) and close it."""
+    import matplotlib.pyplot as plt
+
+    from ..train import atomic_write
+    try:
+        atomic_write(path, lambda f: figure.savefig(f, format=extension, dpi=dpi))
+    finally:
+        plt.close(figure)

@@ -12,7 +12,7 @@ import argparse
 import json
 import math
 
-from .common import CONFIG_NAMES, FORMATTER, CommandError, config, positive_int
+from .common import CONFIG_NAMES, FORMATTER, CommandError, config, new_figure, positive_int, save_figure
 
 
 def width(text):
@@ -118,21 +118,13 @@ def cmd_summary(args):
 
 
 def plot(summary, path, title):
-    import os
     import textwrap
-    if os.path.exists(path):
-        raise CommandError(f"--plot {path!r} exists; choose another name or remove it")
-    extension = os.path.splitext(path)[1].lower().lstrip(".")
-    if extension not in ("png", "pdf", "svg"):
-        raise CommandError(f"--plot {path!r}: the name must end .png, .pdf or .svg")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise CommandError(f"--plot {path!r}: its folder does not exist")
+    extension = new_figure("--plot", path)
     import matplotlib
     matplotlib.use("Agg")
-    from ..train import atomic_write
     from ..viz import plot_architecture
-    figure = plot_architecture(summary, title=textwrap.fill(title, 110))
-    atomic_write(path, lambda f: figure.savefig(f, format=extension, dpi=120))
+    save_figure(plot_architecture(summary, title=textwrap.fill(title, 110)), path, extension,
+                dpi=120)
 
 
 def compare(args, summary):

@@ -23,6 +23,7 @@ from .common import (
     positive_float,
     positive_int,
     run_data,
+    save_figure,
     scale,
 )
 
@@ -283,6 +284,4 @@ def _save_curves(history, path):
     except ImportError as error:
         print(f"curves.png not written: {error}", file=sys.stderr)
         return
-    fig.savefig(path, dpi=100)
-    import matplotlib.pyplot as plt
-    plt.close(fig)
+    save_figure(fig, path, "png")                  # atomically: a kill leaves the old one
