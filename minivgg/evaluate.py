@@ -23,7 +23,7 @@ import numbers
 import numpy as np
 
 from .data import centre_crop, horizontal_flip, rescale_shorter_side
-from .data.augment import check_images
+from .data.augment import check_images, check_mean
 from .dense import to_dense
 from .layers.softmax import softmax
 from .recipe import MAX_SCALE_RATIO  # test scales Q up to 8 crops: the paper's 512 / 224 is 2.3
@@ -233,9 +233,7 @@ def posteriors(model, images, *, mean, method="center", scales=None, flip=False,
     if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     images = check_fit(check_images(images), scales, crop)
-    mean = np.asarray(mean, dtype=np.float32)
-    if mean.shape != (3,):
-        raise ValueError(f"mean must be 3 numbers (R, G, B on 0..255); got shape {mean.shape}")
+    mean = check_mean(mean)
 
     views_per_image = (grid * grid if method == "multicrop" else 1) * (2 if flip else 1)
     per_batch = max(1, batch_size // views_per_image)

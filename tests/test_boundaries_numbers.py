@@ -69,3 +69,46 @@ def test_built_in_data_sizes_are_checked_before_allocating(make, smallest):
                           (True, smallest, "n"), (-1, smallest, "n")):
         with pytest.raises(ValueError, match=says):   # 10**12 was a MemoryError (7 TiB)
             make(n, size)
+
+
+def test_localise_run_takes_numpy_numbers_and_refuses_bad_ones_before_any_work(tmp_path):
+    from test_boundaries_checkpoints import make_run
+
+    from minivgg.localise.run import load_localisation_run, localise_run
+    run = make_run(tmp_path / "run")
+    for bad, says in ((dict(epochs=0), "epochs"), (dict(batch_size=0), "batch_size"),  # was
+                      (dict(seed=-1), "seed"), (dict(lr=float("nan")), "lr")):   # 1/0 error
+        with pytest.raises(ValueError, match=says):
+            localise_run(run, out_dir=tmp_path / "bad", log=None, **bad)
+        assert not (tmp_path / "bad").exists()
+    # np.int64 epochs: TypeError "int64 is not JSON serializable" after the first epoch
+    out = localise_run(run, epochs=np.int64(1), lr=np.float32(1e-3), batch_size=np.int64(10),
+                       seed=np.int64(2), layout="centred", out_dir=tmp_path / "loc", log=None)
+    meta = load_localisation_run(out)[3]
+    assert (meta["epochs"], meta["batch_size"], meta["seed"]) == (1, 10, 2)
+
+
+def test_a_linear_classifier_gives_no_score_from_non_finite_numbers():
+    from minivgg.features import LinearClassifier
+    X = np.random.default_rng(0).standard_normal((12, 4))
+    y = np.arange(12) % 3
+    fitted = LinearClassifier(steps=5).fit(X, y)
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="inf or NaN"):       # predicted a class for it
+        fitted.predict(X)
+    with pytest.raises(FloatingPointError, match="lr 1e\\+30 is too large"):   # diverged to NaN
+        LinearClassifier(steps=20, lr=1e30).fit(np.nan_to_num(X) * 1e10, y)  # weights, all 0
+    for bad in (dict(reg=float("nan")), dict(steps=0), dict(lr=0), dict(momentum=1.0)):
+        with pytest.raises(ValueError, match=f"LinearClassifier: {next(iter(bad))}"):
+            LinearClassifier(**bad)
+
+
+@pytest.mark.parametrize("mean", [[np.nan, 0, 0], [0, 0], [[1, 2, 3]]])
+def test_a_mean_that_is_not_three_finite_numbers_is_refused(mean):
+    from minivgg.evaluate import posteriors
+    from minivgg.features import extract_features
+    model = build_vgg("A", **SMALL)
+    images = np.zeros((2, 32, 32, 3), np.uint8)
+    for use in (extract_features, posteriors):       # NaN features and posteriors, silently
+        with pytest.raises(ValueError, match="mean must be 3 finite numbers"):
+            use(model, images, mean=mean)

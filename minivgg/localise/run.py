@@ -58,6 +58,18 @@ def _data(settings, path=None):
                          f"the built-in shapes") from None
 
 
+def _numbers(epochs, lr=DEFAULT_LR, batch_size=1, seed=0):
+    """The run's numbers checked and as Python's (they go into the checkpoint's JSON: an
+    np.int64 epoch count failed there after the first epoch): boundary check (robust)."""
+    from ..layers.base import check_count, check_real
+    from ..train import _seed
+    lr = check_real("localise_run", lr, "lr")
+    if lr <= 0:
+        raise ValueError(f"localise_run: lr must be a finite number > 0; got {lr}")
+    return (check_count("localise_run", epochs, "epochs"), lr,
+            check_count("localise_run", batch_size, "batch_size"), _seed(seed))
+
+
 def _checkpoint(path):
     return os.path.join(path, CHECKPOINT) if os.path.isdir(path) else path
 
@@ -88,6 +100,7 @@ def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, 
     sizes and seed (the generator gives every image's box), saving ``out_dir`` (default
     ``<source>-loc-<head>-<fine_tune>``) after every epoch. Refuses to overwrite an existing
     run (FileExistsError; :func:`resume_localisation` continues one). Returns out_dir."""
+    epochs, lr, batch_size, seed = _numbers(epochs, lr, batch_size, seed)
     classifier, arrays, meta = model_from_checkpoint(source)
     if meta.get("kind") == "localisation":
         raise ValueError(f"{source} is a localisation run; give the classification run it was "
@@ -133,7 +146,7 @@ def resume_localisation(out_dir, epochs=None, log=print):
     net, _, _, meta = load_localisation_run(out_dir)
     if "seed" not in meta:
         raise ValueError(f"{out_dir} was made by a minivgg without resumable localisation runs")
-    epochs = meta["epochs"] if epochs is None else epochs
+    epochs = meta["epochs"] if epochs is None else _numbers(epochs)[0]
     if epochs < meta["epoch"]:
         raise ValueError(f"{out_dir} has already trained {meta['epoch']} epochs; epochs must be "
                          f"at least that; got {epochs}")
