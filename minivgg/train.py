@@ -533,6 +533,9 @@ class Trainer:
         else:
             arrays, meta = load_checkpoint(run_dir)
             model.set_params(_prefixed(arrays, "param/"))
+        if meta.get("kind") == "localisation":
+            raise ValueError(f"{path} is a localisation run: resume it with "
+                             f"minivgg.localise.run.resume_localisation")
         with _restoring(path, "frozen"):             # a fine-tuning run stays one when resumed
             model.freeze(meta.get("frozen", ()))
         optimizer = SGD(model)

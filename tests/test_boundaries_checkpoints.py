@@ -185,3 +185,17 @@ def test_a_localisation_run_is_not_a_classifier_to_localise_from(loc_run, tmp_pa
     err = capsys.readouterr().err        # before: a localisation net trained from one
     assert status == 2 and "is a localisation run; give the classification run" in err
     assert not (tmp_path / "again").exists()
+
+
+def test_train_resume_of_a_localisation_run_points_to_localise(loc_run, capsys):
+    assert main(["train", "--resume", str(loc_run), "--no-progress"]) == 2
+    err = capsys.readouterr().err       # was "its meta entry 'history' is not what the Trainer..."
+    assert f"is a localisation run: continue it with 'minivgg localise --resume {loc_run}'" in err
+
+
+def test_resuming_a_python_made_run_without_a_build_config_is_a_message(run_dir, tmp_path,
+                                                                         capsys):
+    path = edited_run(run_dir, tmp_path / "run", model_config=None)
+    assert main(["train", "--resume", str(path), "--no-progress"]) == 2
+    err = capsys.readouterr().err       # was a ValueError traceback
+    assert "the checkpoint has no build config" in err and "Traceback" not in err

@@ -171,12 +171,18 @@ def _resumed(args):
         raise CommandError(f"--resume continues with the run's own recipe; drop "
                            f"{', '.join('--' + n.replace('_', '-') for n in ignored)}")
     meta = load_checkpoint(run_dir)[1]
+    if meta.get("kind") == "localisation":
+        raise CommandError(f"{run_dir} is a localisation run: continue it with 'minivgg "
+                           f"localise --resume {run_dir}'")
     settings = dict(meta.get("settings") or {})
     if args.data is not None:
         settings["data"] = os.path.abspath(args.data)
     train_set, val_set = run_data(settings, args.data and settings["data"])
     print(f"resuming {run_dir}", flush=True)
-    trainer = _trainer_class(args).resume(run_dir, train_set, val_set, progress=args.progress)
+    try:
+        trainer = _trainer_class(args).resume(run_dir, train_set, val_set, progress=args.progress)
+    except ValueError as error:             # e.g. a Python-made run without a build config
+        raise CommandError(str(error)) from None
     epochs = args.epochs or settings.get("epochs") or trainer.recipe.epochs
     trainer.settings = {**settings, "epochs": epochs}
     return trainer, run_dir, epochs
