@@ -356,6 +356,11 @@ class Trainer:
         self.run_dir = None if run_dir is None else os.fspath(run_dir)
         self.progress, self.log = progress, log
         self.settings = dict(settings or {})
+        try:                            # checked now, not in the first checkpoint, an epoch later
+            json.dumps(self.settings, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"settings must be a dict of JSON values (str, int, float, list, "
+                             f"dict, None): {error}") from None
         self.epoch = 0
         self.history = History()
         self.on_step = None          # called as on_step(trainer, loss) after each SGD step

@@ -112,3 +112,13 @@ def test_a_mean_that_is_not_three_finite_numbers_is_refused(mean):
     for use in (extract_features, posteriors):       # NaN features and posteriors, silently
         with pytest.raises(ValueError, match="mean must be 3 finite numbers"):
             use(model, images, mean=mean)
+
+
+@pytest.mark.parametrize("settings", [{"n": np.int64(3)}, {"tags": {"a"}}, {"x": float("nan")}])
+def test_trainer_settings_that_json_cannot_hold_are_refused_at_once(settings, tmp_path):
+    train = synthetic_shapes(20, 34, seed=1)
+    recipe = RECIPE.replace(width=1 / 16, fc_width=8, batch_size=10)
+    with pytest.raises(ValueError, match="settings must be a dict of JSON values"):
+        Trainer(recipe.build(train), train, train, recipe=recipe, run_dir=tmp_path / "run",
+                settings=settings, progress=False, log=None)   # failed in the first save
+    assert not (tmp_path / "run").exists()
