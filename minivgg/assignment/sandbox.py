@@ -152,6 +152,16 @@ def copy_submission(package, to):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
 
 
+def landlock_abi():
+    """The kernel's Landlock version, 0 if none: it confines the children of a grader that is not
+    root (runner.confine)."""
+    import ctypes
+    try:
+        return max(0, ctypes.CDLL(None, use_errno=True).syscall(444, None, ctypes.c_size_t(0), 1))
+    except (OSError, AttributeError):
+        return 0
+
+
 def _user():
     """(uid, gid) the children drop to when the grader is root, else None."""
     if os.geteuid() != 0:
@@ -180,6 +190,9 @@ class Sandbox:
     def __init__(self, limits=None):
         self.limits = limits or Limits()
         self.user = _user()
+        # how the children are kept from the grader's files: "jail" (root: chroot, nobody),
+        # "landlock" (an ordinary user on a kernel that has it), or None (they have its rights)
+        self.confined = "jail" if self.user else "landlock" if landlock_abi() else None
         self.root = Path(tempfile.mkdtemp(prefix="minivgg-grade-"))
         os.chmod(self.root, 0o711)             # children may pass through, not list it
         site = self.root / "site"              # NumPy alone: the reference is not importable
