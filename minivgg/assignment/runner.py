@@ -301,11 +301,13 @@ def child(request, site, stdlib):
             os.setgroups([])
             os.setgid(request["gid"])
             os.setuid(request["uid"])
-        else:                   # an ordinary user's grader: no jail, Landlock where there is
+        else:
             jail = None
+        if request.get("landlock"):     # an ordinary user's grader, on a kernel with Landlock
             numpy = [os.path.realpath(os.path.join(site, name)) for name in os.listdir(site)]
-            confine([request["work"], request["task"], *numpy],
-                    [os.path.join(request["io"], name) for name in ("out", "home", "tmp")])
+            if not confine([request["work"], request["task"], *numpy],
+                           [os.path.join(request["io"], name) for name in ("out", "home", "tmp")]):
+                raise RuntimeError("Landlock refused to confine the child")   # never unconfined
 
         def inside(path):                            # a path as the jailed child sees it
             return os.path.join(os.sep, os.path.relpath(path, jail)) if jail else path

@@ -7,6 +7,7 @@ arrays and task.json), ``out/`` (the only place the child may write, with its HO
 ``output.txt`` (its stdout and stderr). When the grader runs as root, the children are shut in the
 scratch folder (chroot) and run as ``nobody``: they cannot read the installed reference or
 anything else outside it, nor write the scratch copy or a folder the next submission could read.
+Under an ordinary user they confine themselves likewise with Landlock, where the kernel has it.
 
 Everything the child left is read back without trusting it: no symbolic links or special files
 are followed, sizes are capped, arrays are loaded with ``allow_pickle=False`` and must hold
@@ -293,7 +294,8 @@ class Sandbox:
         request = {"work": str(work), "task": str(task_dir), "io": str(io), "home": str(io / "home"),
                    "tmp": str(io / "tmp"), "cpu": limits.cpu, "memory": limits.memory,
                    "fsize": limits.fsize, "uid": self.user and self.user[0],
-                   "gid": self.user and self.user[1], "jail": str(self.root)}
+                   "gid": self.user and self.user[1], "jail": str(self.root),
+                   "landlock": self.confined == "landlock"}
         start = time.monotonic()
         self.server.stdin.write(json.dumps(request).encode() + b"\n")
         self.server.stdin.flush()
