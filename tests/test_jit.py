@@ -30,7 +30,7 @@ CONV_CASES = [
     (1, 3, 8, 11, (2, 3), (1, 2), (0, 1)),
     (2, 2, 7, 6, (5, 3), (3, 1), (2, 1)),
     (1, 1, 3, 3, (3, 3), (1, 1), (2, 2)),          # more padding than image on each side
-    # output rows of >= 16 (jit._NARROW): the kernels' other copy loop
+    # output rows of >= 16: long enough for the copy loops' SIMD body (LLVM's, when sw == 1)
     (2, 2, 6, 21, (3, 3), (1, 1), (1, 1)),
     (1, 2, 5, 37, (3, 3), (2, 2), (1, 1)),          # stride 2: 19 outputs per row
     (1, 1, 4, 40, (1, 3), (1, 2), (0, 2)),          # 21 outputs per row

@@ -156,21 +156,23 @@ def _scratch(name, shape, dtype):
 
 # Both kernels work on the zero-padded input (xp: (N, C, H + 2*ph, W + 2*pw)), seen as planes
 # (N, C, Hp*Wp) of width Wp, and on cols laid out (K, N, Ho*Wo), row (c, i, j) holding every
-# image's columns side by side: the layout Conv2d's
-# one matrix product uses (conv/im2col.py), so it arrives C-contiguous. The padded copy costs one
-# pass over the input (a ninth of cols for 3x3) and leaves the copy loops without a test or a
-# range computation: measured 2.5-5x faster than clipping every row to the image on the small
-# maps of CIFAR-size nets (8x8 and 2x2 maps, where rows are 8 or 2 elements long), and as fast at
-# 224x224 (benchmarks/bench_layers.py). Rows of outputs narrower than _NARROW are copied by flat
-# indices: a view per row costs more than its few elements (2-3x faster on 8x8 and 2x2 maps),
-# while wide rows go through views whose copy loops count from 0, which LLVM turns into SIMD: Numba
-# wraps negative indices (a[-1] is the last element), and a loop like ``for w in range(Wo):
-# a[j + w]`` keeps that test per element and is not vectorised (2-4x slower on 224x224 maps).
-# The caller reshapes xp to planes, where it is free: a reshape inside a kernel compiles its shape
-# checks and error path (the two kernels' cold compile, paired with the old code in fresh
-# processes: 1.67-1.74 s -> 1.27-1.56 s CPU).
-_NARROW = 16
-
+# image's columns side by side: the layout Conv2d's one matrix product uses (conv/im2col.py), so
+# it arrives C-contiguous. The padded copy costs one pass over the input (a ninth of cols for 3x3)
+# and leaves the copy loops without a test or a range computation: measured 2.5-5x faster than
+# clipping every row to the image on the small maps of CIFAR-size nets (8x8 and 2x2 maps, where
+# rows are 8 or 2 elements long), and as fast at 224x224 (benchmarks/bench_layers.py).
+#
+# The copy loops index one view per (row of cols, image) with unsigned (np.uint64) flat indices.
+# Why unsigned: Numba wraps negative indices (a[-1] is the last element) with a test per access,
+# and LLVM does not turn a loop with that test into SIMD copies; an unsigned index cannot be
+# negative, so Numba emits no test and the loop over ow is vectorised (LLVM adds a run-time check
+# that sw == 1). So one loop nest serves rows of every width: no view per output row, which costs
+# more than a few elements' copy on small maps, and SIMD on wide ones. Measured against the two
+# loop nests this replaces (flat signed indices for rows under 16 outputs, a view per row above;
+# one thread, CPU time, batch 64 at 32x32): im2col 2x faster at 8x8, as fast at 16x16, 1.15x
+# slower at 32x32 and 224x224; col2im 1.5-2.2x faster at every size; and the pair's cold compile
+# ~0.25 s shorter. The caller reshapes xp to planes, where it is free: a reshape inside a kernel
+# compiles its shape checks and error path (the pair's cold compile 1.67-1.74 s -> 1.27-1.56 s).
 
 @kernel
 def _im2col(planes, Wp, kh, kw, sh, sw, cols, start, stop):
@@ -179,20 +181,11 @@ def _im2col(planes, Wp, kh, kw, sh, sw, cols, start, stop):
     for row in range(start, stop):             # row = (c, i, j): one row of cols, all images
         c, ij = row // (kh * kw), row % (kh * kw)
         i, j = ij // kw, ij % kw
-        if Wo < _NARROW:                       # flat indices: no view per output row
-            for n in range(N):
-                dst, src = cols[row, n], planes[n, c, i * Wp + j:]
-                for oh in range(Ho):
-                    for ow in range(Wo):
-                        dst[oh * Wo + ow] = src[oh * sh * Wp + ow * sw]
-        else:                                  # a view per row: a SIMD copy loop
-            for n in range(N):
-                for oh in range(Ho):
-                    start_in = (oh * sh + i) * Wp + j
-                    row_in = planes[n, c, start_in:start_in + (Wo - 1) * sw + 1:sw]
-                    row_out = cols[row, n, oh * Wo:(oh + 1) * Wo]
-                    for q in range(Wo):
-                        row_out[q] = row_in[q]
+        for n in range(N):
+            dst, src = cols[row, n], planes[n, c, i * Wp + j:]
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    dst[np.uint64(oh * Wo + ow)] = src[np.uint64(oh * sh * Wp + ow * sw)]
 
 
 @kernel
@@ -206,20 +199,11 @@ def _col2im(cols, kh, kw, sh, sw, planes, Wp, start, stop):
         for i in range(kh):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
-                if Wo < _NARROW:               # as in _im2col
-                    for n in range(N):
-                        src, dst = cols[row, n], planes[n, c, i * Wp + j:]
-                        for oh in range(Ho):
-                            for ow in range(Wo):
-                                dst[oh * sh * Wp + ow * sw] += src[oh * Wo + ow]
-                else:
-                    for n in range(N):
-                        for oh in range(Ho):
-                            start_out = (oh * sh + i) * Wp + j
-                            row_out = planes[n, c, start_out:start_out + (Wo - 1) * sw + 1:sw]
-                            row_in = cols[row, n, oh * Wo:(oh + 1) * Wo]
-                            for q in range(Wo):
-                                row_out[q] += row_in[q]
+                for n in range(N):
+                    src, dst = cols[row, n], planes[n, c, i * Wp + j:]
+                    for oh in range(Ho):
+                        for ow in range(Wo):
+                            dst[np.uint64(oh * sh * Wp + ow * sw)] += src[np.uint64(oh * Wo + ow)]
 
 
 def im2col(x, kernel, stride, padding, out=None):
