@@ -287,6 +287,10 @@ def grade_submission(path, parts, box, seed, ref=None, cache=None):
         if listed != [p.name for p in parts] and listed is not None:
             report.notes.append(f"the submission's {MANIFEST} lists other parts; ignored (the "
                                 f"instructor's assignment decides)")
+    if box.confined is None:
+        report.notes.append("the student's code ran with your rights (the grader is not root and "
+                            "this kernel has no Landlock): it could read your files; see "
+                            "docs/INSTRUCTORS.md")
     work, problem = None, None
     if package is None:
         problem = f"no {PACKAGE}/ package in the submission"
@@ -392,16 +396,17 @@ def gradescope_json(report):
 
 
 def add_arguments(parser):
+    from ..cli.common import nonnegative_int, positive_int, seconds  # cli imports us
     parser.add_argument("paths", metavar="PATH", nargs="+",
                         help="students' copies (each a directory holding minivgg/)")
     parser.add_argument("--assignment", metavar="FILE",
                         help="the instructor's assignment file from 'minivgg assignment make' "
                              "(parts, seed, reference hash); default: every part, a fresh seed")
-    parser.add_argument("--seed", type=int, help="the inputs' seed (default: the assignment's, "
+    parser.add_argument("--seed", type=nonnegative_int, help="the inputs' seed (default: the assignment's, "
                                                  "else fresh, printed in the report)")
-    parser.add_argument("--timeout", type=float, default=sandbox.Limits.seconds,
+    parser.add_argument("--timeout", type=seconds, default=sandbox.Limits.seconds,
                         help="wall-clock seconds per part (CPU seconds likewise)")
-    parser.add_argument("--memory", type=int, default=1024, help="MiB of memory per part")
+    parser.add_argument("--memory", type=positive_int, default=1024, help="MiB of memory per part")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     parser.add_argument("--csv", metavar="FILE", help="write one row per student and part")
     parser.add_argument("--gradescope", metavar="FILE",
