@@ -264,7 +264,6 @@ def test_the_recorded_results_command_runs_end_to_end_and_reports_every_baseline
     two) reuses the finished runs and gives the same tables."""
     import json
 
-    from minivgg.localise.net import DEFAULT_LR
     from minivgg.localise.tables import PLANS
     from minivgg.localise.tables import main as tables_main
     out, work = tmp_path / "r.json", tmp_path / "work"
@@ -272,8 +271,8 @@ def test_the_recorded_results_command_runs_end_to_end_and_reports_every_baseline
     r = json.loads(out.read_text())
     assert r["command"].endswith("--plan tiny") and r["minutes"] >= 0
     loc = r["localisation"]
-    assert len(loc["table8"]) == 6 and len(loc["table9"]) == 4
-    assert [row["lr"] for row in loc["table8"]] == [DEFAULT_LR] * 4 + [1e-2, 1e-3]
+    assert len(loc["table8"]) == 5 and len(loc["table9"]) == 4
+    assert [row["lr"] for row in loc["table8"]] == [1e-2] * 4 + [1e-3]
     assert all(row["baseline"] == loc["baselines"]["mean_box"] for row in loc["table8"])
     assert all({"top1", "top5"} <= set(row["baseline"]) for row in loc["table9"])
     recipe = PLANS["tiny"]["recipe"]
