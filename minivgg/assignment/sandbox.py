@@ -4,8 +4,10 @@
 PYTHONPATH, no current folder, no site-packages) with a site directory that holds only NumPy, and
 asks it for one child per part. Each part gets a fresh io directory: ``in/`` (the grader's input
 arrays and task.json), ``out/`` (the only place the child may write, with its HOME and TMPDIR),
-``output.txt`` (its stdout and stderr). When the grader runs as root, the children run as
-``nobody`` and cannot write the scratch copy, the grader's files or the installed reference.
+``output.txt`` (its stdout and stderr). When the grader runs as root, the children are shut in the
+scratch folder (chroot) and run as ``nobody``: they cannot read the installed reference or
+anything else outside it, nor write the scratch copy or a folder the next submission could read.
+Under an ordinary user they confine themselves likewise with Landlock, where the kernel has it.
 
 Everything the child left is read back without trusting it: no symbolic links or special files
 are followed, sizes are capped, arrays are loaded with ``allow_pickle=False`` and must hold
@@ -32,9 +34,28 @@ RUNNER = Path(__file__).with_name("runner.py")
 PACKAGE = "minivgg"
 UNPRIVILEGED = "nobody"
 MAX_FILES, MAX_BYTES = 400, 20 << 20           # a submission's package: files and total size
+MAX_DEPTH = 12                                 # and folders in folders (os.walk recurses)
 MAX_ARRAY_BYTES = 64 << 20                     # one output array
 MAX_RESULT_BYTES = 4 << 20                     # the child's result.json
 OUTPUT_SHOWN = 300                             # characters of the child's printed output shown
+# The library's other convolutions are complete in a student's copy (its notebooks' networks run
+# on them): one of stride 1 and a strided slice is a strided convolution. In the scratch copy the
+# grader runs they are stand-ins that refuse, so a convolution part is not done by calling them.
+STAND_INS = {"conv/direct.py": "Direct", "conv/winograd.py": "Winograd"}
+STAND_IN = '''"""The grader's stand-in for the library's {name} convolution."""
+
+MESSAGE = ("the library's own convolution ({file}) does not run while grading: the convolution "
+           "parts are written, not called")
+
+
+class {name}:
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError(MESSAGE)
+
+    @staticmethod
+    def footprint(*args, **kwargs):
+        raise RuntimeError(MESSAGE)
+'''
 
 
 @dataclass
@@ -98,12 +119,15 @@ def escape(text, cap=OUTPUT_SHOWN):
 
 
 def copy_submission(package, to):
-    """Copy the regular .py files of a student's package; a ValueError for links or excess."""
+    """Copy the regular .py files of a student's package (the library's other convolutions as
+    stand-ins, STAND_INS); a ValueError for links or excess."""
     package = Path(package)
     if package.is_symlink():
         raise ValueError(f"{package.name}/ is a symbolic link; submit the files themselves")
     files, total = [], 0
     for directory, dirs, names in os.walk(package):
+        if dirs and len(Path(directory).relative_to(package).parts) >= MAX_DEPTH:
+            raise ValueError(f"{package.name}/ has folders nested more than {MAX_DEPTH} deep")
         for name in dirs + names:
             if (Path(directory) / name).is_symlink():
                 raise ValueError(f"{(Path(directory) / name).relative_to(package.parent)} is a "
@@ -120,9 +144,23 @@ def copy_submission(package, to):
     for path in files:
         target = Path(to) / PACKAGE / path.relative_to(package)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        relative = path.relative_to(package).as_posix()
+        if relative in STAND_INS:
+            target.write_text(STAND_IN.format(name=STAND_INS[relative], file=relative))
+        else:
+            shutil.copyfile(path, target)
     for path in [Path(to), *Path(to).rglob("*")]:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+
+def landlock_abi():
+    """The kernel's Landlock version, 0 if none: it confines the children of a grader that is not
+    root (runner.confine)."""
+    import ctypes
+    try:
+        return max(0, ctypes.CDLL(None, use_errno=True).syscall(444, None, ctypes.c_size_t(0), 1))
+    except (OSError, AttributeError):
+        return 0
 
 
 def _user():
@@ -153,6 +191,9 @@ class Sandbox:
     def __init__(self, limits=None):
         self.limits = limits or Limits()
         self.user = _user()
+        # how the children are kept from the grader's files: "jail" (root: chroot, nobody),
+        # "landlock" (an ordinary user on a kernel that has it), or None (they have its rights)
+        self.confined = "jail" if self.user else "landlock" if landlock_abi() else None
         self.root = Path(tempfile.mkdtemp(prefix="minivgg-grade-"))
         os.chmod(self.root, 0o711)             # children may pass through, not list it
         site = self.root / "site"              # NumPy alone: the reference is not importable
@@ -253,7 +294,8 @@ class Sandbox:
         request = {"work": str(work), "task": str(task_dir), "io": str(io), "home": str(io / "home"),
                    "tmp": str(io / "tmp"), "cpu": limits.cpu, "memory": limits.memory,
                    "fsize": limits.fsize, "uid": self.user and self.user[0],
-                   "gid": self.user and self.user[1]}
+                   "gid": self.user and self.user[1], "jail": str(self.root),
+                   "landlock": self.confined == "landlock"}
         start = time.monotonic()
         self.server.stdin.write(json.dumps(request).encode() + b"\n")
         self.server.stdin.flush()
@@ -286,9 +328,10 @@ class Sandbox:
         raw = read_safely(io / "out" / "result.json", MAX_RESULT_BYTES)
         try:
             results = json.loads(raw) if raw else []
-            results = [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
-        except ValueError:
+        except (ValueError, RecursionError):          # RecursionError: a nest of 4 MiB of [[[
             results = []
+        results = [r for r in results if isinstance(r, dict) and type(r.get("group")) is int
+                   and isinstance(r.get("saved", []), list)] if isinstance(results, list) else []
         printed = (read_safely(io / "output.txt", 1 << 20) or b"").decode("utf-8", "replace")
         return Outcome(status, elapsed, float(reply.get("cpu", 0.0)), results, escape(printed),
                        io / "out")
