@@ -12,8 +12,14 @@ import pytest
 from minivgg import reproduce
 from minivgg.cli import main
 from minivgg.cli.common import synthetic_data
-from minivgg.data.synthetic import (FIXED_COLOURS, PAIR_CLASSES, dataset_splits, synthetic_pairs,
-                                    synthetic_shapes, synthetic_splits)
+from minivgg.data.synthetic import (
+    FIXED_COLOURS,
+    PAIR_CLASSES,
+    dataset_splits,
+    synthetic_pairs,
+    synthetic_shapes,
+    synthetic_splits,
+)
 
 RECORD = os.path.join(os.path.dirname(__file__), "..", "docs", "results", reproduce.JSON_NAME)
 RUN_FIELDS = {"config", "seed", "top1", "top5", "left_chance_epoch", "failed"}
