@@ -23,12 +23,13 @@ import numbers
 import numpy as np
 
 from .data import centre_crop, horizontal_flip, rescale_shorter_side
-from .data.augment import check_images
+from .data.augment import check_images, check_mean
 from .dense import to_dense
 from .layers.softmax import softmax
+from .recipe import MAX_SCALE_RATIO  # test scales Q up to 8 crops: the paper's 512 / 224 is 2.3
 
 METHODS = ("center", "dense", "multicrop")
-MAX_SCALE_RATIO = 8         # test scales Q up to 8 crops: the paper's 512 / 224 is 2.3
+MAX_GRID = 16       # multicrop: at most 16 x 16 crops per image and scale (the paper: 5 x 5)
 
 
 def chance_threshold(num_classes, n_val):
@@ -178,6 +179,19 @@ def _check_scales(scales, crop):
     return tuple(int(q) for q in scales)
 
 
+def check_fit(images, scales, crop):
+    """``images``, if each is at least ``crop`` on its shorter side or ``scales`` rescales them
+    (``_check_scales``' tuple); else a ValueError saying which image is too small."""
+    if None in scales:
+        sides = [min(image.shape[-3:-1]) for image in images]
+        small = int(np.argmin(sides))
+        if sides[small] < crop:
+            raise ValueError(f"images: the shortest side ({sides[small]}, image {small}) is "
+                             f"smaller than the network's input size {crop}; pass scales=Q >= "
+                             f"{crop} to rescale them")
+    return images
+
+
 def _check_labels(values, n, name):
     values = np.asarray(values)
     if values.ndim != 1 or (n >= 0 and len(values) != n) or not np.issubdtype(values.dtype,
@@ -213,18 +227,13 @@ def posteriors(model, images, *, mean, method="center", scales=None, flip=False,
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     crop = model.input_shape[-1]
     scales = _check_scales(scales, crop)
-    if not isinstance(grid, numbers.Integral) or grid < 1:
-        raise ValueError(f"grid must be a positive int; got {grid!r}")
+    if isinstance(grid, bool) or not isinstance(grid, numbers.Integral) or not 1 <= grid <= MAX_GRID:
+        raise ValueError(f"grid must be an int in [1, {MAX_GRID}] (grid x grid crops of each image "
+                         f"in one batch; the paper's is 5); got {grid!r}")
     if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
-    images = check_images(images)
-    shortest = min(min(image.shape[-3:-1]) for image in images)
-    if scales == (None,) and shortest < crop:
-        raise ValueError(f"images: the shortest side ({shortest}) is smaller than the network's "
-                         f"input size {crop}; pass scales=Q >= {crop} to rescale them")
-    mean = np.asarray(mean, dtype=np.float32)
-    if mean.shape != (3,):
-        raise ValueError(f"mean must be 3 numbers (R, G, B on 0..255); got shape {mean.shape}")
+    images = check_fit(check_images(images), scales, crop)
+    mean = check_mean(mean)
 
     views_per_image = (grid * grid if method == "multicrop" else 1) * (2 if flip else 1)
     per_batch = max(1, batch_size // views_per_image)

@@ -22,7 +22,8 @@ import numbers
 import numpy as np
 
 from .dense import to_dense
-from .evaluate import _check_scales, _same_size_batches
+from .evaluate import _check_scales, _same_size_batches, check_fit
+from .layers.base import check_count, check_real
 from .layers.softmax import softmax_cross_entropy
 
 AGGREGATES = ("average", "stack")
@@ -47,17 +48,17 @@ def extract_features(model, images, *, mean, scales=None, flip=True, aggregate="
     returns (N, D) float64, each row of unit L2 norm; D = the layer's channels (fc_width),
             times the number of scales for "stack"
     """
-    from .data.augment import check_images
+    from .data.augment import check_images, check_mean
     from .data.resize import rescale_shorter_side
 
     if aggregate not in AGGREGATES:
         raise ValueError(f"aggregate must be one of {AGGREGATES}; got {aggregate!r}")
     if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
-    images = check_images(images)
     scales = _check_scales(scales, model.input_shape[-1])
+    images = check_fit(check_images(images), scales, model.input_shape[-1])
     layers = _descriptor_net(model, layer)
-    mean = np.asarray(mean, np.float32)
+    mean = check_mean(mean)
     per_scale = []
     for scale in scales:
         out = None
@@ -90,7 +91,12 @@ class LinearClassifier:
     """
 
     def __init__(self, reg=1e-3, lr=1.0, momentum=0.9, steps=500):
-        self.reg, self.lr, self.momentum, self.steps = reg, lr, momentum, steps
+        self.reg = check_real("LinearClassifier", reg, "reg")
+        self.lr = check_real("LinearClassifier", lr, "lr")
+        self.momentum = check_real("LinearClassifier", momentum, "momentum", high=1.0)
+        self.steps = check_count("LinearClassifier", steps, "steps")
+        if self.lr == 0:
+            raise ValueError("LinearClassifier: lr must be a finite number > 0; got 0")
         self.weight = self.bias = None
 
     def fit(self, features, labels, num_classes=None):
@@ -103,18 +109,26 @@ class LinearClassifier:
         K = int(num_classes or y.max() + 1)
         W, b = np.zeros((X.shape[1], K)), np.zeros(K)
         vW, vb = np.zeros_like(W), np.zeros_like(b)
-        for _ in range(self.steps):
-            _, dscores = softmax_cross_entropy(X @ W + b, y)
-            vW = self.momentum * vW - self.lr * (X.T @ dscores + self.reg * W)
-            vb = self.momentum * vb - self.lr * dscores.sum(axis=0)
-            W, b = W + vW, b + vb
+        with np.errstate(over="ignore", invalid="ignore"):     # divergence is checked below
+            for _ in range(self.steps):
+                _, dscores = softmax_cross_entropy(X @ W + b, y)
+                vW = self.momentum * vW - self.lr * (X.T @ dscores + self.reg * W)
+                vb = self.momentum * vb - self.lr * dscores.sum(axis=0)
+                W, b = W + vW, b + vb
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):    # diverged: no classifier
+            raise FloatingPointError(f"LinearClassifier: the weights became inf or NaN: lr "
+                                     f"{self.lr:g} is too large for these features")
         self.weight, self.bias = W, b
         return self
 
     def scores(self, features):
         if self.weight is None:
             raise RuntimeError("LinearClassifier: call fit before scores/predict")
-        return np.asarray(features, np.float64) @ self.weight + self.bias
+        X = np.asarray(features, np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.weight) or not np.isfinite(X).all():
+            raise ValueError(f"features must be finite, (N, {len(self.weight)}); got shape "
+                             f"{X.shape}{'' if np.isfinite(X).all() else ' holding inf or NaN'}")
+        return X @ self.weight + self.bias
 
     def predict(self, features):
         return self.scores(features).argmax(axis=1)

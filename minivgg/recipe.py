@@ -39,6 +39,7 @@ import numbers
 from dataclasses import dataclass, field
 
 SCHEDULES = ("plateau", "step")
+MAX_SCALE_RATIO = 8     # the largest S (training) and Q (minivgg.evaluate) as a multiple of the crop
 INITS = ("he", "glorot", "paper")
 
 
@@ -118,6 +119,12 @@ class Recipe:
         if smallest is not None and smallest < self.input_size:
             raise ValueError(f"scale: S = {smallest} is smaller than input_size "
                              f"{self.input_size}; the crop must fit in the rescaled image")
+        largest = self.train_scale()
+        largest = largest if isinstance(largest, int) else (largest or (0, 0))[-1]
+        if largest > MAX_SCALE_RATIO * self.input_size:     # a batch that size would not fit
+            raise ValueError(f"scale: S = {largest} is more than {MAX_SCALE_RATIO} times "
+                             f"input_size {self.input_size} (the paper's largest S is 512 for "
+                             f"224): the rescaled images would not fit in memory")
 
     # -- what the recipe makes --
 

@@ -514,10 +514,10 @@ def run(mode="full", out="reproduce", *, nets=None, dataset=None, overwrite=Fals
     return report
 
 
-def _write_record(folder, report):
+def _write_record(folder, report, figure=None):
+    figure = plot(report) if figure is None else figure     # drawn first: both files or none
     atomic_write(os.path.join(folder, JSON_NAME),
                  lambda f: f.write(json.dumps(report, indent=1).encode()))
-    figure = plot(report)
     atomic_write(os.path.join(folder, FIGURE_NAME),
                  lambda f: figure.savefig(f, format="png", dpi=90))
     import matplotlib.pyplot as plt
@@ -541,12 +541,30 @@ def rejudge(path, command=None):
     if missing:
         raise ValueError(f"{path}: not a record of 'minivgg reproduce' (no {', '.join(missing)})")
     try:
+        _check_errors(report)
         report["claims"] = judge(report)
-    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        report["judged"] = command or f"minivgg.reproduce.rejudge({os.fspath(path)!r})"
+        figure = plot(report)           # before anything is written: a record it cannot draw
+        format_claims(report)           # or print is refused whole, the old files kept
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as error:
         raise ValueError(f"{path}: a malformed record ({type(error).__name__}: {error})") from None
-    report["judged"] = command or f"minivgg.reproduce.rejudge({os.fspath(path)!r})"
-    _write_record(os.path.dirname(os.path.abspath(path)), report)
+    _write_record(os.path.dirname(os.path.abspath(path)), report, figure)
     return report
+
+
+def _check_errors(report):
+    """Every error a record gives (runs, fusions, their tests) is a percentage in [0, 100]: a
+    hand-edited -50 or 1e300 would be judged as a score otherwise."""
+    if not (isinstance(report["runs"], list) and isinstance(report["fusions"], list)):
+        raise ValueError("its runs and fusions are not lists")
+    for entry in report["runs"] + report["fusions"]:
+        values = [entry[k] for k in ("top1", "top5") if k in entry] + [
+            test[k] for test in entry.get("tests", {}).values() for k in ("top1", "top5")]
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, float))
+               or not 0 <= v <= 100]
+        if bad and entry.get("failed") is None:
+            raise ValueError(f"{entry.get('config')!r} seed {entry.get('seed')!r}: a non-finite "
+                             f"error or one outside [0, 100] %: {bad[0]!r}")
 
 
 def format_claims(report):

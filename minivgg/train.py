@@ -25,8 +25,10 @@ written to a temporary file in the run folder and renamed over the old one (``os
 a crash mid-write never leaves a half-written checkpoint.
 """
 
+import contextlib
 import json
 import math
+import numbers
 import os
 import sys
 import tempfile
@@ -207,12 +209,36 @@ def load_checkpoint(path):
         if not isinstance(meta, dict):
             npz.fail("its meta entry is not a JSON object")
         for key, kind in _META_TYPES.items():
-            if not isinstance(meta.get(key), kind):
+            if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
                 npz.fail(f"its meta entry has no {key!r} of the right type")
+        if meta["epoch"] < 0 or meta["batch_size"] < 1:
+            npz.fail(f"its meta entry has epoch {meta['epoch']} and batch_size "
+                     f"{meta['batch_size']} (want >= 0 and >= 1)")
+        if not all(isinstance(record, dict) for record in meta["history"]):
+            npz.fail("its meta entry 'history' is not a list of epoch records")
         if npz.shapes.get("mean") != (3,):
             npz.fail("it has no (3,) 'mean' entry (the training mean RGB)")
         arrays = {key: npz.array(key) for key in npz.shapes if key != "meta"}
     return arrays, meta
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+@contextlib.contextmanager
+def _restoring(path, entry):
+    """Restore the state held in the checkpoint meta's ``entry``: the meta is JSON a person can
+    edit, so whatever the restoring code cannot use (a missing key, a wrong type or value) is the
+    file's fault, a CorruptFileError naming it rather than a KeyError from deep inside."""
+    try:
+        yield
+    except CorruptFileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        why = f"has no {error}" if isinstance(error, KeyError) else f"is unusable: {error}"
+        raise CorruptFileError(f"corrupted checkpoint: {path}: its meta entry {entry!r} "
+                               f"{why}") from None
 
 
 def _prefixed(arrays, prefix):
@@ -330,6 +356,11 @@ class Trainer:
         self.run_dir = None if run_dir is None else os.fspath(run_dir)
         self.progress, self.log = progress, log
         self.settings = dict(settings or {})
+        try:                            # checked now, not in the first checkpoint, an epoch later
+            json.dumps(self.settings, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"settings must be a dict of JSON values (str, int, float, list, "
+                             f"dict, None): {error}") from None
         self.epoch = 0
         self.history = History()
         self.on_step = None          # called as on_step(trainer, loss) after each SGD step
@@ -423,8 +454,9 @@ class Trainer:
         in this process or another, is refused rather than interleaving its checkpoints.
         """
         epochs = self.recipe.epochs if epochs is None else epochs
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
             raise ValueError(f"epochs must be an int >= 0; got {epochs!r}")
+        epochs = int(epochs)
         with RunLock(self.run_dir):
             while self.epoch < epochs:
                 self._one_epoch(epochs)
@@ -500,25 +532,42 @@ class Trainer:
         ``settings``). ``model`` is needed only when the checkpoint has no build config.
         ``history.json`` is rewritten from the checkpoint, which a kill can have left ahead of it.
         """
+        path = os.path.join(run_dir, CHECKPOINT) if os.path.isdir(run_dir) else run_dir
         if model is None:
             model, arrays, meta = model_from_checkpoint(run_dir)
         else:
             arrays, meta = load_checkpoint(run_dir)
             model.set_params(_prefixed(arrays, "param/"))
-        model.freeze(meta.get("frozen", ()))         # a fine-tuning run stays one when resumed
+        if meta.get("kind") == "localisation":
+            raise ValueError(f"{path} is a localisation run: resume it with "
+                             f"minivgg.localise.run.resume_localisation")
+        with _restoring(path, "frozen"):             # a fine-tuning run stays one when resumed
+            model.freeze(meta.get("frozen", ()))
         optimizer = SGD(model)
-        optimizer.load_state_dict({**meta["optimizer"], "velocity": _prefixed(arrays, "velocity/")})
-        recipe = stored_recipe(meta)
+        with _restoring(path, "optimizer"):
+            optimizer.load_state_dict({**meta["optimizer"],
+                                       "velocity": _prefixed(arrays, "velocity/")})
+        with _restoring(path, "recipe"):
+            recipe = stored_recipe(meta)
+        with _restoring(path, "schedule"):
+            schedule = schedule_from_state(optimizer, meta["schedule"])
+        for entry, ok in (("settings", isinstance(meta["settings"], (dict, type(None)))),
+                          ("history", all(_is_real(r.get("val_top1")) for r in meta["history"]))):
+            if not ok:
+                raise CorruptFileError(f"corrupted checkpoint: {path}: its meta entry {entry!r} "
+                                       f"is not what the Trainer writes")
         trainer = cls(model, train_set, val_set, recipe=recipe, optimizer=optimizer,
-                      schedule=schedule_from_state(optimizer, meta["schedule"]),
-                      run_dir=run_dir, overwrite=True, progress=progress, log=log,
-                      settings=meta["settings"])
+                      schedule=schedule, run_dir=run_dir, overwrite=True, progress=progress,
+                      log=log, settings=meta["settings"])
         trainer.mean = arrays["mean"]               # the stored one, not recomputed
         trainer.pca = ((arrays["pca_eigvals"], arrays["pca_eigvecs"])
                        if "pca_eigvals" in arrays else None)
-        trainer._build_transform()
-        trainer.rng.bit_generator.state = meta["rng"]
-        restore_dropout_rngs(model, meta["dropout_rngs"], f"{run_dir}: ")
+        with _restoring(path, "pca_eigvals"):
+            trainer._build_transform()
+        with _restoring(path, "rng"):
+            trainer.rng.bit_generator.state = meta["rng"]
+        with _restoring(path, "dropout_rngs"):
+            restore_dropout_rngs(model, meta["dropout_rngs"])
         trainer.epoch = meta["epoch"]
         trainer.history = History(meta["history"])
         if trainer.run_dir is not None:             # None: a data-parallel rank other than 0

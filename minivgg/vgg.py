@@ -82,9 +82,52 @@ class VGG(Sequential):
 
 
 def _positive(value, name, kind=int):
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+    """``value`` as a Python ``kind`` (NumPy scalars are numbers too; a bool is not one)."""
+    abstract = numbers.Integral if kind is int else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, abstract) or not value > 0:
         raise ValueError(f"{name} must be a positive {kind.__name__}; got {value!r}")
-    return value
+    return kind(value)
+
+
+def _sizes(num_classes, input_size, in_channels, fc_width, width):
+    """The size arguments of ``vgg_plan``, checked, as Python ints and a float."""
+    sizes = {name: _positive(value, name) for name, value in (
+        ("num_classes", num_classes), ("input_size", input_size), ("in_channels", in_channels),
+        ("fc_width", fc_width))}
+    sizes["width"] = _positive(width, "width", float)
+    if not math.isfinite(sizes["width"]):
+        raise ValueError(f"width must be a finite positive number; got {width!r}")
+    return sizes
+
+
+def _real(value, name, low, high, open_low):
+    """A finite number (Python or NumPy, not a bool) in the interval, as a float."""
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+          and (value > low if open_low else value >= low) and value < high)
+    if not ok:
+        raise ValueError(f"{name} must be in {'(' if open_low else '['}{low}, {high}); got "
+                         f"{value!r}")
+    return float(value)
+
+
+MAX_PARAM_BYTES = 16 * 2**30   # build_vgg refuses a network whose weights alone take more
+
+
+def _check_param_bytes(plan, dtype):
+    """Refuse, before allocating, a network whose weights would not fit in memory (``--width
+    1e6``): counted from the plan, as ``summary`` does."""
+    count = sum(math.prod(sizes[:2]) * (sizes[2] ** 2 if kind == "conv" else 1) + sizes[1]
+                for _, kind, sizes in plan if kind in ("conv", "fc"))
+    if count * dtype.itemsize > MAX_PARAM_BYTES:
+        raise ValueError(f"the network would have {count:,} parameters "
+                         f"({count * dtype.itemsize / 2**30:.3g} GiB), over the "
+                         f"{MAX_PARAM_BYTES / 2**30:g} GiB limit (minivgg.vgg.MAX_PARAM_BYTES): "
+                         f"check width, fc_width, num_classes and input_size")
+
+
+def _plain(std):
+    """Standardise's std (a float or a per-channel tuple) as JSON keeps it."""
+    return list(std) if isinstance(std, tuple) else std
 
 
 def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, width=1.0,
@@ -101,12 +144,8 @@ def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, wid
     specs = parse_config(config)
     if head not in ("fc", "gap"):
         raise ValueError(f"head must be 'fc' or 'gap'; got {head!r}")
-    for value, name in ((num_classes, "num_classes"), (input_size, "input_size"),
-                        (in_channels, "in_channels"), (fc_width, "fc_width")):
-        _positive(value, name)
-    _positive(float(width) if isinstance(width, (int, float)) else width, "width", float)
-    if not np.isfinite(width):
-        raise ValueError(f"width must be a finite positive number; got {width!r}")
+    sizes = _sizes(num_classes, input_size, in_channels, fc_width, width)
+    num_classes, input_size, in_channels, fc_width, width = sizes.values()
     plan, stage, index, channels, size, sizes = [], 1, 0, in_channels, input_size, [input_size]
     if input_std is not None:
         plan.append(("standardise", "standardise", ()))
@@ -163,18 +202,19 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     with little loss): conv layers, a global average pool, one linear layer fc8 (channels ->
     classes); fc_width and dropout then play no part.
     """
-    plan = vgg_plan(config, num_classes=num_classes, input_size=input_size,
-                    in_channels=in_channels, width=width, fc_width=fc_width, input_std=input_std,
-                    head=head)
-    if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-        raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
+    sizes = _sizes(num_classes, input_size, in_channels, fc_width, width)
+    num_classes, input_size, in_channels, fc_width, width = sizes.values()
+    plan = vgg_plan(config, input_std=input_std, head=head, **sizes)
+    dropout = _real(dropout, "dropout", 0, 1, open_low=False)
     dtype = check_float_dtype(dtype, "dtype")
     init_std(init, 1, 1, std)                             # validates the scheme name and std
-    if classifier_std is not None and not (isinstance(classifier_std, (int, float, np.floating))
-                                           and not isinstance(classifier_std, bool)
-                                           and 0 < classifier_std < np.inf):
-        raise ValueError(f"classifier_std must be a finite positive number; got "
-                         f"{classifier_std!r}")
+    std = float(std) if isinstance(std, numbers.Real) and not isinstance(std, bool) else std
+    if classifier_std is not None:
+        classifier_std = _real(classifier_std, "classifier_std", 0, math.inf, open_low=True)
+    if isinstance(seed, bool):
+        raise ValueError(f"seed must be an int >= 0 (or a SeedSequence); got {seed!r}")
+    seed = int(seed) if isinstance(seed, numbers.Integral) else seed
+    _check_param_bytes(plan, dtype)
     rng = Undrawn(np.random.PCG64(seed)) if init is None else np.random.default_rng(seed)
 
     def conv(c_in, c_out, k):
@@ -199,7 +239,8 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
                     num_classes=num_classes, input_size=input_size, in_channels=in_channels,
                     width=width, fc_width=fc_width, dropout=dropout, init=init, std=std,
                     classifier_std=classifier_std, lrn_convention=lrn_convention,
-                    input_std=input_std, dtype=dtype.name, seed=seed,
+                    input_std=_plain(layers[0][1].std) if input_std is not None else None,
+                    dtype=dtype.name, seed=seed,
                     **({"head": head} if head != "fc" else {}))   # old configs: fc
     return VGG(layers, settings)
 

@@ -214,13 +214,16 @@ with open(target, "a") as f:
 """
     before = (REFERENCE_ROOT / "minivgg/assignment/checks.py").read_bytes()
     attacked = assert_no_gain(copies, submission(copies, tmp_path, code=code))
-    assert "PermissionError" in attacked.results[0].message
+    message = attacked.results[0].message       # shut in its scratch folder, it cannot see it
+    assert "FileNotFoundError" in message or "PermissionError" in message, message
     assert (REFERENCE_ROOT / "minivgg/assignment/checks.py").read_bytes() == before
 
 
 def test_writing_into_the_installed_reference_stops_the_batch(copies, tmp_path, request):
-    """With the grader installed in a copy the children can write (as when it is not root),
-    changing it is noticed right after that submission: an error, not a score."""
+    """Graded by an ordinary user, whose children keep the user's rights (under root they are
+    jailed: the grader here is told it is not root), with the grader installed in a copy the
+    children can write, changing it is noticed right after that submission: an error, not a
+    score."""
     # not under pytest's own temporary folder: a pytest starting elsewhere resets it to 0o700
     installed = Path(tempfile.mkdtemp(prefix="minivgg-installed-"))
     request.addfinalizer(lambda: shutil.rmtree(installed, ignore_errors=True))
@@ -235,8 +238,10 @@ with open({str(installed / "minivgg/assignment/checks.py")!r}, "a") as f:
     f.write("\\nCHECKS.clear()\\n")
 """
     sub = submission(copies, tmp_path, code=code)
+    as_a_user = ("import sys; from minivgg.assignment import grade_main, sandbox; "
+                 "sandbox._user = lambda: None; sys.exit(grade_main(sys.argv[1:]))")
     result = subprocess.run(
-        [sys.executable, "-P", "-m", "minivgg", "grade", str(sub), str(copies / "blank"),
+        [sys.executable, "-P", "-c", as_a_user, str(sub), str(copies / "blank"),
          "--timeout", "5", "--assignment", str(spec)], cwd=tmp_path, capture_output=True, text=True,
         env={"PYTHONPATH": str(installed), "PATH": os.environ["PATH"]})
     assert result.returncode == 3, result.stdout + result.stderr

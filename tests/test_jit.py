@@ -30,7 +30,7 @@ CONV_CASES = [
     (1, 3, 8, 11, (2, 3), (1, 2), (0, 1)),
     (2, 2, 7, 6, (5, 3), (3, 1), (2, 1)),
     (1, 1, 3, 3, (3, 3), (1, 1), (2, 2)),          # more padding than image on each side
-    # output rows of >= 16 (jit._NARROW): the kernels' other copy loop
+    # output rows of >= 16: long enough for the copy loops' SIMD body (LLVM's, when sw == 1)
     (2, 2, 6, 21, (3, 3), (1, 1), (1, 1)),
     (1, 2, 5, 37, (3, 3), (2, 2), (1, 1)),          # stride 2: 19 outputs per row
     (1, 1, 4, 40, (1, 3), (1, 2), (0, 2)),          # 21 outputs per row
@@ -57,8 +57,8 @@ def test_im2col_col2im_equal_naive(N, C, H, W, kernel, stride, padding, dtype):
 
 
 POOL_CASES = [
-    (2, 3, 8, 8, (2, 2), (2, 2)),       # the fast path
-    (1, 2, 9, 7, (2, 2), (2, 2)),       # fast path, odd sizes (last row/column dropped)
+    (2, 3, 8, 8, (2, 2), (2, 2)),       # _maxpool_2x2
+    (1, 2, 9, 7, (2, 2), (2, 2)),       # _maxpool_2x2, odd sizes (last row/column dropped)
     (2, 2, 9, 9, (3, 3), (2, 2)),       # overlapping (AlexNet)
     (1, 2, 6, 7, (2, 3), (1, 2)),
     (1, 1, 5, 5, (2, 2), (1, 1)),       # 2x2 with stride 1: overlapping, not the fast path

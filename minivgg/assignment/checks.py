@@ -31,6 +31,10 @@ F32_TOL = 1e-4              # float32 copies (im2col)
 # reached 8.6e-5 against its float64 result (300 seeds), its backends' LRN dx 4.3e-5 (100 seeds)
 F32_SUMS_TOL = 1e-3
 FLOOR_FRACTION = 1e-3       # relative errors are measured against 1/1000 of the largest entry
+# a row (500 units) or column (200) of a dropout mask keeps 1 - p of its units within 0.25: for
+# independent draws that is over 7 standard deviations (at most 0.035 for a column), for a mask
+# drawn once per feature or a fixed stripe pattern it fails by 1 - p or p
+ROW_RATE_TOL = 0.25
 OVERLAP_HINT = ("it is right where windows do not overlap: a pixel shared by several windows "
                 "must receive the sum of their gradients (+=, not =)")
 FORWARD_KEEPS = ("backward needs what forward kept: store x.shape in self._x_shape (and what else "
@@ -93,8 +97,10 @@ class Expect:
     """One output the child saves and how to judge it.
 
     ``kind``: "close" (relative error against ``value`` at most ``tol``), "equal" (the same
-    integers), "keep_rate" (dropout's fraction of non-zeros is 1 - p within 0.01), "same_as"
-    (equal to the output named in ``info["other"]``). ``dtype``: the dtype the output must have.
+    integers), "keep_rate" (dropout's output has ``info["shape"]``, its fraction of non-zeros is
+    1 - p within 0.01, and within ROW_RATE_TOL in every row and column), "same_as" (equal to the
+    output named in ``info["other"]``), "other_than" (not equal to it). ``dtype``: the dtype the
+    output must have.
     ``hints``: (a known wrong answer, what it means) pairs, tried when the output is wrong.
     """
     name: str
@@ -131,19 +137,27 @@ def judge(expect, got, outputs):
         raise Wrong(f"{expect.what} is {got.dtype}; a {expect.dtype} input must give a "
                     f"{expect.dtype} result (the network runs in float32)")
     if expect.kind == "keep_rate":
-        p = expect.info["p"]
+        p, shape = expect.info["p"], tuple(expect.info["shape"])
+        if got.shape != shape:
+            raise Wrong(f"{expect.what} has shape {got.shape}; expected x's shape {shape}")
         kept = np.count_nonzero(got) / max(got.size, 1)
         if abs(kept - (1 - p)) > 0.01:
             raise Wrong(f"{expect.what} keeps {kept:.2f} of the units; p is the probability of "
                         f"dropping one, so it should keep {1 - p:.2f}")
+        if any(np.abs(np.count_nonzero(got, axis=axis) / got.shape[axis] - (1 - p)).max()
+               > ROW_RATE_TOL for axis in range(got.ndim)):
+            raise Wrong(f"{expect.what}: some rows or columns keep far more or fewer units than "
+                        f"{1 - p:.2f}; draw one number per element of x (x.shape), so each unit "
+                        f"of each example is kept or dropped on its own")
         scaled = got[got != 0]
         if scaled.size and not np.allclose(scaled, 1 / (1 - p)):
             raise Wrong(f"{expect.what}: kept units must be divided by 1 - p = {1 - p} "
                         f"(inverted dropout keeps E[y] = x, so evaluation needs no rescaling)")
         return 0.0
-    if expect.kind == "same_as":
+    if expect.kind in ("same_as", "other_than"):
         other = outputs.get(expect.info["other"])
-        if other is None or got.shape != other.shape or not np.array_equal(got, other):
+        same = other is not None and got.shape == other.shape and np.array_equal(got, other)
+        if other is None or same != (expect.kind == "same_as"):
             raise Wrong(f"{expect.what}: {expect.info['hint']}")
         return 0.0
     value = expect.value
@@ -604,7 +618,9 @@ def relu_layer(ref, rng):
 
 def dropout_layer(ref, rng):
     """Inverted dropout by its properties (any way of drawing the mask is right), its own
-    generator (two layers with the same seed drop the same units), and its backward."""
+    generator (two layers with the same seed drop the same units, with another seed other units,
+    a second forward pass other units), and its backward. Properties alone would pass a fixed
+    pattern, or a few numbers with the right fraction of zeros."""
     cases = []
     seed = int(rng.integers(1 << 30))
     for p, dtype in ((0.5, "float64"), (0.2, "float32")):
@@ -612,7 +628,7 @@ def dropout_layer(ref, rng):
         case = Case(what).step("import", "m", "layers.dropout")
         ones = case.array(np.ones((200, 500), dtype))
         case.call("layer", "m.Dropout", p, rng=seed).run("y", "layer.forward", ones)
-        case.expect("y", what, kind="keep_rate", info={"p": p}, dtype=dtype)
+        case.expect("y", what, kind="keep_rate", info={"p": p, "shape": [200, 500]}, dtype=dtype)
         case.run("dx", "layer.backward", ones)
         case.expect("dx", f"{what}: backward", kind="same_as", dtype=dtype, info={
             "other": "y", "hint": "backward must apply the forward pass's mask and scale"})
@@ -620,6 +636,14 @@ def dropout_layer(ref, rng):
         case.expect("y_twin", f"{what}: a second Dropout with the same rng", kind="same_as", info={
             "other": "y", "hint": "dropped other units: draw the mask from self.rng (the layer's "
                                   "own generator), not from np.random"})
+        case.run("y_again", "layer.forward", ones)
+        case.expect("y_again", f"{what}: a second forward pass", kind="other_than", info={
+            "other": "y", "hint": "dropped the same units again: draw a new mask at every "
+                                  "forward pass"})
+        case.call("other", "m.Dropout", p, rng=seed + 1).run("y_other", "other.forward", ones)
+        case.expect("y_other", f"{what}: a Dropout with another seed", kind="other_than", info={
+            "other": "y", "hint": "dropped the same units: draw the mask from self.rng, the "
+                                  "layer's own generator"})
         case.call("_", "layer.eval").run("y_eval", "layer.forward", ones)
         case.expect("y_eval", f"{what} in evaluation mode (must be the identity)", np.ones((200, 500)))
         cases.append(case)

@@ -34,6 +34,10 @@ from .make import MANIFEST, PACKAGE, REFERENCE_ROOT
 from .parts import PARTS
 
 SPEC_FORMAT = 1
+# The grader's inputs come from the generator seeded [GRADING_STREAM, seed, part]; the public cases
+# a student's copy holds, with their answers, from [PUBLIC_SEED, part]: another stream, so even a
+# seed of 0 fixed by the instructor does not grade on the inputs whose answers the students have.
+GRADING_STREAM = 1
 NOT_IMPLEMENTED = "not implemented yet"
 EXIT_DONE, EXIT_USAGE, EXIT_REFERENCE, EXIT_INTERRUPTED = 0, 2, 3, 130
 # an exception's text -> what it usually means (the targeted hints for crashes)
@@ -132,7 +136,8 @@ class GradeReport:
 
     def text(self, checks=False):
         """The table of parts; with ``checks``, each part's checks below it with their points."""
-        lines = [f"{self.submission}" + "".join(f"\nnote: {note}" for note in self.notes),
+        lines = [sandbox.escape(self.submission, 200) + "".join(f"\nnote: {note}"
+                                                               for note in self.notes),
                  f"{'part':<17}{'points':>10}  {'result':<8}{'worst error':>12}  message"]
         for r in self.results:
             error = "-" if math.isnan(r.worst_error) else f"{r.worst_error:.1e}"
@@ -288,7 +293,7 @@ def grade_submission(path, parts, box, seed, ref=None, cache=None):
     else:
         try:
             work = box.new_submission(package)
-        except ValueError as error:
+        except (ValueError, OSError) as error:      # one unreadable copy: not the class's grade
             problem = str(error)
     for part in parts:
         if work is None:
@@ -296,7 +301,8 @@ def grade_submission(path, parts, box, seed, ref=None, cache=None):
                                              problem))
             continue
         if part.name not in cache:              # the same inputs for every submission of a run
-            rng = np.random.default_rng([seed, [p.name for p in PARTS].index(part.name)])
+            rng = np.random.default_rng([GRADING_STREAM, seed,
+                                         [p.name for p in PARTS].index(part.name)])
             cache[part.name] = part_cases(part, ref, rng)
         report.results.append(grade_part(part, cache[part.name], box, work))
     box.forget(work)
@@ -352,16 +358,23 @@ def _write_atomically(path, text, force):
     os.replace(temporary, path)
 
 
+def cell(text):
+    """A CSV cell a spreadsheet shows as text: one starting with = + - @ or a tab or carriage return
+    (a folder's name, an exception's type: the student's choice) could run as a formula."""
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+
+
 def csv_text(reports):
     """One row per student and part, then the student's total."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["submission", "part", "points", "max_points", "passed", "message"])
     for report in reports:
+        name = cell(report.submission)
         for r in report.results:
-            writer.writerow([report.submission, r.part, f"{r.points:g}", r.max_points,
-                             int(r.passed), r.message])
-        writer.writerow([report.submission, "total", f"{report.score:g}", report.max_score,
+            writer.writerow([name, r.part, f"{r.points:g}", r.max_points, int(r.passed),
+                             cell(r.message)])
+        writer.writerow([name, "total", f"{report.score:g}", report.max_score,
                          int(report.score == report.max_score), ""])
     return out.getvalue()
 
@@ -379,16 +392,17 @@ def gradescope_json(report):
 
 
 def add_arguments(parser):
+    from ..cli.common import nonnegative_int, positive_int, seconds  # cli imports us
     parser.add_argument("paths", metavar="PATH", nargs="+",
                         help="students' copies (each a directory holding minivgg/)")
     parser.add_argument("--assignment", metavar="FILE",
                         help="the instructor's assignment file from 'minivgg assignment make' "
                              "(parts, seed, reference hash); default: every part, a fresh seed")
-    parser.add_argument("--seed", type=int, help="the inputs' seed (default: the assignment's, "
+    parser.add_argument("--seed", type=nonnegative_int, help="the inputs' seed (default: the assignment's, "
                                                  "else fresh, printed in the report)")
-    parser.add_argument("--timeout", type=float, default=sandbox.Limits.seconds,
+    parser.add_argument("--timeout", type=seconds, default=sandbox.Limits.seconds,
                         help="wall-clock seconds per part (CPU seconds likewise)")
-    parser.add_argument("--memory", type=int, default=1024, help="MiB of memory per part")
+    parser.add_argument("--memory", type=positive_int, default=1024, help="MiB of memory per part")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     parser.add_argument("--csv", metavar="FILE", help="write one row per student and part")
     parser.add_argument("--gradescope", metavar="FILE",

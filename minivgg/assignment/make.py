@@ -575,6 +575,7 @@ of memory, no network, no other files. Printing is fine but is not shown to you 
 
 
 def add_arguments(parser):
+    from ..cli.common import nonnegative_int  # the cli package imports this one
     parser.add_argument("out", metavar="OUT", help="directory for the student's copy")
     parser.add_argument("--only", metavar="NAMES", action="append", default=[],
                         help="comma-separated parts to assign (default: all); the others stay solved")
@@ -582,7 +583,7 @@ def add_arguments(parser):
                         help="replace OUT/minivgg and the assignment file if they exist")
     parser.add_argument("--spec", metavar="FILE", help="the instructor's assignment file "
                         "(default: OUT.assignment.json beside OUT); keep it from students")
-    parser.add_argument("--seed", type=int, help="fix the grader's inputs (default: fresh at "
+    parser.add_argument("--seed", type=nonnegative_int, help="fix the grader's inputs (default: fresh at "
                                                  "every grading)")
     parser.set_defaults(run=run)
 

@@ -8,7 +8,9 @@ imports NumPy once, then for each part the grader asks for it forks a child that
 1. starts its own process group and session (the grader kills the whole group afterwards),
 2. sends its stdout and stderr to a file, closes every other file descriptor,
 3. sets its limits (address space, CPU seconds, file size, no core, no new processes),
-4. drops to an unprivileged user when the grader runs as root,
+4. when the grader runs as root, shuts itself in the grader's scratch folder (chroot: the
+   reference, other students' files, /tmp and /proc are out of sight) and drops to an
+   unprivileged user,
 5. moves into the scratch copy of the submission with its own HOME and TMPDIR and a sys.path of
    that copy, SITE and the standard library (no current folder, no PYTHONPATH),
 6. runs the task's groups of steps (import a student module, call, set an item, save a result),
@@ -32,7 +34,8 @@ PACKAGE = "minivgg"
 MESSAGE_CAP = 2000                  # characters of an exception's text kept
 FRAMES_CAP = 8                      # innermost student frames kept
 # What a student's code may import besides NumPy and its own package; imported here, before the
-# child drops to an unprivileged user who may not be able to read the standard library's files.
+# child shuts itself in a folder without the standard library (or drops to a user who may not be
+# able to read its files).
 PRELOAD = ("abc", "collections", "contextlib", "copy", "dataclasses", "enum", "functools",
            "itertools", "math", "numbers", "operator", "random", "re", "string", "textwrap",
            "typing", "warnings", "numpy.lib.stride_tricks", "numpy.linalg", "numpy.random")
@@ -248,19 +251,28 @@ def child(request, site, stdlib):
         _limit(resource.RLIMIT_CPU, int(request["cpu"]))
         _limit(resource.RLIMIT_FSIZE, int(request["fsize"]))
         _limit(resource.RLIMIT_AS, _memory_in_use() + int(request["memory"]))
+        jail = request.get("jail")
         if request.get("uid") is not None:
             _limit(resource.RLIMIT_NPROC, 0)         # no new processes or threads as that user
+            if jail:                                 # nothing outside the grader's scratch folder
+                os.chroot(jail)
             os.setgroups([])
             os.setgid(request["gid"])
             os.setuid(request["uid"])
-        work = request["work"]
+        else:
+            jail = None
+
+        def inside(path):                            # a path as the jailed child sees it
+            return os.path.join(os.sep, os.path.relpath(path, jail)) if jail else path
+        work = inside(request["work"])
         os.chdir(work)
         os.environ.clear()
-        os.environ.update(HOME=request["home"], TMPDIR=request["tmp"], PATH="/usr/bin:/bin",
-                          OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MINIVGG_BACKEND="naive")
-        sys.path[:] = [work, site, *stdlib]
+        os.environ.update(HOME=inside(request["home"]), TMPDIR=inside(request["tmp"]),
+                          PATH="/usr/bin:/bin", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+                          MINIVGG_BACKEND="naive")
+        sys.path[:] = [work, inside(site), *stdlib]
         sys.argv = ["minivgg-grader-child"]
-        run_task(request["task"], request["io"], work)
+        run_task(inside(request["task"]), inside(request["io"]), work)
         code = 0
     except BaseException:                       # the runner's own failure: say so, exit 3
         traceback.print_exc()

@@ -4,8 +4,9 @@
 PYTHONPATH, no current folder, no site-packages) with a site directory that holds only NumPy, and
 asks it for one child per part. Each part gets a fresh io directory: ``in/`` (the grader's input
 arrays and task.json), ``out/`` (the only place the child may write, with its HOME and TMPDIR),
-``output.txt`` (its stdout and stderr). When the grader runs as root, the children run as
-``nobody`` and cannot write the scratch copy, the grader's files or the installed reference.
+``output.txt`` (its stdout and stderr). When the grader runs as root, the children are shut in the
+scratch folder (chroot) and run as ``nobody``: they cannot read the installed reference or
+anything else outside it, nor write the scratch copy or a folder the next submission could read.
 
 Everything the child left is read back without trusting it: no symbolic links or special files
 are followed, sizes are capped, arrays are loaded with ``allow_pickle=False`` and must hold
@@ -32,9 +33,28 @@ RUNNER = Path(__file__).with_name("runner.py")
 PACKAGE = "minivgg"
 UNPRIVILEGED = "nobody"
 MAX_FILES, MAX_BYTES = 400, 20 << 20           # a submission's package: files and total size
+MAX_DEPTH = 12                                 # and folders in folders (os.walk recurses)
 MAX_ARRAY_BYTES = 64 << 20                     # one output array
 MAX_RESULT_BYTES = 4 << 20                     # the child's result.json
 OUTPUT_SHOWN = 300                             # characters of the child's printed output shown
+# The library's other convolutions are complete in a student's copy (its notebooks' networks run
+# on them): one of stride 1 and a strided slice is a strided convolution. In the scratch copy the
+# grader runs they are stand-ins that refuse, so a convolution part is not done by calling them.
+STAND_INS = {"conv/direct.py": "Direct", "conv/winograd.py": "Winograd"}
+STAND_IN = '''"""The grader's stand-in for the library's {name} convolution."""
+
+MESSAGE = ("the library's own convolution ({file}) does not run while grading: the convolution "
+           "parts are written, not called")
+
+
+class {name}:
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError(MESSAGE)
+
+    @staticmethod
+    def footprint(*args, **kwargs):
+        raise RuntimeError(MESSAGE)
+'''
 
 
 @dataclass
@@ -98,12 +118,15 @@ def escape(text, cap=OUTPUT_SHOWN):
 
 
 def copy_submission(package, to):
-    """Copy the regular .py files of a student's package; a ValueError for links or excess."""
+    """Copy the regular .py files of a student's package (the library's other convolutions as
+    stand-ins, STAND_INS); a ValueError for links or excess."""
     package = Path(package)
     if package.is_symlink():
         raise ValueError(f"{package.name}/ is a symbolic link; submit the files themselves")
     files, total = [], 0
     for directory, dirs, names in os.walk(package):
+        if dirs and len(Path(directory).relative_to(package).parts) >= MAX_DEPTH:
+            raise ValueError(f"{package.name}/ has folders nested more than {MAX_DEPTH} deep")
         for name in dirs + names:
             if (Path(directory) / name).is_symlink():
                 raise ValueError(f"{(Path(directory) / name).relative_to(package.parent)} is a "
@@ -120,7 +143,11 @@ def copy_submission(package, to):
     for path in files:
         target = Path(to) / PACKAGE / path.relative_to(package)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        relative = path.relative_to(package).as_posix()
+        if relative in STAND_INS:
+            target.write_text(STAND_IN.format(name=STAND_INS[relative], file=relative))
+        else:
+            shutil.copyfile(path, target)
     for path in [Path(to), *Path(to).rglob("*")]:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
 
@@ -253,7 +280,7 @@ class Sandbox:
         request = {"work": str(work), "task": str(task_dir), "io": str(io), "home": str(io / "home"),
                    "tmp": str(io / "tmp"), "cpu": limits.cpu, "memory": limits.memory,
                    "fsize": limits.fsize, "uid": self.user and self.user[0],
-                   "gid": self.user and self.user[1]}
+                   "gid": self.user and self.user[1], "jail": str(self.root)}
         start = time.monotonic()
         self.server.stdin.write(json.dumps(request).encode() + b"\n")
         self.server.stdin.flush()
@@ -286,9 +313,10 @@ class Sandbox:
         raw = read_safely(io / "out" / "result.json", MAX_RESULT_BYTES)
         try:
             results = json.loads(raw) if raw else []
-            results = [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
-        except ValueError:
+        except (ValueError, RecursionError):          # RecursionError: a nest of 4 MiB of [[[
             results = []
+        results = [r for r in results if isinstance(r, dict) and type(r.get("group")) is int
+                   and isinstance(r.get("saved", []), list)] if isinstance(results, list) else []
         printed = (read_safely(io / "output.txt", 1 << 20) or b"").decode("utf-8", "replace")
         return Outcome(status, elapsed, float(reply.get("cpu", 0.0)), results, escape(printed),
                        io / "out")

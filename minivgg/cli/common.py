@@ -50,6 +50,7 @@ positive_float = _number(float, lambda v: v > 0, "a finite positive number")
 nonnegative_float = _number(float, lambda v: v >= 0, "a finite number >= 0")
 fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 open_fraction = _number(float, lambda v: 0 < v < 1, "a number in (0, 1)")
+seconds = _number(float, lambda v: 0 < v <= 7 * 86400, "a number of seconds in (0, 604800]")
 
 
 def scale(text):
@@ -91,15 +92,19 @@ def run_data(settings, data=None):
     folder, else the built-in shapes its settings describe. A run made from Python records
     none of these: then ``data`` is needed (CommandError)."""
     from ..data.split import load_splits
+    where = "--data" if data is not None else "the run's data folder"
     data = data if data is not None else settings.get("data")
+    sizes = ("train_size", "val_size", "image_size")
     try:
         if data is not None:
             return load_splits(data, settings.get("val_fraction", 0.1),
                                settings.get("data_seed", 0))
-        if all(key in settings for key in ("train_size", "val_size", "image_size")):
+        if all(key in settings for key in sizes):
+            where = "the built-in shapes (" + " ".join(
+                f"--{key.replace('_', '-')} {settings[key]}" for key in sizes) + ")"
             return synthetic_data({"data_seed": 0, **settings})
-    except (OSError, ValueError) as error:
-        raise CommandError(f"--data: {error}") from None
+    except (OSError, ValueError, TypeError) as error:  # TypeError: a hand-edited checkpoint
+        raise CommandError(f"{where}: {error}") from None
     raise CommandError("this run records no data (it was made from Python, not by 'minivgg "
                        "train'): pass --data PATH, the images it was trained on")
 
@@ -116,3 +121,29 @@ def check_run_dir(path, checkpoint=None):
     return path
 
 
+
+
+def new_figure(option, path):
+    """The format ("png", "pdf" or "svg") of a figure the user asked to be written to ``path``;
+    CommandError naming ``option`` if the file exists (never overwritten), its folder does not,
+    or its name has another ending: checked before the work that makes the figure."""
+    if os.path.exists(path):
+        raise CommandError(f"{option} {path!r} exists; choose another name or remove it")
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    if extension not in ("png", "pdf", "svg"):
+        raise CommandError(f"{option} {path!r}: the name must end .png, .pdf or .svg")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CommandError(f"{option}: folder {folder} does not exist")
+    return extension
+
+
+def save_figure(figure, path, extension, dpi=100):
+    """Write a matplotlib figure atomically (``train.atomic_write``) and close it."""
+    import matplotlib.pyplot as plt
+
+    from ..train import atomic_write
+    try:
+        atomic_write(path, lambda f: figure.savefig(f, format=extension, dpi=dpi))
+    finally:
+        plt.close(figure)

@@ -8,8 +8,10 @@ from .common import (
     FORMATTER,
     CommandError,
     check_run_dir,
+    new_figure,
     positive_int,
     run_data,
+    save_figure,
 )
 
 
@@ -93,17 +95,18 @@ def cmd_evaluate(args):
     from ..localise.run import is_localisation_run
     if len(args.run_dirs) == 1 and is_localisation_run(check_run_dir(args.run_dirs[0])):
         from .localise import print_localisation  # minivgg localise's runs: their own lines
-        print_localisation(args.run_dirs[0], args.batch_size)
+        try:
+            print_localisation(args.run_dirs[0], args.batch_size)
+        except ValueError as error:           # CorruptFileError included: main says which
+            raise CommandError(str(error)) from None
         return 0
     if len(args.run_dirs) > 1 and not args.fuse:
         raise CommandError(f"{len(args.run_dirs)} run folders given: pass --fuse to fuse them, "
                            f"or evaluate one at a time")
     if args.confusion and args.fuse:
         raise CommandError("--confusion is for one run, not with --fuse")
-    if args.confusion:
-        folder = os.path.dirname(os.path.abspath(args.confusion))
-        if not os.path.isdir(folder):
-            raise CommandError(f"--confusion: folder {folder} does not exist")
+    if args.confusion:              # an existing file is never replaced; checked before the work
+        extension = new_figure("--confusion", args.confusion)
     runs = [(run_dir, *_load(run_dir, args.checkpoint)) for run_dir in args.run_dirs]
     data = [{k: meta["settings"].get(k) for k in ("dataset", *DATA_KEYS)} for *_, meta in runs]
     if any(d != data[0] for d in data):
@@ -140,6 +143,6 @@ def cmd_evaluate(args):
         probs = posteriors(model, val_set.images, mean=arrays["mean"], method="center",
                            scales=scales and scales[:1], batch_size=args.batch_size)
         matrix = confusion_matrix(val_set.labels, probs.argmax(axis=1), len(val_set.classes))
-        plot_confusion(matrix, val_set.classes).savefig(args.confusion, dpi=100)
+        save_figure(plot_confusion(matrix, val_set.classes), args.confusion, extension)
         print(f"confusion matrix: {args.confusion}")
     return 0

@@ -39,15 +39,25 @@ def cmd_features(args):
     run_dir = check_run_dir(args.run_dir)
     if os.path.exists(args.out) and not args.force:
         raise CommandError(f"{args.out} exists; pass --force to overwrite it")
-    model, arrays, _ = model_from_checkpoint(run_dir)
+    folder = os.path.dirname(os.path.abspath(args.out))
+    if os.path.isdir(args.out) or not os.path.isdir(folder):     # before the work, not after
+        why = "is a folder" if os.path.isdir(args.out) else f"its folder {folder} does not exist"
+        raise CommandError(f"--out {args.out}: {why}; give the name of a file to write (.npz)")
+    model, arrays, meta = model_from_checkpoint(run_dir)
+    if meta.get("kind") == "localisation":
+        raise CommandError(f"{run_dir} is a localisation run; features come from a "
+                           f"classification run (this one was made from {meta.get('source')})")
     try:
         data = load_image_folder(args.data)
         feats = extract_features(model, data.images, mean=arrays["mean"], scales=args.scales,
                                  flip=args.flip, aggregate=args.aggregate)
     except (ValueError, FileNotFoundError) as error:
         raise CommandError(str(error)) from None
-    atomic_write(args.out, lambda f: np.savez(f, features=feats, labels=data.labels,
-                                              classes=np.array(data.classes)))
+    try:
+        atomic_write(args.out, lambda f: np.savez(f, features=feats, labels=data.labels,
+                                                  classes=np.array(data.classes)))
+    except OSError as error:                 # disk full, a read-only folder: nothing is left
+        raise CommandError(f"--out {args.out}: cannot write it: {error}") from None
     print(f"{args.out}: {feats.shape[0]} images x {feats.shape[1]} features "
           f"({len(data.classes)} classes)")
     return 0

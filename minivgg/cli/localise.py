@@ -2,7 +2,14 @@
 classification run, and ``minivgg evaluate LOC_RUN``'s localisation lines."""
 
 from ..localise.run import DEFAULT_LR
-from .common import FORMATTER, CommandError, check_run_dir, positive_float, positive_int
+from .common import (
+    FORMATTER,
+    CommandError,
+    check_run_dir,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 
 # The options --resume takes from the run itself, with their defaults
 # (which are the parser's).
@@ -35,7 +42,7 @@ def add_parser(commands):
                                "the targets here: minivgg/localise/net.py)")
     localise.add_argument("--batch-size", type=positive_int, default=_RUN_OWN["batch_size"],
                           help="images per step")
-    localise.add_argument("--seed", type=int, default=_RUN_OWN["seed"],
+    localise.add_argument("--seed", type=nonnegative_int, default=_RUN_OWN["seed"],
                           help="seeds fc8 and the augmentation")
     localise.add_argument("--layout", choices=("scattered", "centred"),
                           default=_RUN_OWN["layout"],
@@ -72,6 +79,8 @@ def cmd_localise(args):
                                layout=args.layout, out_dir=args.out)
     except (ValueError, FileExistsError) as error:
         raise CommandError(str(error)) from None
+    except OSError as error:                # an --out that cannot be made, disk full...
+        raise CommandError(f"cannot write the localisation run: {error}") from None
     print(f"done in {time.perf_counter() - start:.0f}s; localisation run: {out}\n"
           f"test it: minivgg evaluate {out}")
     return 0

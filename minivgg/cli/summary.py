@@ -12,7 +12,7 @@ import argparse
 import json
 import math
 
-from .common import CONFIG_NAMES, FORMATTER, CommandError, config, positive_int
+from .common import CONFIG_NAMES, FORMATTER, CommandError, config, new_figure, positive_int, save_figure
 
 
 def width(text):
@@ -66,8 +66,11 @@ def reading(args):
     from ..vgg import vgg_plan
     dense = not args.rebuild and args.input > args.trained_at
     size = args.trained_at if dense else args.input
-    plan = vgg_plan(args.config, num_classes=args.num_classes, input_size=size,
-                    width=args.width, fc_width=args.fc_width)
+    try:
+        plan = vgg_plan(args.config, num_classes=args.num_classes, input_size=size,
+                        width=args.width, fc_width=args.fc_width)
+    except ValueError as error:                 # name the option the size came from
+        raise ValueError(f"--{'trained-at' if dense else 'input'} {size}: {error}") from None
     if not dense:
         return plan, f"built for {size}x{size}"
     pools = sum(kind == "pool" for _, kind, _ in plan)
@@ -90,6 +93,10 @@ def cmd_summary(args):
         summary = summarize(plan, (3, args.input, args.input))
     except ValueError as error:
         raise CommandError(str(error)) from None
+    except OverflowError:                   # NumPy's int64 counts: --fc-width 1e23...
+        raise CommandError(f"--width {args.width:g}, --fc-width {args.fc_width} and "
+                           f"--num-classes {args.num_classes}: the network's counts do not fit "
+                           f"in 64-bit integers; give smaller sizes") from None
     if args.plot:
         plot(summary, args.plot, f"VGG {args.config}, {which}")
     conventions = dict(count=args.count, bias=args.bias, elementwise=args.elementwise)
@@ -111,21 +118,13 @@ def cmd_summary(args):
 
 
 def plot(summary, path, title):
-    import os
     import textwrap
-    if os.path.exists(path):
-        raise CommandError(f"--plot {path!r} exists; choose another name or remove it")
-    extension = os.path.splitext(path)[1].lower().lstrip(".")
-    if extension not in ("png", "pdf", "svg"):
-        raise CommandError(f"--plot {path!r}: the name must end .png, .pdf or .svg")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise CommandError(f"--plot {path!r}: its folder does not exist")
+    extension = new_figure("--plot", path)
     import matplotlib
     matplotlib.use("Agg")
-    from ..train import atomic_write
     from ..viz import plot_architecture
-    figure = plot_architecture(summary, title=textwrap.fill(title, 110))
-    atomic_write(path, lambda f: figure.savefig(f, format=extension, dpi=120))
+    save_figure(plot_architecture(summary, title=textwrap.fill(title, 110)), path, extension,
+                dpi=120)
 
 
 def compare(args, summary):

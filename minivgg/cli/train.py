@@ -23,6 +23,7 @@ from .common import (
     positive_float,
     positive_int,
     run_data,
+    save_figure,
     scale,
 )
 
@@ -170,12 +171,18 @@ def _resumed(args):
         raise CommandError(f"--resume continues with the run's own recipe; drop "
                            f"{', '.join('--' + n.replace('_', '-') for n in ignored)}")
     meta = load_checkpoint(run_dir)[1]
+    if meta.get("kind") == "localisation":
+        raise CommandError(f"{run_dir} is a localisation run: continue it with 'minivgg "
+                           f"localise --resume {run_dir}'")
     settings = dict(meta.get("settings") or {})
     if args.data is not None:
         settings["data"] = os.path.abspath(args.data)
-    train_set, val_set = run_data(settings)
+    train_set, val_set = run_data(settings, args.data and settings["data"])
     print(f"resuming {run_dir}", flush=True)
-    trainer = _trainer_class(args).resume(run_dir, train_set, val_set, progress=args.progress)
+    try:
+        trainer = _trainer_class(args).resume(run_dir, train_set, val_set, progress=args.progress)
+    except ValueError as error:             # e.g. a Python-made run without a build config
+        raise CommandError(str(error)) from None
     epochs = args.epochs or settings.get("epochs") or trainer.recipe.epochs
     trainer.settings = {**settings, "epochs": epochs}
     return trainer, run_dir, epochs
@@ -190,7 +197,7 @@ def _new(args):
         raise CommandError(f"--image-size ({args.image_size}) must be at least --input "
                            f"({recipe.input_size}): crops are taken from the images")
     settings["epochs"] = recipe.epochs
-    train_set, val_set = run_data(settings)
+    train_set, val_set = run_data(settings, settings.get("data"))
     settings["classes"] = list(train_set.classes)
     run_dir = args.run_dir or _new_run_dir(args.runs_dir, recipe.config)
     if args.distributed:                    # the name rank 0 chose (the clock differs)
@@ -218,10 +225,10 @@ def _warm_start(model, run_dir):
     """init_from_shallower from the best model of a finished run (the paper's warm start)."""
     from ..train import BEST, model_from_checkpoint
     from ..vgg import init_from_shallower
-    source = model_from_checkpoint(os.path.join(check_run_dir(run_dir, BEST), BEST))[0]
     try:
+        source = model_from_checkpoint(os.path.join(check_run_dir(run_dir, BEST), BEST))[0]
         copied = init_from_shallower(model, source)
-    except ValueError as error:
+    except (CommandError, ValueError) as error:       # CorruptFileError is a ValueError
         raise CommandError(f"--warm-start {run_dir}: {error}") from None
     print(f"warm start from {run_dir}: {', '.join(copied)}", flush=True)
 
@@ -283,6 +290,4 @@ def _save_curves(history, path):
     except ImportError as error:
         print(f"curves.png not written: {error}", file=sys.stderr)
         return
-    fig.savefig(path, dpi=100)
-    import matplotlib.pyplot as plt
-    plt.close(fig)
+    save_figure(fig, path, "png")                  # atomically: a kill leaves the old one

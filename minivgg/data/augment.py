@@ -117,10 +117,13 @@ def colour_shift(images, alpha, eigvals, eigvecs):
     return images + shift[:, None, None, :].astype(images.dtype)
 
 
-def _check_mean(mean):
+def check_mean(mean):
+    """The mean RGB as a (3,) float32 array; ValueError unless 3 finite numbers (a NaN mean
+    made every feature and posterior NaN)."""
     mean = np.asarray(mean, dtype=np.float32)
-    if mean.shape != (3,):
-        raise ValueError(f"mean must be 3 numbers (R, G, B on 0..255); got shape {mean.shape}")
+    if mean.shape != (3,) or not np.isfinite(mean).all():
+        raise ValueError(f"mean must be 3 finite numbers (R, G, B on 0..255); got shape "
+                         f"{mean.shape}: {mean.ravel()[:6]}")
     return mean
 
 
@@ -157,7 +160,7 @@ def to_batch(images, mean):
     if isinstance(images, list):
         raise ValueError("to_batch needs one (N, H, W, 3) array; images of different sizes "
                          "cannot share a batch (use TestTransform to crop them)")
-    return _to_nchw(images, -_check_mean(mean))
+    return _to_nchw(images, -check_mean(mean))
 
 
 def _rescale(batch, S, boxes=None):
@@ -212,7 +215,7 @@ class TrainTransform:
 
     def __init__(self, crop, *, mean, scale=None, flip=True, colour_shift=0.1, pca=None):
         self.crop = _check_crop(crop)
-        self.mean = _check_mean(mean)
+        self.mean = check_mean(mean)
         self.scale = _check_scale(scale, self.crop)
         self.flip = bool(flip)
         if not (isinstance(colour_shift, numbers.Real) and 0 <= colour_shift < np.inf):
@@ -267,7 +270,7 @@ class TestTransform:
 
     def __init__(self, crop, *, mean, scale=None):
         self.crop = _check_crop(crop)
-        self.mean = _check_mean(mean)
+        self.mean = check_mean(mean)
         bounds = _check_scale(scale, self.crop)
         self.scale = None if bounds is None else (bounds[0] + bounds[1]) // 2
 

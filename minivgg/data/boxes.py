@@ -23,10 +23,12 @@ import os
 
 import numpy as np
 
+from ..errors import CorruptFileError, FileTooLargeError
 from .dataset import ImageDataset
 from .folder import EXTENSIONS, load_image_folder
 
 COLUMNS = ("file", "x0", "y0", "x1", "y1")
+MAX_ANNOTATION_BYTES = 64 << 20     # ~2 million rows: refused before reading (a hostile file)
 
 
 def check_boxes(boxes, images):
@@ -70,35 +72,60 @@ def flip_boxes(boxes, width, flipped=True):
     return np.where(np.reshape(flipped, (-1, 1)), mirrored, boxes).astype(np.float32)
 
 
-def read_box_annotations(path):
-    """{file: (x0, y0, x1, y1)} from a CSV annotation file (module docstring); ValueError naming
-    the line for a missing column, a number that is not one, or a file listed twice."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or [c.strip() for c in reader.fieldnames] != list(COLUMNS):
-            raise ValueError(f"{path}: the first line must be the header {','.join(COLUMNS)}; "
-                             f"got {reader.fieldnames}")
-        boxes = {}
-        for row in reader:
-            where = f"{path}, line {reader.line_num}"
-            try:
-                box = tuple(float(row[c]) for c in COLUMNS[1:])
-            except (TypeError, ValueError):
-                raise ValueError(f"{where}: x0, y0, x1, y1 must be numbers; got "
-                                 f"{[row.get(c) for c in COLUMNS[1:]]}") from None
-            name = os.path.normpath(row["file"].strip())
-            if name in boxes:
-                raise ValueError(f"{where}: {row['file']} has a second box (one per image)")
-            boxes[name] = box
+def read_box_annotations(path, files=None):
+    """{file: (x0, y0, x1, y1)} from a CSV annotation file (module docstring, UTF-8 with or
+    without a byte-order mark). CorruptFileError naming the line for a missing column or an extra
+    one, a number that is not one, a file listed twice, or, when ``files`` (the names the rows
+    may give) is given, a file that is not among them: read row by row, so a hostile file stops
+    at its first bad row; FileTooLargeError for a file over MAX_ANNOTATION_BYTES."""
+    path = os.fspath(path)
+    if os.path.getsize(path) > MAX_ANNOTATION_BYTES:
+        raise FileTooLargeError(f"{path}: {os.path.getsize(path):,} bytes, over the "
+                                f"{MAX_ANNOTATION_BYTES >> 20} MiB limit of an annotation file "
+                                f"(minivgg.data.boxes.MAX_ANNOTATION_BYTES)")
+    boxes, line = {}, 1
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None or [c.strip() for c in header] != list(COLUMNS):
+                raise CorruptFileError(f"{path}: the first line must be the header "
+                                       f"{','.join(COLUMNS)}; got {header}")
+            for row in reader:
+                line = reader.line_num
+                if not row:
+                    continue                                  # a blank line
+                where = f"{path}, line {line}"
+                if len(row) != len(COLUMNS):
+                    raise CorruptFileError(f"{where}: {len(row)} fields, not the header's "
+                                           f"{len(COLUMNS)} ({','.join(COLUMNS)})")
+                try:
+                    box = tuple(float(value) for value in row[1:])
+                except ValueError:
+                    raise CorruptFileError(f"{where}: x0, y0, x1, y1 must be numbers; got "
+                                           f"{row[1:]}") from None
+                name = os.path.normpath(row[0].strip())
+                if files is not None and name not in files:
+                    raise CorruptFileError(f"{where}: {row[0]} is not an image of the folder "
+                                           f"(a row per image, <class>/<name>)")
+                if name in boxes:
+                    raise CorruptFileError(f"{where}: {row[0]} has a second box (one per image)")
+                boxes[name] = box
+    except UnicodeDecodeError as error:
+        raise CorruptFileError(f"{path}: not UTF-8 text ({error})") from None
+    except csv.Error as error:                                # e.g. a field over csv's limit
+        raise CorruptFileError(f"{path}, line {line}: not a CSV row ({error})") from None
     return boxes
 
 
 def load_image_folder_with_boxes(path, annotations=None, **kwargs):
     """:func:`minivgg.data.load_image_folder` plus each image's box from ``annotations`` (the
-    CSV file, default ``path/boxes.csv``). Raises ValueError naming an image without a box or
-    a box that does not fit its image. kwargs go to load_image_folder."""
+    CSV file, default ``path/boxes.csv``). Raises CorruptFileError (a ValueError) naming the
+    annotation file and the image without a box, with a box that does not fit it, or the row
+    that names no image of the folder (``read_box_annotations``). kwargs go to
+    load_image_folder."""
     data = load_image_folder(path, **kwargs)
-    table = read_box_annotations(annotations or os.path.join(path, "boxes.csv"))
+    annotations = annotations or os.path.join(path, "boxes.csv")
     # load_image_folder's order: classes sorted, files sorted within each class.
     extensions = kwargs.get("extensions", EXTENSIONS)
     files = [os.path.join(name, e.name) for name in data.classes
@@ -107,8 +134,23 @@ def load_image_folder_with_boxes(path, annotations=None, **kwargs):
     if len(files) != len(data):
         raise ValueError(f"{path}: found {len(files)} image files but load_image_folder read "
                          f"{len(data)} images; cannot pair them with the annotations")
+    table = read_box_annotations(annotations, set(files))
     missing = [f for f in files if f not in table]
     if missing:
-        raise ValueError(f"{len(missing)} images have no box in the annotations, e.g. "
-                         f"{missing[0]}")
-    return ImageDataset(data.images, data.labels, data.classes, [table[f] for f in files])
+        raise CorruptFileError(f"{annotations}: {len(missing)} images have no box in it, e.g. "
+                               f"{missing[0]}")
+    boxes = [table[f] for f in files]
+    try:
+        check_boxes(boxes, data.images)
+    except ValueError as error:                               # which file, not only which row
+        bad = next(i for i in range(len(files)) if not _fits(boxes[i], data.images[i]))
+        raise CorruptFileError(f"{annotations}: the box of {files[bad]}: {error}") from None
+    return ImageDataset(data.images, data.labels, data.classes, boxes)
+
+
+def _fits(box, image):
+    try:
+        check_boxes([box], [image])
+    except ValueError:
+        return False
+    return True

@@ -21,6 +21,8 @@ coverage the object was painted with, so it is tight whatever the shape and rota
 is painted first and never hides the object.
 """
 
+import numbers
+
 import numpy as np
 
 from .dataset import ImageDataset
@@ -213,6 +215,22 @@ def _render(labels, size, rng, noise, clutter, min_contrast, layout, colours):
     return images.transpose(0, 2, 3, 1), _boxes(coverage)
 
 
+MAX_BYTES = 8 * 2**30       # the most image bytes a built-in set may take: refused before allocating
+
+
+def _check_sizes(n, size, smallest):
+    """(n, size) as ints, refused (ValueError naming them) unless n >= 0, size >= smallest and
+    the n images of size x size x 3 bytes fit in MAX_BYTES."""
+    for value, name, low in ((n, "n", 0), (size, "size", smallest)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"need an int {name} >= {low}; got {name}={value!r}")
+    if n * size * size * 3 > MAX_BYTES:
+        raise ValueError(f"n={n} images of size={size} would take {n * size * size * 3 / 2**30:.3g} "
+                         f"GiB, over the {MAX_BYTES / 2**30:g} GiB limit "
+                         f"(minivgg.data.synthetic.MAX_BYTES)")
+    return int(n), int(size)
+
+
 def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contrast=100.0,
                      layout="centred", colours="random"):
     """``n`` images of the ten CLASSES, as balanced as ``n`` allows, in random order.
@@ -229,8 +247,7 @@ def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contras
     returns:      ImageDataset with images (n, size, size, 3) uint8, labels (n,) int64 and
                   boxes (n, 4) float32, each object's (x0, y0, x1, y1) in pixels
     """
-    if n < 0 or size < 4:
-        raise ValueError(f"need n >= 0 and size >= 4; got n={n}, size={size}")
+    n, size = _check_sizes(n, size, 4)
     if noise < 0 or clutter < 0 or not 0 <= min_contrast <= 300:
         raise ValueError(f"need noise >= 0, clutter >= 0 and 0 <= min_contrast <= 300; got "
                          f"noise={noise}, clutter={clutter}, min_contrast={min_contrast}")
@@ -325,8 +342,7 @@ def synthetic_pairs(n, size=64, seed=0, *, noise=10.0, clutter=2.0):
     scale with ``size``; below ~32 pixels the parts are too small to tell apart)
     returns: ImageDataset with images (n, size, size, 3) uint8, labels (n,) int64
     """
-    if n < 0 or size < 16:
-        raise ValueError(f"need n >= 0 and size >= 16; got n={n}, size={size}")
+    n, size = _check_sizes(n, size, 16)
     if noise < 0 or clutter < 0:
         raise ValueError(f"need noise >= 0 and clutter >= 0; got noise={noise}, "
                          f"clutter={clutter}")

@@ -124,7 +124,10 @@ def _run(kernel, total, work, *args):
 # Each compiled function costs ~0.1 s per dtype on a cold cache, so small helpers are written
 # inline rather than as separate functions. That counts the functions a kernel calls that Numba
 # itself compiles on first use: np.empty (~0.1 s per dtype), min and max (~0.02 s each), so
-# kernels take their scratch arrays from the caller and clip ranges with conditionals.
+# kernels take their scratch arrays from the caller and clip ranges with conditionals. A helper
+# two kernels share is ``njit(inline="always")``: Numba pastes its code into each caller, which
+# LLVM would inline anyway, instead of also compiling and caching it as a function of its own
+# (measured: _lrn_forward's cold compile 0.89 -> 0.66 s CPU).
 def kernel(function):
     options = dict(nogil=True, error_model="numpy")
     try:
@@ -151,69 +154,56 @@ def _scratch(name, shape, dtype):
     return array[:size].reshape(shape)
 
 
-# Both kernels work on the zero-padded input (xp: (N, C, H + 2*ph, W + 2*pw)) and on cols laid
-# out (K, N, Ho*Wo), row (c, i, j) holding every image's columns side by side: the layout Conv2d's
-# one matrix product uses (conv/im2col.py), so it arrives C-contiguous. The padded copy costs one
-# pass over the input (a ninth of cols for 3x3) and leaves the copy loops without a test or a
-# range computation: measured 2.5-5x faster than clipping every row to the image on the small
-# maps of CIFAR-size nets (8x8 and 2x2 maps, where rows are 8 or 2 elements long), and as fast at
-# 224x224 (benchmarks/bench_layers.py). Rows of outputs narrower than _NARROW are copied by flat
-# indices: a view per row costs more than its few elements (2-3x faster on 8x8 and 2x2 maps),
-# while wide rows go through views whose copy loops count from 0, which LLVM turns into SIMD: Numba
-# wraps negative indices (a[-1] is the last element), and a loop like ``for w in range(Wo):
-# a[j + w]`` keeps that test per element and is not vectorised (2-4x slower on 224x224 maps).
-_NARROW = 16
-
+# Both kernels work on the zero-padded input (xp: (N, C, H + 2*ph, W + 2*pw)), seen as planes
+# (N, C, Hp*Wp) of width Wp, and on cols laid out (K, N, Ho*Wo), row (c, i, j) holding every
+# image's columns side by side: the layout Conv2d's one matrix product uses (conv/im2col.py), so
+# it arrives C-contiguous. The padded copy costs one pass over the input (a ninth of cols for 3x3)
+# and leaves the copy loops without a test or a range computation: measured 2.5-5x faster than
+# clipping every row to the image on the small maps of CIFAR-size nets (8x8 and 2x2 maps, where
+# rows are 8 or 2 elements long), and as fast at 224x224 (benchmarks/bench_layers.py).
+#
+# The copy loops index one view per (row of cols, image) with unsigned (np.uint64) flat indices.
+# Why unsigned: Numba wraps negative indices (a[-1] is the last element) with a test per access,
+# and LLVM does not turn a loop with that test into SIMD copies; an unsigned index cannot be
+# negative, so Numba emits no test and the loop over ow is vectorised (LLVM adds a run-time check
+# that sw == 1). So one loop nest serves rows of every width: no view per output row, which costs
+# more than a few elements' copy on small maps, and SIMD on wide ones. Measured against the two
+# loop nests this replaces (flat signed indices for rows under 16 outputs, a view per row above;
+# one thread, CPU time, batch 64 at 32x32): im2col 2x faster at 8x8, as fast at 16x16, 1.15x
+# slower at 32x32 and 224x224; col2im 1.5-2.2x faster at every size; and the pair's cold compile
+# ~0.25 s shorter. The caller reshapes xp to planes, where it is free: a reshape inside a kernel
+# compiles its shape checks and error path (the pair's cold compile 1.67-1.74 s -> 1.27-1.56 s).
 
 @kernel
-def _im2col(xp, kh, kw, sh, sw, cols, start, stop):
-    N, C, Hp, Wp = xp.shape
+def _im2col(planes, Wp, kh, kw, sh, sw, cols, start, stop):
+    N, Hp = planes.shape[0], planes.shape[2] // Wp
     Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
-    planes = xp.reshape(N, C, Hp * Wp)
     for row in range(start, stop):             # row = (c, i, j): one row of cols, all images
         c, ij = row // (kh * kw), row % (kh * kw)
         i, j = ij // kw, ij % kw
-        if Wo < _NARROW:                       # flat indices: no view per output row
-            for n in range(N):
-                dst, src = cols[row, n], planes[n, c, i * Wp + j:]
-                for oh in range(Ho):
-                    for ow in range(Wo):
-                        dst[oh * Wo + ow] = src[oh * sh * Wp + ow * sw]
-        else:                                  # a view per row: a SIMD copy loop
-            for n in range(N):
-                for oh in range(Ho):
-                    start_in = (oh * sh + i) * Wp + j
-                    row_in = planes[n, c, start_in:start_in + (Wo - 1) * sw + 1:sw]
-                    row_out = cols[row, n, oh * Wo:(oh + 1) * Wo]
-                    for q in range(Wo):
-                        row_out[q] = row_in[q]
+        for n in range(N):
+            dst, src = cols[row, n], planes[n, c, i * Wp + j:]
+            for oh in range(Ho):
+                for ow in range(Wo):
+                    dst[np.uint64(oh * Wo + ow)] = src[np.uint64(oh * sh * Wp + ow * sw)]
 
 
 @kernel
-def _col2im(cols, kh, kw, sh, sw, dxp, start, stop):
-    N, C, Hp, Wp = dxp.shape
+def _col2im(cols, kh, kw, sh, sw, planes, Wp, start, stop):
+    N, Hp = planes.shape[0], planes.shape[2] // Wp
     Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
-    planes = dxp.reshape(N, C, Hp * Wp)
     for c in range(start, stop):               # c = one channel, all images: no write races
         for n in range(N):
-            planes[n, c] = 0
+            for q in range(Hp * Wp):           # a loop: a slice assignment compiles slowly
+                planes[n, c, q] = 0
         for i in range(kh):
             for j in range(kw):
                 row = (c * kh + i) * kw + j
-                if Wo < _NARROW:               # as in _im2col
-                    for n in range(N):
-                        src, dst = cols[row, n], planes[n, c, i * Wp + j:]
-                        for oh in range(Ho):
-                            for ow in range(Wo):
-                                dst[oh * sh * Wp + ow * sw] += src[oh * Wo + ow]
-                else:
-                    for n in range(N):
-                        for oh in range(Ho):
-                            start_out = (oh * sh + i) * Wp + j
-                            row_out = planes[n, c, start_out:start_out + (Wo - 1) * sw + 1:sw]
-                            row_in = cols[row, n, oh * Wo:(oh + 1) * Wo]
-                            for q in range(Wo):
-                                row_out[q] += row_in[q]
+                for n in range(N):
+                    src, dst = cols[row, n], planes[n, c, i * Wp + j:]
+                    for oh in range(Ho):
+                        for ow in range(Wo):
+                            dst[np.uint64(oh * sh * Wp + ow * sw)] += src[np.uint64(oh * Wo + ow)]
 
 
 def im2col(x, kernel, stride, padding, out=None):
@@ -231,7 +221,7 @@ def im2col(x, kernel, stride, padding, out=None):
     cols = None if out is None else out.transpose(1, 0, 2)
     if cols is None or not cols.flags.c_contiguous:
         cols = np.empty((K, N, Ho * Wo), dtype=x.dtype)
-    _run(_im2col, K, cols.size, xp, kh, kw, sh, sw, cols)
+    _run(_im2col, K, cols.size, xp.reshape(N, C, -1), xp.shape[3], kh, kw, sh, sw, cols)
     if out is None:
         return np.ascontiguousarray(cols.transpose(1, 0, 2))
     if not np.shares_memory(out, cols):
@@ -249,7 +239,7 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
     unpadded = not (ph or pw)
     dxp = out if unpadded and out.flags.c_contiguous else _scratch(
         "padded", (N, C, H + 2 * ph, W + 2 * pw), cols.dtype)
-    _run(_col2im, C, cols.size, cols, kh, kw, sh, sw, dxp)
+    _run(_col2im, C, cols.size, cols, kh, kw, sh, sw, dxp.reshape(N, C, -1), dxp.shape[3])
     if dxp is not out:
         out[...] = dxp[:, :, ph:ph + H, pw:pw + W]
     return out
@@ -259,6 +249,43 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
 # max-pooling
 # ------------------------------------------------------------------------------------------------
 
+# Two kernels, not one with a branch on the window: each compiles only when a layer first needs it
+# (VGG's pools are all 2x2/2), and the 2x2 one alone compiles in ~0.1 s less than both together.
+# Both use scalar indexing, no row views: a view costs as much as a 2x2 window's work, and the
+# small maps of CIFAR-size nets have rows of 1-16 outputs (measured 2-4x faster there).
+
+@kernel
+def _maxpool_2x2(x, sh, y, argmax, start, stop):
+    """VGG's 2x2 windows, 2 apart along a row (sh apart down the columns): four loads per output,
+    compared in window order, 2x faster than _maxpool_forward's general test, which LLVM cannot
+    turn into max instructions."""
+    N, C, H, W = x.shape
+    Ho, Wo = y.shape[2], y.shape[3]
+    for p in range(start, stop):               # p = one output row
+        n, c, oh = p // (C * Ho), (p // Ho) % C, p % Ho
+        h0 = oh * sh
+        for ow in range(Wo):
+            w0 = 2 * ow
+            v1, v2, v3 = x[n, c, h0, w0 + 1], x[n, c, h0 + 1, w0], x[n, c, h0 + 1, w0 + 1]
+            best, where = x[n, c, h0, w0], h0 * W + w0
+            if v1 > best:
+                best, where = v1, h0 * W + w0 + 1
+            if v2 > best:
+                best, where = v2, (h0 + 1) * W + w0
+            if v3 > best:
+                best, where = v3, (h0 + 1) * W + w0 + 1
+            if best == best and (v1 != v1 or v2 != v2 or v3 != v3):
+                # rare: a NaN that > skipped (a NaN first stays best): the first one wins
+                if v1 != v1:
+                    best, where = v1, h0 * W + w0 + 1
+                elif v2 != v2:
+                    best, where = v2, (h0 + 1) * W + w0
+                else:
+                    best, where = v3, (h0 + 1) * W + w0 + 1
+            y[n, c, oh, ow] = best
+            argmax[n, c, oh, ow] = where
+
+
 @kernel
 def _maxpool_forward(x, kh, kw, sh, sw, y, argmax, start, stop):
     N, C, H, W = x.shape
@@ -266,44 +293,18 @@ def _maxpool_forward(x, kh, kw, sh, sw, y, argmax, start, stop):
     for p in range(start, stop):               # p = one output row
         n, c, oh = p // (C * Ho), (p // Ho) % C, p % Ho
         h0 = oh * sh
-        # scalar indexing, no row views: a view costs as much as a 2x2 window's work, and the
-        # small maps of CIFAR-size nets have rows of 1-16 outputs (measured 2-4x faster there)
-        if kh == 2 and kw == 2 and sw == 2:
-            # VGG's 2x2/2 fast path: four loads per output, compared in window order (2x faster
-            # than the general test below, which LLVM cannot turn into max instructions)
-            for ow in range(Wo):
-                w0 = 2 * ow
-                v1, v2, v3 = x[n, c, h0, w0 + 1], x[n, c, h0 + 1, w0], x[n, c, h0 + 1, w0 + 1]
-                best, where = x[n, c, h0, w0], h0 * W + w0
-                if v1 > best:
-                    best, where = v1, h0 * W + w0 + 1
-                if v2 > best:
-                    best, where = v2, (h0 + 1) * W + w0
-                if v3 > best:
-                    best, where = v3, (h0 + 1) * W + w0 + 1
-                if best == best and (v1 != v1 or v2 != v2 or v3 != v3):
-                    # rare: a NaN that > skipped (a NaN first stays best): the first one wins
-                    if v1 != v1:
-                        best, where = v1, h0 * W + w0 + 1
-                    elif v2 != v2:
-                        best, where = v2, (h0 + 1) * W + w0
-                    else:
-                        best, where = v3, (h0 + 1) * W + w0 + 1
-                y[n, c, oh, ow] = best
-                argmax[n, c, oh, ow] = where
-        else:
-            for ow in range(Wo):
-                w0 = ow * sw
-                best, where = x[n, c, h0, w0], h0 * W + w0
-                for i in range(kh):
-                    for j in range(kw):
-                        v = x[n, c, h0 + i, w0 + j]
-                        # strict >: the first maximum wins ties; v != v: the first NaN wins
-                        # over numbers (best == best: no NaN yet)
-                        if v > best or (v != v and best == best):
-                            best, where = v, (h0 + i) * W + w0 + j
-                y[n, c, oh, ow] = best
-                argmax[n, c, oh, ow] = where
+        for ow in range(Wo):
+            w0 = ow * sw
+            best, where = x[n, c, h0, w0], h0 * W + w0
+            for i in range(kh):
+                for j in range(kw):
+                    v = x[n, c, h0 + i, w0 + j]
+                    # strict >: the first maximum wins ties; v != v: the first NaN wins over
+                    # numbers (best == best: no NaN yet)
+                    if v > best or (v != v and best == best):
+                        best, where = v, (h0 + i) * W + w0 + j
+            y[n, c, oh, ow] = best
+            argmax[n, c, oh, ow] = where
 
 
 @kernel
@@ -312,7 +313,7 @@ def _maxpool_backward(dout, argmax, dx, start, stop):
     zero = dx.dtype.type(0)
     for p in range(start, stop):               # a plane per p: overlapping windows add safely
         n, c = p // C, p % C
-        for q in range(dx.shape[2]):           # loops, not views: see _maxpool_forward
+        for q in range(dx.shape[2]):           # loops, not views: see _maxpool_2x2
             dx[n, c, q] = zero
         for oh in range(Ho):
             for ow in range(Wo):
@@ -327,7 +328,11 @@ def maxpool_forward(x, kernel, stride, out=None):
     if out is None:
         out = (np.empty((N, C, Ho, Wo), dtype=x.dtype), np.empty((N, C, Ho, Wo), dtype=np.int64))
     y, argmax = out
-    _run(_maxpool_forward, N * C * Ho, x.size, np.ascontiguousarray(x), kh, kw, sh, sw, y, argmax)
+    x = np.ascontiguousarray(x)
+    if kh == 2 and kw == 2 and sw == 2:
+        _run(_maxpool_2x2, N * C * Ho, x.size, x, sh, y, argmax)
+    else:
+        _run(_maxpool_forward, N * C * Ho, x.size, x, kh, kw, sh, sw, y, argmax)
     return y, argmax
 
 
@@ -345,7 +350,7 @@ def maxpool_backward(dout, argmax, x_shape, out=None):
 # local response normalisation
 # ------------------------------------------------------------------------------------------------
 
-@kernel
+@njit(inline="always")    # Numba inlines it into each kernel: see kernel()
 def _pow_neg_row(s, beta, out):
     """out = s ** -beta along a row. For beta = 0.75 (AlexNet's and the paper's) as
     1 / (sqrt(s) * sqrt(sqrt(s))): square roots are SIMD instructions, a general pow is a scalar

@@ -19,7 +19,10 @@ import os
 import numpy as np
 
 from ..data.augment import TestTransform
+from ..errors import CorruptFileError
 from ..evaluate import paper_scales
+from ..io import model_from_arrays
+from ..recipe import MAX_SCALE_RATIO
 from ..train import (
     CHECKPOINT,
     _prefixed,
@@ -27,7 +30,6 @@ from ..train import (
     model_from_checkpoint,
     save_checkpoint,
 )
-from ..vgg import build_vgg
 from .geometry import from_params, iou
 from .net import DEFAULT_LR, localisation_net, mean_targets, train_localiser
 from .protocols import (
@@ -43,9 +45,52 @@ DEFAULT_EPOCHS = 8
 DEFAULT_LAYOUT = "scattered"
 
 
-def _data(settings):
+def _data(settings, path=None):
+    """(train, val) the run's ``settings`` describe; settings that make no built-in data (a run
+    made from Python, hand-edited sizes) are a ValueError naming the checkpoint (``path``)."""
     from ..cli.common import synthetic_data
-    return synthetic_data(settings)
+    try:
+        return synthetic_data(settings)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        where = _checkpoint(path) if path is not None else "the run"
+        raise ValueError(f"{where}: its settings make no built-in data ({type(error).__name__}: "
+                         f"{error}); a localisation run starts from a run of 'minivgg train' on "
+                         f"the built-in shapes") from None
+
+
+def _numbers(epochs, lr=DEFAULT_LR, batch_size=1, seed=0):
+    """The run's numbers checked and as Python's (they go into the checkpoint's JSON: an
+    np.int64 epoch count failed there after the first epoch): boundary check (robust)."""
+    from ..layers.base import check_count, check_real
+    from ..train import _seed
+    lr = check_real("localise_run", lr, "lr")
+    if lr <= 0:
+        raise ValueError(f"localise_run: lr must be a finite number > 0; got {lr}")
+    return (check_count("localise_run", epochs, "epochs"), lr,
+            check_count("localise_run", batch_size, "batch_size"), _seed(seed))
+
+
+def _checkpoint(path):
+    return os.path.join(path, CHECKPOINT) if os.path.isdir(path) else path
+
+
+def _check_run(path, meta, crop):
+    """The meta entries a localisation run is rebuilt and tested from, checked before use (a
+    hand-edited scale of 1e9 would allocate without end): CorruptFileError naming the file."""
+    scale = meta.get("scale")
+    scales = [scale] if isinstance(scale, int) else scale if isinstance(scale, list) else None
+    checks = {"head": meta.get("head") in ("scr", "pcr"),
+              "fine_tune": meta.get("fine_tune") in ("all", "fc"),
+              "source": isinstance(meta.get("source"), str),
+              "settings": isinstance(meta.get("settings"), dict),
+              "classifier_config": isinstance(meta.get("classifier_config"), dict),
+              "scale": scale is None or (scales is not None and 0 < len(scales) <= 2 and all(
+                  isinstance(s, int) and crop <= s <= MAX_SCALE_RATIO * crop for s in scales))}
+    wrong = [key for key, ok in checks.items() if not ok]
+    if wrong:
+        raise CorruptFileError(f"corrupted checkpoint: {_checkpoint(path)}: its meta entry "
+                               f"{wrong[0]!r} is not one a localisation run writes: "
+                               f"{str(meta.get(wrong[0]))[:100]}")
 
 
 def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, lr=DEFAULT_LR,
@@ -55,14 +100,20 @@ def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, 
     sizes and seed (the generator gives every image's box), saving ``out_dir`` (default
     ``<source>-loc-<head>-<fine_tune>``) after every epoch. Refuses to overwrite an existing
     run (FileExistsError; :func:`resume_localisation` continues one). Returns out_dir."""
+    epochs, lr, batch_size, seed = _numbers(epochs, lr, batch_size, seed)
     classifier, arrays, meta = model_from_checkpoint(source)
+    if meta.get("kind") == "localisation":
+        raise ValueError(f"{source} is a localisation run; give the classification run it was "
+                         f"made from ({meta.get('source')})")
     out_dir = out_dir or f"{os.path.normpath(source)}-loc-{head}-{fine_tune}"
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise FileExistsError(f"{out_dir} exists and is not a folder; choose another --out")
     if os.path.exists(os.path.join(out_dir, CHECKPOINT)):
         raise FileExistsError(f"{out_dir} already holds a run; choose another folder (or "
                               f"continue it: minivgg localise --resume {out_dir})")
-    settings, scale = {**meta["settings"], "layout": layout}, meta["augment"]["scale"]
+    settings, scale = {**(meta["settings"] or {}), "layout": layout}, meta["augment"]["scale"]
     scale = tuple(scale) if isinstance(scale, list) else scale
-    train_set, val_set = _data(settings)
+    train_set, val_set = _data(settings, source)
     crop = classifier.input_shape[-1]
     net = localisation_net(classifier, head, seed=seed,
                            mean_box=mean_targets(train_set, crop, head, scale))
@@ -95,7 +146,7 @@ def resume_localisation(out_dir, epochs=None, log=print):
     net, _, _, meta = load_localisation_run(out_dir)
     if "seed" not in meta:
         raise ValueError(f"{out_dir} was made by a minivgg without resumable localisation runs")
-    epochs = meta["epochs"] if epochs is None else epochs
+    epochs = meta["epochs"] if epochs is None else _numbers(epochs)[0]
     if epochs < meta["epoch"]:
         raise ValueError(f"{out_dir} has already trained {meta['epoch']} epochs; epochs must be "
                          f"at least that; got {epochs}")
@@ -103,9 +154,28 @@ def resume_localisation(out_dir, epochs=None, log=print):
              if k.startswith("classifier/") or k in ("mean", "pca_eigvals", "pca_eigvecs")}
     state = {key: meta[key] for key in ("schedule", "rng", "dropout_rngs", "history")}
     state["optimizer"] = {**meta["optimizer"], "velocity": _prefixed(arrays, "velocity/")}
-    train_set, val_set = _data(meta["settings"])
+    train_set, val_set = _data(meta["settings"], out_dir)
     run = {k: v for k, v in meta.items() if k not in (*state, "epoch", "seconds")}
+    _check_state(out_dir, net, run, state)
     return _fit(out_dir, net, fixed, {**run, "epochs": epochs}, train_set, val_set, state, log)
+
+
+def _check_state(path, net, run, state):
+    """Restore ``state`` into throwaway objects before training (boundary check, robust): a
+    hand-edited entry is a CorruptFileError naming the file now, not a KeyError after an
+    epoch's work (``train_localiser`` restores it again, the same way)."""
+    from ..optim import SGD, ReduceOnPlateau
+    from ..train import _is_real, _restoring
+    from .net import _restore
+    with _restoring(_checkpoint(path), "lr, seed, batch_size or the training state"):
+        optimizer = SGD(net, lr=run["lr"])
+        _restore(state, net, optimizer, ReduceOnPlateau(optimizer, patience=1),
+                 np.random.default_rng(run["seed"]))
+        if not all(_is_real(r.get("seconds")) for r in state["history"]):
+            raise ValueError("a history record has no 'seconds'")
+        if isinstance(run["batch_size"], bool) or not isinstance(run["batch_size"], int) or (
+                run["batch_size"] < 1):
+            raise ValueError(f"batch_size {run['batch_size']!r}")
 
 
 def _fit(out_dir, net, fixed, run, train_set, val_set, state, log):
@@ -144,14 +214,20 @@ def load_localisation_run(path):
     if meta.get("kind") != "localisation":
         raise ValueError(f"{path}: not a localisation run (made by 'minivgg localise')")
 
-    def rebuild(config, prefix):
-        model = build_vgg(**{**config, "init": None})
-        model.set_params({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
-        return model
 
-    net = rebuild(meta["model_config"], "param/")
-    net.head, net.num_classes = meta["head"], meta["classifier_config"]["num_classes"]
-    return net, rebuild(meta["classifier_config"], "classifier/"), arrays["mean"], meta
+    def fail(why):
+        raise CorruptFileError(f"corrupted checkpoint: {_checkpoint(path)}: {why}")
+    if meta["model_config"] is None:
+        fail("it has no build config")
+    net = model_from_arrays(meta["model_config"], _prefixed(arrays, "param/"), fail)
+    _check_run(path, meta, net.input_shape[-1])         # boundary check (robust)
+    classifier = model_from_arrays(meta["classifier_config"], _prefixed(arrays, "classifier/"),
+                                   fail)
+    net.head, net.num_classes = meta["head"], classifier.config["num_classes"]
+    if net.config["num_classes"] != 4 * (net.num_classes if net.head == "pcr" else 1):
+        fail(f"its {net.head.upper()} net has {net.config['num_classes']} outputs, not 4 "
+             f"{'per class' if net.head == 'pcr' else ''}")
+    return net, classifier, arrays["mean"], meta
 
 
 def dense_scales(scale, side, crop, multi=False):
@@ -172,7 +248,7 @@ def evaluate_localisation(path, val_set=None, batch_size=32):
     mean training box answered for every image and class (:func:`mean_boxes`), what the data
     give away for free: the number a net must beat."""
     net, classifier, mean, meta = load_localisation_run(path)
-    train_set, own_val = _data(meta["settings"])
+    train_set, own_val = _data(meta["settings"], path)
     val_set = own_val if val_set is None else val_set
     scale, crop = meta["scale"], net.input_shape[-1]
     side = min(min(image.shape[:2]) for image in val_set.images)
