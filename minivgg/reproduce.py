@@ -7,8 +7,9 @@ against the seeds' spread and the test set's size.
 
     report = run("full", "runs/paper")            # the same from Python: the JSON as a dict
 
-The data are the built-in shapes, 64x64 (``minivgg.data.synthetic_shapes``; ``dataset="pairs"``:
-the harder ``synthetic_pairs``; docs/results/README.md says why the record uses the shapes).
+The data are the built-in shapes, 64x64 (``minivgg.data.synthetic_shapes``; the quick version
+draws them in fixed colours; ``dataset="pairs"``: the harder ``synthetic_pairs``;
+docs/results/README.md says why the record uses the shapes).
 Everything is the paper's geometry divided by 7 (224 -> 32): the crop is 32, training scale
 S = 36 stands for 256, S = 54 for 384 and S in [36, 72] for [256; 512]; test scales as Sec.
 4.1-4.2 (Q = S; multi-scale Q = S - 4, S, S + 4 for fixed S, the paper's +-32 / 7, and 36, 54,
@@ -116,7 +117,7 @@ CLAIMS = (
 VERDICTS = ("agrees", "within noise", "contradicts")
 
 # Sizes: "full" is the recorded run (<= 60 min on 2 cores); "quick" is a small version that
-# learns, in a minute or two (see QUICK); "tiny" is for the tests (seconds). Within a mode the
+# learns, in a minute or two (below); "tiny" is for the tests (seconds). Within a mode the
 # same for every net: never tuned per configuration.
 _COMMON = dict(dataset="shapes", image_size=64, width=1 / 8, fc_width=128, batch_size=32, lr=0.01,
                patience=2, grid=3, workers=2, data_seed=0, colours="random")
@@ -125,8 +126,8 @@ _COMMON = dict(dataset="shapes", image_size=64, width=1 / 8, fc_width=128, batch
 # chain and the from-scratch twins are the full run's. Its shapes are drawn in one fixed pair of
 # colours: with random colours every net sits at chance for hundreds of steps (docs/TRAINING.md,
 # the chance plateau), which is the whole of a few-minute budget. Its rate is half the full run's:
-# four epochs leave no room for the plateau rule to cut it, and at 0.01 warm-started B, C and E
-# fell back to chance mid-run (docs/TRAINING.md has the runs).
+# four epochs leave no room for the plateau rule to cut it, and at 0.01 E failed from both seeds
+# and B and C lost most of what they had learned from one (docs/TRAINING.md has the runs).
 QUICK_NETS = ("A", "A-LRN", "B", "C", "D", "E")
 SETTINGS = {
     "full": dict(_COMMON, n_train=1500, n_val=400, n_test=1000, epochs=14, finetune_epochs=4,
@@ -464,8 +465,8 @@ def run(mode="full", out="reproduce", *, nets=None, dataset=None, overwrite=Fals
 
     mode: "full", "quick" or "tiny" (SETTINGS); nets: labels of NETS to train (with the nets
     they start from), default the mode's "nets" (quick: QUICK_NETS), else all; claims without
-    runs on both sides say so; dataset: "shapes"
-    (the default) or "pairs" (minivgg.data.synthetic.DATASETS). Refuses an ``out``
+    runs on both sides say so; dataset: "shapes" (the default) or "pairs"
+    (minivgg.data.synthetic.DATASETS). Refuses an ``out``
     that already holds a run unless ``overwrite``. Returns the report (the JSON as a dict)."""
     if mode not in SETTINGS:
         raise ValueError(f"mode must be one of {tuple(SETTINGS)}; got {mode!r}")
