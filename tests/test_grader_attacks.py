@@ -220,10 +220,9 @@ with open(target, "a") as f:
 
 
 def test_writing_into_the_installed_reference_stops_the_batch(copies, tmp_path, request):
-    """Graded by an ordinary user, whose children keep the user's rights (under root they are
-    jailed: the grader here is told it is not root), with the grader installed in a copy the
-    children can write, changing it is noticed right after that submission: an error, not a
-    score."""
+    """Graded by an ordinary user on a kernel without Landlock, whose children keep the user's
+    rights (the grader here is told so), with the grader installed in a copy the children can
+    write, changing it is noticed right after that submission: an error, not a score."""
     # not under pytest's own temporary folder: a pytest starting elsewhere resets it to 0o700
     installed = Path(tempfile.mkdtemp(prefix="minivgg-installed-"))
     request.addfinalizer(lambda: shutil.rmtree(installed, ignore_errors=True))
@@ -239,7 +238,8 @@ with open({str(installed / "minivgg/assignment/checks.py")!r}, "a") as f:
 """
     sub = submission(copies, tmp_path, code=code)
     as_a_user = ("import sys; from minivgg.assignment import grade_main, sandbox; "
-                 "sandbox._user = lambda: None; sys.exit(grade_main(sys.argv[1:]))")
+                 "sandbox._user = sandbox.landlock_abi = lambda: None; "
+                 "sys.exit(grade_main(sys.argv[1:]))")
     result = subprocess.run(
         [sys.executable, "-P", "-c", as_a_user, str(sub), str(copies / "blank"),
          "--timeout", "5", "--assignment", str(spec)], cwd=tmp_path, capture_output=True, text=True,

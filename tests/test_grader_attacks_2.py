@@ -18,14 +18,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minivgg.assignment import make_assignment
+from minivgg.assignment import make_assignment, sandbox
 from minivgg.assignment.make import REFERENCE_ROOT
 from minivgg.assignment.sandbox import Limits
 
 grading = __import__("minivgg.assignment.grade", fromlist=["grade"])
 LIMITS = Limits(seconds=8, cpu=8, memory=512 << 20)
-ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0,
-                               reason="the children are jailed (chroot, nobody) only under root")
+
+
+@pytest.fixture(params=["root", "user"])
+def grader(request, monkeypatch):
+    """How the grader runs: as root (children jailed: chroot, nobody), or as an ordinary user
+    (children confined by Landlock; under root the grader is told it is not root)."""
+    if request.param == "root" and os.geteuid() != 0:
+        pytest.skip("the children are jailed only under root")
+    if request.param == "user":
+        if not sandbox.landlock_abi():
+            pytest.skip("this kernel has no Landlock")
+        monkeypatch.setattr(sandbox, "_user", lambda: None)
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +111,7 @@ except Exception:
 """
 
 
-@ROOT_ONLY
-def test_the_reference_cannot_be_read_from_disk(copies, tmp_path):
+def test_the_reference_cannot_be_read_from_disk(copies, tmp_path, grader):
     guesses = [str(REFERENCE_ROOT), "/autograder/source", "/usr/local/lib", "/opt", "/srv"]
     sub = attacker(copies, tmp_path, STEAL_FROM_DISK.replace("GUESSES", repr(guesses)))
     report, blank = grade([sub, copies / "blank"])
@@ -143,8 +153,8 @@ if _module is not None:
 """
 
 
-@ROOT_ONLY
-def test_a_submission_cannot_pass_code_to_the_next_through_shared_folders(copies, tmp_path):
+def test_a_submission_cannot_pass_code_to_the_next_through_shared_folders(copies, tmp_path,
+                                                                          grader):
     helper = attacker(copies, tmp_path, LEAVE, name="a_helper", start="im2col")
     taker = attacker(copies, tmp_path, TAKE, name="b_taker")
     try:
@@ -157,6 +167,22 @@ def test_a_submission_cannot_pass_code_to_the_next_through_shared_folders(copies
             Path(folder, ".course-share.py").unlink(missing_ok=True)
             for cache in Path(folder, "__pycache__").glob(".course-share.*"):
                 cache.unlink()
+
+
+def test_a_child_cannot_kill_the_grader(copies, tmp_path, grader):
+    """The child's parent is the grader's fork server; killing it would have stopped the batch."""
+    code = "def im2col(*args, **kwargs):\n    import os\n    os.kill(os.getppid(), 9)"   # SIGKILL
+    report, blank = grade([attacker(copies, tmp_path, code), copies / "blank"])
+    assert points(report) == {"im2col": 0, "relu": 5}, str(report)
+    assert "PermissionError" in report.results[0].message, str(report)
+    assert blank.score == 0
+
+
+def test_a_report_says_when_the_children_had_the_graders_rights(copies, monkeypatch):
+    monkeypatch.setattr(sandbox, "_user", lambda: None)
+    monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
+    (report,) = grade([copies / "blank"], parts=["relu"])
+    assert any("ran with your rights" in note for note in report.notes), report.notes
 
 
 # ------------------------------------------------------------------------------------------------

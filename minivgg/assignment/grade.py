@@ -287,6 +287,10 @@ def grade_submission(path, parts, box, seed, ref=None, cache=None):
         if listed != [p.name for p in parts] and listed is not None:
             report.notes.append(f"the submission's {MANIFEST} lists other parts; ignored (the "
                                 f"instructor's assignment decides)")
+    if box.confined is None:
+        report.notes.append("the student's code ran with your rights (the grader is not root and "
+                            "this kernel has no Landlock): it could read your files; see "
+                            "docs/INSTRUCTORS.md")
     work, problem = None, None
     if package is None:
         problem = f"no {PACKAGE}/ package in the submission"

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from .notebooks import EXERCISES, add_student_cells
 from .parts import PARTS, Part
+from .runner import PRELOAD
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 PACKAGE = "minivgg"
@@ -506,6 +507,7 @@ def student_readme(parts):
                      f"{', '.join(f'`{f}`' for f in p.functions)} | {EXERCISES[p.name][0]} |"
                      for p in parts)
     total = sum(p.points for p in parts)
+    modules = ", ".join(f"`{m}`" for m in PRELOAD if not m.startswith("numpy"))
     return f"""# Your minivgg assignment
 
 You implement parts of minivgg, a from-scratch NumPy reimplementation of the VGG paper (Simonyan &
@@ -570,7 +572,10 @@ it. Parts of earlier notebooks are checked the same way before the first cell th
 
 This folder's `minivgg/` directory, as it is (no symbolic links; only `.py` files are read). Your
 code runs in a separate, limited process when graded: about a minute of CPU time per part, 1 GiB
-of memory, no network, no other files. Printing is fine but is not shown to you in full.
+of memory, no network, no other files. Printing is fine but is not shown to you in full. It may
+import NumPy, your own package and these standard modules only: {modules}. The library's own
+convolutions (`conv/direct.py`, `conv/winograd.py`) do not run there: the convolution parts are
+yours to write.
 """
 
 

@@ -10,7 +10,9 @@ imports NumPy once, then for each part the grader asks for it forks a child that
 3. sets its limits (address space, CPU seconds, file size, no core, no new processes),
 4. when the grader runs as root, shuts itself in the grader's scratch folder (chroot: the
    reference, other students' files, /tmp and /proc are out of sight) and drops to an
-   unprivileged user,
+   unprivileged user; otherwise, where the kernel has Landlock, confines itself to reading its
+   copy, its inputs and NumPy and to writing its own folders, and to signalling no process
+   outside (the grader's user's other files and processes are out of reach),
 5. moves into the scratch copy of the submission with its own HOME and TMPDIR and a sys.path of
    that copy, SITE and the standard library (no current folder, no PYTHONPATH),
 6. runs the task's groups of steps (import a student module, call, set an item, save a result),
@@ -21,11 +23,14 @@ The fork server itself never runs student code; it only reports each child's pid
 Whatever the child writes is untrusted: the grader validates it and computes every score itself.
 """
 
+import ctypes
 import importlib
 import importlib.util
 import json
 import os
 import resource
+import stat
+import struct
 import sys
 import traceback
 import types
@@ -43,8 +48,8 @@ PRELOAD = ("abc", "collections", "contextlib", "copy", "dataclasses", "enum", "f
 
 def _student_frames(error, root):
     """The traceback of ``error`` cut to frames in files under ``root``, paths relative to it."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if os.path.abspath(f.filename).startswith(root + os.sep)]
+    frames = [f for f in traceback.extract_tb(error.__traceback__)    # (not "<frozen ...>")
+              if os.path.isabs(f.filename) and f.filename.startswith(root + os.sep)]
     return [(os.path.relpath(os.path.abspath(f.filename), root), f.lineno, f.name, f.line or "")
             for f in frames[-FRAMES_CAP:]]
 
@@ -236,6 +241,43 @@ def _memory_in_use():
     return 0
 
 
+# Landlock's system calls (the same number on every architecture) and rights (linux/landlock.h)
+CREATE_RULESET, ADD_RULE, RESTRICT_SELF, RULE_PATH_BENEATH, NO_NEW_PRIVS = 444, 445, 446, 1, 38
+READ = 1 | 4 | 8                      # execute, read a file, read a directory
+FILE_RIGHTS = 1 | 2 | 4 | 1 << 14 | 1 << 15   # the rights a rule on a file (not a folder) may hold
+SCOPED = 1 | 2                        # no abstract unix sockets or signals out of the domain (ABI 6)
+
+
+def confine(read, write):
+    """Landlock: from here on this process (and any it starts) may read only under ``read`` and
+    write only under ``write``, and not signal processes outside; False where the kernel has no
+    Landlock (the grader says so in its report)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    abi = libc.syscall(CREATE_RULESET, None, ctypes.c_size_t(0), 1)
+    if abi < 1:
+        return False
+    handled = (1 << (13, 14, 15, 15, 16)[min(abi, 5) - 1]) - 1       # every right the ABI knows
+    attributes = struct.pack("=QQQ", handled, 0, SCOPED if abi >= 6 else 0)
+    size = 24 if abi >= 6 else 8
+    ruleset = libc.syscall(CREATE_RULESET, attributes, ctypes.c_size_t(size), 0)
+    if ruleset < 0:
+        return False
+    for paths, rights in ((read, READ), (write, handled)):
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            allowed = rights if stat.S_ISDIR(os.fstat(fd).st_mode) else rights & FILE_RIGHTS
+            libc.syscall(ADD_RULE, ruleset, RULE_PATH_BENEATH,
+                         struct.pack("=Qi", allowed & handled, fd), 0)
+            os.close(fd)
+    if libc.prctl(NO_NEW_PRIVS, 1, 0, 0, 0) or libc.syscall(RESTRICT_SELF, ruleset, 0):
+        return False
+    os.close(ruleset)
+    return True
+
+
 def child(request, site, stdlib):
     """In the forked child: isolate, limit, drop privileges, run the task; never returns."""
     try:
@@ -261,6 +303,11 @@ def child(request, site, stdlib):
             os.setuid(request["uid"])
         else:
             jail = None
+        if request.get("landlock"):     # an ordinary user's grader, on a kernel with Landlock
+            numpy = [os.path.realpath(os.path.join(site, name)) for name in os.listdir(site)]
+            if not confine([request["work"], request["task"], *numpy],
+                           [os.path.join(request["io"], name) for name in ("out", "home", "tmp")]):
+                raise RuntimeError("Landlock refused to confine the child")   # never unconfined
 
         def inside(path):                            # a path as the jailed child sees it
             return os.path.join(os.sep, os.path.relpath(path, jail)) if jail else path

@@ -7,6 +7,7 @@ arrays and task.json), ``out/`` (the only place the child may write, with its HO
 ``output.txt`` (its stdout and stderr). When the grader runs as root, the children are shut in the
 scratch folder (chroot) and run as ``nobody``: they cannot read the installed reference or
 anything else outside it, nor write the scratch copy or a folder the next submission could read.
+Under an ordinary user they confine themselves likewise with Landlock, where the kernel has it.
 
 Everything the child left is read back without trusting it: no symbolic links or special files
 are followed, sizes are capped, arrays are loaded with ``allow_pickle=False`` and must hold
@@ -152,6 +153,16 @@ def copy_submission(package, to):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
 
 
+def landlock_abi():
+    """The kernel's Landlock version, 0 if none: it confines the children of a grader that is not
+    root (runner.confine)."""
+    import ctypes
+    try:
+        return max(0, ctypes.CDLL(None, use_errno=True).syscall(444, None, ctypes.c_size_t(0), 1))
+    except (OSError, AttributeError):
+        return 0
+
+
 def _user():
     """(uid, gid) the children drop to when the grader is root, else None."""
     if os.geteuid() != 0:
@@ -180,6 +191,9 @@ class Sandbox:
     def __init__(self, limits=None):
         self.limits = limits or Limits()
         self.user = _user()
+        # how the children are kept from the grader's files: "jail" (root: chroot, nobody),
+        # "landlock" (an ordinary user on a kernel that has it), or None (they have its rights)
+        self.confined = "jail" if self.user else "landlock" if landlock_abi() else None
         self.root = Path(tempfile.mkdtemp(prefix="minivgg-grade-"))
         os.chmod(self.root, 0o711)             # children may pass through, not list it
         site = self.root / "site"              # NumPy alone: the reference is not importable
@@ -280,7 +294,8 @@ class Sandbox:
         request = {"work": str(work), "task": str(task_dir), "io": str(io), "home": str(io / "home"),
                    "tmp": str(io / "tmp"), "cpu": limits.cpu, "memory": limits.memory,
                    "fsize": limits.fsize, "uid": self.user and self.user[0],
-                   "gid": self.user and self.user[1], "jail": str(self.root)}
+                   "gid": self.user and self.user[1], "jail": str(self.root),
+                   "landlock": self.confined == "landlock"}
         start = time.monotonic()
         self.server.stdin.write(json.dumps(request).encode() + b"\n")
         self.server.stdin.flush()
