@@ -3,12 +3,13 @@ net trained with several seeds, every learning curve kept, and the paper's ten c
 against the seeds' spread and the test set's size.
 
     minivgg reproduce --out runs/paper            # the full run (docs/results/ has its record)
-    minivgg reproduce --quick --out /tmp/paper    # a few minutes: the pipeline, not the claims
+    minivgg reproduce --quick --out /tmp/paper    # Table 3's six nets, small: a minute or two
 
     report = run("full", "runs/paper")            # the same from Python: the JSON as a dict
 
-The data are the built-in shapes, 64x64 (``minivgg.data.synthetic_shapes``; ``dataset="pairs"``:
-the harder ``synthetic_pairs``; docs/results/README.md says why the record uses the shapes).
+The data are the built-in shapes, 64x64 (``minivgg.data.synthetic_shapes``; the quick version
+draws them in fixed colours; ``dataset="pairs"``: the harder ``synthetic_pairs``;
+docs/results/README.md says why the record uses the shapes).
 Everything is the paper's geometry divided by 7 (224 -> 32): the crop is 32, training scale
 S = 36 stands for 256, S = 54 for 384 and S in [36, 72] for [256; 512]; test scales as Sec.
 4.1-4.2 (Q = S; multi-scale Q = S - 4, S, S + 4 for fixed S, the paper's +-32 / 7, and 36, 54,
@@ -115,15 +116,24 @@ CLAIMS = (
 )
 VERDICTS = ("agrees", "within noise", "contradicts")
 
-# Sizes: "full" is the recorded run (<= 60 min on 2 cores); "quick" checks the pipeline in a few
-# minutes; "tiny" is for the tests (seconds). The same for every net: never tuned per configuration.
+# Sizes: "full" is the recorded run (<= 60 min on 2 cores); "quick" is a small version that
+# learns, in a minute or two (below); "tiny" is for the tests (seconds). Within a mode the
+# same for every net: never tuned per configuration.
 _COMMON = dict(dataset="shapes", image_size=64, width=1 / 8, fc_width=128, batch_size=32, lr=0.01,
-               patience=2, grid=3, workers=2, data_seed=0)
+               patience=2, grid=3, workers=2, data_seed=0, colours="random")
+# The quick mode: Table 3's six nets of the paper's Sec. 3.1 protocol (A and A-LRN from scratch,
+# B-E warm-started from that seed's A), judged on the five Table 3 claims and fusion; the scale
+# chain and the from-scratch twins are the full run's. Its shapes are drawn in one fixed pair of
+# colours: with random colours every net sits at chance for hundreds of steps (docs/TRAINING.md,
+# the chance plateau), which is the whole of a few-minute budget. Its rate is half the full run's:
+# four epochs leave no room for the plateau rule to cut it, and at 0.01 E failed from both seeds
+# and B and C lost most of what they had learned from one (docs/TRAINING.md has the runs).
+QUICK_NETS = ("A", "A-LRN", "B", "C", "D", "E")
 SETTINGS = {
     "full": dict(_COMMON, n_train=1500, n_val=400, n_test=1000, epochs=14, finetune_epochs=4,
                  seeds=3),
-    "quick": dict(_COMMON, n_train=400, n_val=100, n_test=200, epochs=2, finetune_epochs=1,
-                  seeds=2),
+    "quick": dict(_COMMON, n_train=2000, n_val=200, n_test=300, epochs=4, finetune_epochs=2,
+                  seeds=2, colours="fixed", lr=0.005, nets=QUICK_NETS),
     "tiny": dict(_COMMON, n_train=48, n_val=24, n_test=30, image_size=40, width=1 / 16,
                  fc_width=16, batch_size=16, epochs=1, finetune_epochs=1, seeds=2, grid=2,
                  workers=1),
@@ -301,7 +311,7 @@ def train_net(task):
                       seed=seed, run_dir=folder, progress=False, log=None,
                       settings={"dataset": cfg["dataset"], "train_size": cfg["n_train"],
                                 "val_size": cfg["n_val"], "image_size": cfg["image_size"],
-                                "data_seed": cfg["data_seed"]})
+                                "data_seed": cfg["data_seed"], "colours": cfg.get("colours")})
     record = {"config": label, "seed": seed, "top1": None, "top5": None,
               "left_chance_epoch": None, "tests": {}, "curve": []}
     clock = time.perf_counter()
@@ -454,16 +464,17 @@ def run(mode="full", out="reproduce", *, nets=None, dataset=None, overwrite=Fals
     ``out``/paper_claims.json and paper_claims.png (and ``out``/runs/: each net's run folder).
 
     mode: "full", "quick" or "tiny" (SETTINGS); nets: labels of NETS to train (with the nets
-    they start from), default all; claims without runs on both sides say so; dataset: "shapes"
-    (the default) or "pairs" (minivgg.data.synthetic.DATASETS). Refuses an ``out``
+    they start from), default the mode's "nets" (quick: QUICK_NETS), else all; claims without
+    runs on both sides say so; dataset: "shapes" (the default) or "pairs"
+    (minivgg.data.synthetic.DATASETS). Refuses an ``out``
     that already holds a run unless ``overwrite``. Returns the report (the JSON as a dict)."""
     if mode not in SETTINGS:
         raise ValueError(f"mode must be one of {tuple(SETTINGS)}; got {mode!r}")
     labels = [net[0] for net in NETS]
-    nets = labels if nets is None else list(nets)
+    nets = list(SETTINGS[mode].get("nets", labels) if nets is None else nets)
     if not nets or any(n not in labels for n in nets):
         raise ValueError(f"nets must be labels of NETS {labels}; got {nets!r}")
-    cfg = dict(SETTINGS[mode], mode=mode)
+    cfg = dict(SETTINGS[mode], mode=mode, nets=nets)
     if dataset is not None:
         cfg["dataset"] = dataset
     out = os.fspath(out)
@@ -475,8 +486,11 @@ def run(mode="full", out="reproduce", *, nets=None, dataset=None, overwrite=Fals
     os.makedirs(os.path.join(out, RUNS_DIR), exist_ok=True)
     start = time.perf_counter()
     load = machine()
+    if cfg["dataset"] != "shapes":
+        cfg.pop("colours")                          # the shapes' option; pairs have their own
+    options = {"colours": cfg["colours"]} if "colours" in cfg else {}
     train, val, test = dataset_splits(cfg["dataset"], (cfg["n_train"], cfg["n_val"], cfg["n_test"]),
-                                      size=cfg["image_size"], seed=cfg["data_seed"])
+                                      size=cfg["image_size"], seed=cfg["data_seed"], **options)
     atomic_write(os.path.join(out, DATA_NAME), lambda f: np.savez(
         f, **{f"{name}_{part}": getattr(d, part) for name, d in
               (("train", train), ("val", val), ("test", test)) for part in ("images", "labels")},

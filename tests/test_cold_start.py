@@ -19,7 +19,7 @@ from minivgg.kernels import jit
 x = np.array([[-1.0, 2.0]], np.float32)
 assert jit.relu_forward(x).tolist() == [[0.0, 2.0]]
 assert jit.relu_backward(x, jit.relu_forward(x)).tolist() == [[0.0, 2.0]]
-print(len(jit._relu_forward.stats.cache_hits) + len(jit._relu_backward.stats.cache_hits))
+print(len(jit._zero_below.stats.cache_hits) + len(jit._relu_backward.stats.cache_hits))
 """
 
 

@@ -11,7 +11,15 @@ import pytest
 
 from minivgg import reproduce
 from minivgg.cli import main
-from minivgg.data.synthetic import PAIR_CLASSES, dataset_splits, synthetic_pairs, synthetic_splits
+from minivgg.cli.common import synthetic_data
+from minivgg.data.synthetic import (
+    FIXED_COLOURS,
+    PAIR_CLASSES,
+    dataset_splits,
+    synthetic_pairs,
+    synthetic_shapes,
+    synthetic_splits,
+)
 
 RECORD = os.path.join(os.path.dirname(__file__), "..", "docs", "results", reproduce.JSON_NAME)
 RUN_FIELDS = {"config", "seed", "top1", "top5", "left_chance_epoch", "failed"}
@@ -278,3 +286,47 @@ def test_judge_refuses_an_oversized_file_before_reading_it(tmp_path, capsys, mon
 def test_paired_difference_needs_a_shared_seed():
     with pytest.raises(ValueError, match="needs a seed both rows have"):
         reproduce.paired_difference({0: 10.0}, {1: 12.0}, 100)
+
+
+# -- the quick version: the shapes in fixed colours ---------------------------------------------
+# Whether the quick version learns (every net of every seed leaves chance) is checked where it
+# runs: notebook 07 runs `reproduce.run("quick")` live and stops on a failed run, and
+# tests/test_notebooks.py executes it (a quick run is a minute or two of CPU: too much to pay twice).
+
+def test_fixed_colours_change_only_the_colours():
+    """Same seed: the same labels and boxes (shapes, places) as the random-colour images; with
+    no noise or clutter every pixel is grey, between the two fixed levels, and both occur."""
+    fixed = synthetic_shapes(40, 32, seed=3, colours="fixed")
+    random = synthetic_shapes(40, 32, seed=3)
+    assert np.array_equal(fixed.labels, random.labels) and np.array_equal(fixed.boxes, random.boxes)
+    assert not np.array_equal(fixed.images, random.images)
+    clean = synthetic_shapes(40, 32, seed=3, noise=0, clutter=0, colours="fixed").images
+    assert (clean == clean[..., :1]).all()
+    dark, light = (round(c) for c in sorted(FIXED_COLOURS))
+    assert clean.min() == dark and clean.max() == light
+
+
+def test_colours_must_be_random_or_fixed():
+    with pytest.raises(ValueError, match="colours must be 'random' or 'fixed'"):
+        synthetic_shapes(4, colours="blue")
+
+
+def test_a_run_folder_rebuilds_its_fixed_colour_data():
+    """The run folders of a quick run record colours="fixed", and `minivgg evaluate` rebuilds
+    the images from the settings (cli.common.synthetic_data), so it must read them."""
+    settings = {"dataset": "shapes", "train_size": 12, "val_size": 6, "image_size": 32,
+                "data_seed": 4, "colours": "fixed"}
+    rebuilt = synthetic_data(settings)
+    made = dataset_splits("shapes", (12, 6), size=32, seed=4, colours="fixed")
+    assert all(np.array_equal(a.images, b.images) for a, b in zip(rebuilt, made))
+
+
+def test_the_quick_version_trains_table_3s_nets_as_the_paper():
+    """A and A-LRN from scratch, B-E warm-started from A, in fixed colours, one setting for all."""
+    quick = reproduce.SETTINGS["quick"]
+    assert quick["colours"] == "fixed" and quick["epochs"] >= 2      # two epochs to leave chance
+    starts = {net[0]: (net[3], net[4]) for net in reproduce.NETS}
+    assert set(quick["nets"]) == {"A", "A-LRN", "B", "C", "D", "E"}
+    assert {n: starts[n] for n in quick["nets"]} == {
+        "A": ("he", None), "A-LRN": ("he", None), **{n: ("warm", "A") for n in "BCDE"}}
+    assert reproduce.SETTINGS["full"]["colours"] == "random"

@@ -81,10 +81,10 @@ CONFIG_NAMES = f"{', '.join(CONFIGS)} (or {', '.join(ALIASES)})"
 def synthetic_data(settings):
     """(train, val) of a run: the built-in shapes, or the set its "dataset" names (reproduce)."""
     from ..data.synthetic import dataset_splits
-    layout = {"layout": settings["layout"]} if settings.get("layout") else {}  # shapes only
+    options = {k: settings[k] for k in ("layout", "colours") if settings.get(k)}  # shapes only
     return dataset_splits(settings.get("dataset", "shapes"),
                           (settings["train_size"], settings["val_size"]),
-                          size=settings["image_size"], seed=settings["data_seed"], **layout)
+                          size=settings["image_size"], seed=settings["data_seed"], **options)
 
 
 def run_data(settings, data=None):

@@ -13,7 +13,10 @@ def add_parser(commands):
                     "and OUT/runs/ (each net's run folder, for 'minivgg evaluate'). The full "
                     "run takes up to an hour on 2 cores.")
     reproduce.add_argument("--quick", action="store_true",
-                           help="a few minutes: checks the pipeline; too small for the claims")
+                           help="a small version that learns, in a minute or two on 2 cores: "
+                                "Table 3's six nets (A, A-LRN; B-E warm-started from A), 2 "
+                                "seeds, the shapes in fixed colours; judges the Table 3 claims "
+                                "and fusion")
     reproduce.add_argument("--out", default="reproduce", help="folder for the results")
     reproduce.add_argument("--data", choices=("shapes", "pairs"), default="shapes",
                            help="the built-in data set (pairs: the harder one, two shapes each)")

@@ -96,6 +96,9 @@ LAYOUTS = {
                   "centre": (0.0, 1.0), "margin": 0.06, "aspect": (1 / 1.8, 1.8)},
 }
 
+# colours="fixed": one light grey object on one dark grey background, RGB.
+FIXED_COLOURS = (230.0, 25.0)
+
 
 def _coverage(signed_distance):
     """Fraction of each pixel inside: 0 outside, 1 inside, linear over the one-pixel edge."""
@@ -155,7 +158,7 @@ def _boxes(coverage):
                      size - rows[:, ::-1].argmax(1)], axis=1).astype(np.float32)
 
 
-def _render(labels, size, rng, noise, clutter, min_contrast, layout):
+def _render(labels, size, rng, noise, clutter, min_contrast, layout, colours):
     """Draw one image per label: (m,) int -> (m, size, size, 3) uint8 and the objects' boxes
     (m, 4) float32 (:func:`_boxes`).
 
@@ -163,7 +166,9 @@ def _render(labels, size, rng, noise, clutter, min_contrast, layout):
     a mask (m, 1, size, size) runs along contiguous rows: 3x faster than channels-last."""
     m = len(labels)
     grid = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5     # (y, x) of pixel centres
-    fg, bg = _random_colours(rng, m, min_contrast)
+    fg, bg = _random_colours(rng, m, min_contrast)     # drawn either way: the same stream
+    if colours == "fixed":
+        fg[:], bg[:] = FIXED_COLOURS
     images = np.empty((m, 3, size, size), np.float32)
     images[:] = bg[:, :, None, None]
     _draw_clutter(images, rng, grid, clutter)
@@ -227,7 +232,7 @@ def _check_sizes(n, size, smallest):
 
 
 def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contrast=100.0,
-                     layout="centred"):
+                     layout="centred", colours="random"):
     """``n`` images of the ten CLASSES, as balanced as ``n`` allows, in random order.
 
     n:            number of images
@@ -248,6 +253,8 @@ def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contras
                          f"noise={noise}, clutter={clutter}, min_contrast={min_contrast}")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {tuple(LAYOUTS)}; got {layout!r}")
+    if colours not in ("random", "fixed"):
+        raise ValueError(f"colours must be 'random' or 'fixed'; got {colours!r}")
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(CLASSES))
     images = np.empty((n, size, size, 3), np.uint8)
@@ -255,7 +262,7 @@ def synthetic_shapes(n, size=32, seed=0, *, noise=10.0, clutter=3.0, min_contras
     chunk = max(1, 2**21 // (size * size))       # bounds the float32 temporaries to ~25 MB each
     for lo in range(0, n, chunk):
         images[lo:lo + chunk], boxes[lo:lo + chunk] = _render(
-            labels[lo:lo + chunk], size, rng, noise, clutter, min_contrast, layout)
+            labels[lo:lo + chunk], size, rng, noise, clutter, min_contrast, layout, colours)
     return ImageDataset(images, labels, CLASSES, boxes)
 
 

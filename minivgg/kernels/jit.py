@@ -475,11 +475,15 @@ def lrn_backward(dout, x, scale, size, alpha, beta):
 # pass over flat contiguous arrays, split across threads, reads and writes each element once.
 
 @kernel
-def _relu_forward(x, y, start, stop):
-    x, y = x[start:stop], y[start:stop]        # slices: indices from 0 (see _im2col)
-    zero = x.dtype.type(0)
-    for i in range(x.size):
-        y[i] = zero if x[i] < zero else x[i]   # np.maximum(x, 0); NaN stays NaN
+def _zero_below(a, b, t, s, out, start, stop):
+    """out = 0 where b < t, else a * s. ReLU's forward is a = b = x, t = 0, s = 1 (np.maximum(x, 0):
+    x * 1 is x, and a NaN stays NaN, since NaN < 0 is false); dropout's is b = the uniform draws u,
+    t = p, s = 1 / (1 - p). One kernel for the two because each compiled kernel costs on a cold
+    cache (the two apart: 0.27 s CPU; this one 0.14-0.21 s)."""
+    a, b, out = a[start:stop], b[start:stop], out[start:stop]     # indices from 0: _im2col
+    zero = out.dtype.type(0)
+    for i in range(out.size):
+        out[i] = zero if b[i] < t else a[i] * s
 
 
 @kernel
@@ -490,18 +494,11 @@ def _relu_backward(dout, y, dx, start, stop):
         dx[i] = dout[i] if y[i] > zero else zero
 
 
-@kernel
-def _dropout_apply(x, u, p, scale, y, start, stop):
-    x, u, y = x[start:stop], u[start:stop], y[start:stop]
-    zero = y.dtype.type(0)
-    for i in range(x.size):
-        y[i] = x[i] * scale if u[i] >= p else zero
-
-
 def relu_forward(x):
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
-    _run(_relu_forward, x.size, x.size, x.reshape(-1), y.reshape(-1))
+    _run(_zero_below, x.size, x.size, x.reshape(-1), x.reshape(-1), x.dtype.type(0),
+         x.dtype.type(1), y.reshape(-1))
     return y
 
 
@@ -517,6 +514,6 @@ def dropout_apply(x, u, p, scale):
     """y = x * scale where u >= p, else 0 (u: the uniform draws that decide the mask)."""
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
-    _run(_dropout_apply, x.size, x.size, x.reshape(-1), np.ascontiguousarray(u).reshape(-1),
+    _run(_zero_below, x.size, x.size, x.reshape(-1), np.ascontiguousarray(u).reshape(-1),
          u.dtype.type(p), x.dtype.type(scale), y.reshape(-1))
     return y

@@ -21,6 +21,9 @@ Training (A.1): initialised from the classification model, the last layer random
 1e-3 in the paper. The paper does not say how its targets were scaled; with these (fractions of
 the crop side, errors of ~0.1) a rate of 1e-3 barely moves the net in a few epochs, so
 the default is 1e-2 (``DEFAULT_LR``; docs/results/localisation.json has SCR at both rates).
+3e-2 learns faster but is not safe: from the README run's seed-0 classifier it reached 12.2%
+(1e-2: 20.2%), from its seed-1 classifier it diverged in the first epoch, the random fc8's first
+errors amplified by momentum (docs/results/localisation_readme_run.txt).
 "all" layers fine-tuned, or "fc" (fc6, fc7 and the new fc8: "only the first two FC layers", as
 Sermanet et al.), the rest frozen (``Sequential.freeze``). The augmentation is the classification
 run's (random crops and flips move the boxes with the pixels,
