@@ -600,3 +600,23 @@ def test_a_cell_line_starting_with_percent_is_python_when_the_cell_parses():
     formatted = 'print("%.1f"\n      % (1.0,))'
     assert cell_python(formatted) == formatted
     assert cell_python("%matplotlib inline\nx = 1") == "\nx = 1"
+
+
+def test_reports_are_strict_json_when_an_error_is_infinite_or_not_measured():
+    """An output with inf where the reference is finite has an infinite error: the JSON report
+    says null (its message says why), never the non-standard 'Infinity' that strict parsers
+    (Gradescope's, jq) refuse."""
+    from minivgg.assignment.grade import CheckResult, GradeReport, PartResult, gradescope_json
+
+    checks = [CheckResult("values", 1.0, False, float("inf"), "output is inf at (0, 0)")]
+    report = GradeReport("sub", [PartResult("relu", False, 0.0, 5, float("inf"), "wrong", checks),
+                                 PartResult("im2col", False, 0.0, 15, float("nan"), "missing")],
+                         seed=0)
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    parsed = json.loads(report.to_json(), parse_constant=refuse)
+    assert [p["worst_error"] for p in parsed["parts"]] == [None, None]
+    assert parsed["parts"][0]["checks"][0]["worst_error"] is None
+    assert json.loads(gradescope_json(report), parse_constant=refuse)["score"] == 0

@@ -151,8 +151,8 @@ class GradeReport:
         return "\n".join(lines)
 
     def as_dict(self):
-        def clean(value):
-            return None if isinstance(value, float) and math.isnan(value) else value
+        def clean(value):      # strict JSON: a NaN (not measured) or infinite error is null
+            return None if isinstance(value, float) and not math.isfinite(value) else value
         parts = [{**{k: clean(v) for k, v in asdict(r).items() if k != "checks"},
                   "checks": [{k: clean(v) for k, v in asdict(c).items()} for c in r.checks]}
                  for r in self.results]
@@ -160,7 +160,7 @@ class GradeReport:
                 "seed": self.seed, "notes": self.notes, "parts": parts}
 
     def to_json(self):
-        return json.dumps(self.as_dict(), indent=1)
+        return json.dumps(self.as_dict(), indent=1, allow_nan=False)
 
 
 def _reference():
@@ -392,7 +392,7 @@ def gradescope_json(report):
         tests.append({"name": r.part, "score": r.points, "max_score": r.max_points,
                       "output": "\n".join(lines), "visibility": "visible"})
     return json.dumps({"score": report.score, "output": f"seed {report.seed}", "tests": tests},
-                      indent=1)
+                      indent=1, allow_nan=False)
 
 
 def add_arguments(parser):
@@ -441,7 +441,7 @@ def run(args):
         print("\nminivgg grade: interrupted; nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED
     if args.json:
-        print(json.dumps([r.as_dict() for r in reports], indent=1))
+        print(json.dumps([r.as_dict() for r in reports], indent=1, allow_nan=False))
     else:
         print("\n\n".join(map(str, reports)))
         print(f"\ngraded {len(reports)} submission(s) in {time.monotonic() - start:.1f} s "
