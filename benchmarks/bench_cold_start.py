@@ -6,10 +6,11 @@ Each measurement is a fresh process with its own ``NUMBA_CACHE_DIR``: "cold" sta
 directory (every kernel the step calls is compiled), "warm" runs again on the directory the cold
 run filled (every kernel loaded from disk). Each process imports NumPy and minivgg, builds the
 CLI's default network (benchmarks/bench_train.py) or the same with LRN ("A-LRN": then every kernel
-of minivgg/kernels/jit.py is used), and times one training step (forward, loss, backward) on a
-batch of 2; the kernels' share is that step's CPU time minus a second step's. Kernels compile when
-first called, so a run pays only for those it uses. CPU seconds (user + system, all threads) are
-less sensitive to a busy machine than wall time.
+of minivgg/kernels/jit.py that a VGG can call is used: all but the general max-pool, for windows
+other than 2x2/2; Winograd's kernels serve larger maps), and times one training step (forward,
+loss, backward) on a batch of 2; the kernels' share is that step's CPU time minus a second step's.
+Kernels compile when first called, so a run pays only for those it uses. CPU seconds (user +
+system, all threads) are less sensitive to a busy machine than wall time.
 
 What any process that uses Numba pays once, whatever it compiles, is timed apart, before the
 step: importing numba, and numba's one-time setup on first use (loading its registries, and SciPy
@@ -18,8 +19,7 @@ when installed). Beside it, a one-line ``@njit(cache=True)`` function compiled (
 loading its kernels.
 
 For the A-LRN cold run it also prints each kernel's compile as Numba times it (wall seconds,
-including the functions the kernel calls, e.g. _pow_neg_row inside _lrn_forward): where the cold
-seconds go.
+including any function the kernel calls that Numba compiles apart): where the cold seconds go.
 
 Targets: the kernels cold <= 3 s of CPU; a warm start <= 0.3 s.
 """

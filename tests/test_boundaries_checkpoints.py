@@ -199,3 +199,14 @@ def test_resuming_a_python_made_run_without_a_build_config_is_a_message(run_dir,
     assert main(["train", "--resume", str(path), "--no-progress"]) == 2
     err = capsys.readouterr().err       # was a ValueError traceback
     assert "the checkpoint has no build config" in err and "Traceback" not in err
+
+
+def test_evaluate_localisation_checks_its_arguments_first(loc_run):
+    from minivgg.data import ImageDataset
+    from minivgg.localise.run import evaluate_localisation
+    val = synthetic_data(SETTINGS)[1]
+    for bad, says in ((dict(val_set=ImageDataset(val.images, val.labels, val.classes)), "boxes"),
+                      (dict(val_set=val.images), "ImageDataset"),        # an IndexError and an
+                      (dict(batch_size=0), "batch_size")):               # AttributeError before
+        with pytest.raises(ValueError, match=f"evaluate_localisation: .*{says}"):
+            evaluate_localisation(loc_run, **bad)

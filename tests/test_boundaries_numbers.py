@@ -122,3 +122,16 @@ def test_trainer_settings_that_json_cannot_hold_are_refused_at_once(settings, tm
         Trainer(recipe.build(train), train, train, recipe=recipe, run_dir=tmp_path / "run",
                 settings=settings, progress=False, log=None)   # failed in the first save
     assert not (tmp_path / "run").exists()
+
+
+def test_a_dataset_takes_whole_labels_and_uint8_images_only():
+    from minivgg.data import ImageDataset
+    images = np.zeros((2, 8, 8, 3), np.uint8)
+    assert ImageDataset(images, np.array([0.0, 1.0]), ("a", "b")).labels.tolist() == [0, 1]
+    for labels in ([0.5, 1.7], [True, False]):        # 0.5, 1.7 were truncated to 0, 1
+        with pytest.raises(ValueError, match="labels must be integers"):
+            ImageDataset(images, labels, ("a", "b"))
+    for bad in (np.full((2, 8, 8, 3), np.nan), np.full((2, 8, 8, 3), 300, np.int16)):
+        with pytest.raises(ValueError, match="images must be uint8"):   # were kept as given
+            ImageDataset(bad, [0, 1], ("a", "b"))
+    assert len(ImageDataset(images[:0], [], ("a",))) == 0

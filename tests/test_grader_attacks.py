@@ -238,7 +238,7 @@ with open({str(installed / "minivgg/assignment/checks.py")!r}, "a") as f:
 """
     sub = submission(copies, tmp_path, code=code)
     as_a_user = ("import sys; from minivgg.assignment import grade_main, sandbox; "
-                 "sandbox._user = sandbox.landlock_abi = lambda: None; "
+                 "sandbox._user = lambda: None; sandbox.landlock_abi = lambda: 0; "
                  "sys.exit(grade_main(sys.argv[1:]))")
     result = subprocess.run(
         [sys.executable, "-P", "-c", as_a_user, str(sub), str(copies / "blank"),

@@ -448,6 +448,9 @@ PLANTED = {
         "dx": npy("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", b"\x80\x04N."),
         "buffer": npy_of(np.zeros(3, dtype=[("a", "<f8")])),
         "dbuffer": b"PK\x03\x04" + b"\0" * 100}),
+    # complex numbers whose real part could be right
+    "npy_complex": dict(result=json.dumps(every_group), arrays={
+        name: npy_of(np.zeros((2, 27, 49), complex)) for name in ("cols", "dx")}),
     # the numbers every comparison might trip on: NaN, -0.0, inf, in Fortran order
     "npy_nan_and_negative_zero": dict(result=json.dumps(every_group), arrays={
         name: npy_of(np.asfortranarray(np.full((2, 27, 49), value)))

@@ -10,9 +10,9 @@ imports NumPy once, then for each part the grader asks for it forks a child that
 3. sets its limits (address space, CPU seconds, file size, no core, no new processes),
 4. when the grader runs as root, shuts itself in the grader's scratch folder (chroot: the
    reference, other students' files, /tmp and /proc are out of sight) and drops to an
-   unprivileged user; otherwise, where the kernel has Landlock, confines itself to reading its
-   copy, its inputs and NumPy and to writing its own folders, and to signalling no process
-   outside (the grader's user's other files and processes are out of reach),
+   unprivileged user; and, where the kernel has Landlock, confines itself to reading its copy,
+   its inputs and NumPy, writing its own folders and signalling no process outside (for a grader
+   that is not root, this keeps the user's other files and processes out of reach),
 5. moves into the scratch copy of the submission with its own HOME and TMPDIR and a sys.path of
    that copy, SITE and the standard library (no current folder, no PYTHONPATH),
 6. runs the task's groups of steps (import a student module, call, set an item, save a result),
@@ -293,7 +293,8 @@ def child(request, site, stdlib):
         _limit(resource.RLIMIT_CPU, int(request["cpu"]))
         _limit(resource.RLIMIT_FSIZE, int(request["fsize"]))
         _limit(resource.RLIMIT_AS, _memory_in_use() + int(request["memory"]))
-        jail = request.get("jail")
+        jail = request.get("jail") if request.get("uid") is not None else None
+        numpy = [os.path.realpath(os.path.join(site, name)) for name in os.listdir(site)]
         if request.get("uid") is not None:
             _limit(resource.RLIMIT_NPROC, 0)         # no new processes or threads as that user
             if jail:                                 # nothing outside the grader's scratch folder
@@ -301,17 +302,15 @@ def child(request, site, stdlib):
             os.setgroups([])
             os.setgid(request["gid"])
             os.setuid(request["uid"])
-        else:
-            jail = None
-        if request.get("landlock"):     # an ordinary user's grader, on a kernel with Landlock
-            numpy = [os.path.realpath(os.path.join(site, name)) for name in os.listdir(site)]
-            if not confine([request["work"], request["task"], *numpy],
-                           [os.path.join(request["io"], name) for name in ("out", "home", "tmp")]):
-                raise RuntimeError("Landlock refused to confine the child")   # never unconfined
 
         def inside(path):                            # a path as the jailed child sees it
             return os.path.join(os.sep, os.path.relpath(path, jail)) if jail else path
         work = inside(request["work"])
+        if request.get("landlock"):     # (in the jail too: no signals to other nobody processes)
+            if not confine([work, inside(request["task"]), *([] if jail else numpy)],
+                           [inside(os.path.join(request["io"], name))
+                            for name in ("out", "home", "tmp")]):
+                raise RuntimeError("Landlock refused to confine the child")   # never unconfined
         os.chdir(work)
         os.environ.clear()
         os.environ.update(HOME=inside(request["home"]), TMPDIR=inside(request["tmp"]),

@@ -193,7 +193,8 @@ class Sandbox:
         self.user = _user()
         # how the children are kept from the grader's files: "jail" (root: chroot, nobody),
         # "landlock" (an ordinary user on a kernel that has it), or None (they have its rights)
-        self.confined = "jail" if self.user else "landlock" if landlock_abi() else None
+        self.landlock = landlock_abi() > 0
+        self.confined = "jail" if self.user else "landlock" if self.landlock else None
         self.root = Path(tempfile.mkdtemp(prefix="minivgg-grade-"))
         os.chmod(self.root, 0o711)             # children may pass through, not list it
         site = self.root / "site"              # NumPy alone: the reference is not importable
@@ -295,7 +296,7 @@ class Sandbox:
                    "tmp": str(io / "tmp"), "cpu": limits.cpu, "memory": limits.memory,
                    "fsize": limits.fsize, "uid": self.user and self.user[0],
                    "gid": self.user and self.user[1], "jail": str(self.root),
-                   "landlock": self.confined == "landlock"}
+                   "landlock": self.landlock}
         start = time.monotonic()
         self.server.stdin.write(json.dumps(request).encode() + b"\n")
         self.server.stdin.flush()

@@ -25,8 +25,16 @@ class ImageDataset:
     boxes: np.ndarray | None = None
 
     def __post_init__(self):
-        labels = np.asarray(self.labels, dtype=np.int64)
+        given = np.asarray(self.labels)
+        if given.dtype == bool or not (np.issubdtype(given.dtype, np.integer) or (
+                np.issubdtype(given.dtype, np.floating) and np.array_equal(given, np.round(given)))):
+            raise ValueError(f"labels must be integers (class indices); got {given.dtype} "
+                             f"values such as {given.ravel()[:3].tolist()}")  # 2.7 became 2
+        labels = given.astype(np.int64)
         object.__setattr__(self, "labels", labels)      # frozen: normalise once, here
+        if len(labels):                                 # uint8 RGB, as the docstring says
+            from .augment import check_images
+            check_images(self.images)
         object.__setattr__(self, "classes", tuple(self.classes))
         if labels.ndim != 1 or len(labels) != len(self.images):
             raise ValueError(f"labels must have shape ({len(self.images)},) to match images; "

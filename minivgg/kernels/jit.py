@@ -473,6 +473,8 @@ def lrn_backward(dout, x, scale, size, alpha, beta):
 # ------------------------------------------------------------------------------------------------
 # NumPy runs these on one core, and np.where first builds a boolean mask, then the result; one
 # pass over flat contiguous arrays, split across threads, reads and writes each element once.
+# Unsigned indices in [start, stop) instead of slices from 0: as fast, and the two kernels compile
+# ~0.07 s faster together (three slices each, gone).
 
 @kernel
 def _zero_below(a, b, t, s, out, start, stop):
@@ -480,18 +482,18 @@ def _zero_below(a, b, t, s, out, start, stop):
     x * 1 is x, and a NaN stays NaN, since NaN < 0 is false); dropout's is b = the uniform draws u,
     t = p, s = 1 / (1 - p). One kernel for the two because each compiled kernel costs on a cold
     cache (the two apart: 0.27 s CPU; this one 0.14-0.21 s)."""
-    a, b, out = a[start:stop], b[start:stop], out[start:stop]     # indices from 0: _im2col
     zero = out.dtype.type(0)
-    for i in range(out.size):
-        out[i] = zero if b[i] < t else a[i] * s
+    for i in range(start, stop):
+        k = np.uint64(i)                       # unsigned: SIMD, no slices (see _im2col)
+        out[k] = zero if b[k] < t else a[k] * s
 
 
 @kernel
 def _relu_backward(dout, y, dx, start, stop):
-    dout, y, dx = dout[start:stop], y[start:stop], dx[start:stop]
     zero = dx.dtype.type(0)
-    for i in range(dx.size):
-        dx[i] = dout[i] if y[i] > zero else zero
+    for i in range(start, stop):
+        k = np.uint64(i)                       # as in _zero_below
+        dx[k] = dout[k] if y[k] > zero else zero
 
 
 def relu_forward(x):

@@ -247,6 +247,13 @@ def evaluate_localisation(path, val_set=None, batch_size=32):
     "gt"}, "dense_multi": {...}}; each protocol also has "baseline", the same errors of the
     mean training box answered for every image and class (:func:`mean_boxes`), what the data
     give away for free: the number a net must beat."""
+    from ..data import ImageDataset
+    from ..layers.base import check_count
+    check_count("evaluate_localisation", batch_size, "batch_size")      # boundary checks (robust)
+    if val_set is not None and not (isinstance(val_set, ImageDataset) and val_set.boxes is not None
+                                    and len(val_set)):
+        raise ValueError(f"evaluate_localisation: val_set must be a non-empty ImageDataset with "
+                         f"boxes; got {type(val_set).__name__}")
     net, classifier, mean, meta = load_localisation_run(path)
     train_set, own_val = _data(meta["settings"], path)
     val_set = own_val if val_set is None else val_set
