@@ -288,3 +288,24 @@ def test_the_recorded_results_command_runs_end_to_end_and_reports_every_baseline
     tables_main(["--out", str(out), "--work", str(work), "--plan", "tiny", "--workers", "1"])
     assert (work / "cls-centred-fc-0-loc-scr-all" / "checkpoint.npz").stat().st_mtime_ns == stamp
     assert json.loads(out.read_text())["localisation"] == loc
+
+
+def test_the_committed_record_is_of_the_default_recipe_and_beats_the_mean_box():
+    """docs/results/localisation.json must describe what ``minivgg localise`` does now: its rows
+    at the default lr ran the default epochs, and fine-tuning all layers there ends far below the
+    mean box (a recipe collapsed to the mean box, or a record left behind by a changed default,
+    fails here; remake it with the command in the JSON)."""
+    import json
+    import pathlib
+
+    from minivgg.localise.net import DEFAULT_LR
+    from minivgg.localise.run import DEFAULT_EPOCHS
+    path = pathlib.Path(__file__).parents[1] / "docs" / "results" / "localisation.json"
+    table8 = json.loads(path.read_text())["localisation"]["table8"]
+    default = [row for row in table8 if row["lr"] == DEFAULT_LR]
+    assert {(row["head"], row["fine_tuned"]) for row in default} == {
+        (head, tuned) for head in ("SCR", "PCR") for tuned in ("all layers", "fc6-fc8")}
+    assert all(row["epochs"] == DEFAULT_EPOCHS == len(row["curve"]) for row in default)
+    for row in default:
+        if row["fine_tuned"] == "all layers":
+            assert row["centre_crop_gt_error"] < row["baseline"] - 0.3, row
