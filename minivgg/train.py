@@ -331,6 +331,9 @@ class Trainer:
             if not isinstance(data, ImageDataset) or len(data) == 0:
                 raise ValueError(f"{name} must be a non-empty ImageDataset; got "
                                  f"{type(data).__name__} of length {len(data)}")
+        if len(train_set.classes) < 2:           # every answer right: a 0% error that means nothing
+            raise ValueError(f"train_set has {len(train_set.classes)} class "
+                             f"{list(train_set.classes)}: a classifier needs 2 or more")
         if not isinstance(recipe, Recipe):
             raise ValueError(f"recipe must be a minivgg.recipe.Recipe; got {type(recipe).__name__}")
         unknown = sorted(set(changes) - set(TRAINING_FIELDS))

@@ -135,3 +135,24 @@ def test_a_dataset_takes_whole_labels_and_uint8_images_only():
         with pytest.raises(ValueError, match="images must be uint8"):   # were kept as given
             ImageDataset(bad, [0, 1], ("a", "b"))
     assert len(ImageDataset(images[:0], [], ("a",))) == 0
+
+
+def test_one_class_is_no_classification_task(tmp_path, capsys):
+    from PIL import Image
+
+    from minivgg.cli import main
+    from minivgg.data import ImageDataset
+    (tmp_path / "data" / "cat").mkdir(parents=True)
+    for i in range(6):
+        Image.fromarray(np.full((36, 36, 3), 40 * i, np.uint8)).save(
+            tmp_path / "data" / "cat" / f"{i}.png")
+    assert main(["train", "--data", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run"),
+                 "--width", "0.0625", "--fc-width", "8", "--no-progress", "--no-plot"]) == 2
+    # it trained to "validation top-1 error 0.0% (accuracy 100.0%)"
+    assert "a classifier needs 2 or more" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 34, 34, 3), dtype=np.uint8)
+    one = ImageDataset(pixels, [0] * 4, ("cat",))
+    recipe = RECIPE.replace(width=1 / 16, fc_width=8)
+    with pytest.raises(ValueError, match="train_set has 1 class"):
+        Trainer(recipe.build(one), one, one, recipe=recipe)
