@@ -14,8 +14,9 @@ tile order, so the tile loop is one contiguous run of th*tw, not th short runs.
 
 Zero padding costs nothing: rows outside x are skipped and R's edge columns stay zero; zero
 coefficients of B^T and A^T (half of them) are skipped too. The output transform does the same
-in the other order and adds the bias while it writes y (y is touched once); its adjoint, for the
-weight gradient, mirrors it. Threads: jit._run splits the rows of tiles between the kernels'
+in the other order and adds the bias while it writes y (y is touched once). Its adjoint, for the
+weight gradient, dM = A dY A^T per tile, is the input transform with A (alpha x m) for B^T and no
+padding, so one compiled kernel serves both. Threads: jit._run splits the rows of tiles between the kernels'
 threads, as for every kernel of jit.py.
 """
 
@@ -25,11 +26,14 @@ from numba import njit
 from .jit import _run, _scratch, kernel
 from .winograd import tiles, transforms
 
-# Cold compile (see jit.kernel()): the scratch R and phases come from the caller, one pair per
-# thread (_scratch inside the piece a thread runs); the two shared steps are inline="always"
-# helpers pasted into their callers; zero and bias fills are loops, not slice assignments; tile
-# rows are clipped by a conditional, not min(). Measured: the four kernels' cold compile
-# ~3.9 -> ? s.
+# Cold compile (see jit.kernel()): two compiled kernels, not five. The adjoint shares the input
+# transform's kernel; that kernel's two steps are inline="always" helpers (pasted in, not compiled
+# and cached on their own); the scratch R and phases come from the caller, one pair per thread
+# (_scratch in the piece each thread runs), not np.empty; tile rows are clipped by a conditional,
+# not min(). Measured (benchmarks' default net + one Winograd layer, fresh process, empty cache,
+# paired with the previous kernels, load 4): every kernel 5.9-6.3 -> 4.8-5.2 s CPU. Outputs
+# bit-identical. _deinterleave's gather index is unsigned (np.uint64: no wraparound test, see
+# jit._im2col): input transform and adjoint 6-12% faster on VGG-16's Winograd shapes.
 
 
 @kernel
@@ -41,11 +45,7 @@ def _input_transform(x, L, ph, pw, m, th, tw, V, R, phases, start, stop):
     N, C, H, W = x.shape
     for r in range(start, stop):
         c, n = r // N, r % N
-        for xi in range(R.shape[0]):
-            for i in range(th):
-                row = R[xi, i]
-                for w in range(row.size):
-                    row[w] = 0
+        R[:] = 0
         for i in range(th):                    # R = L (each tile row's image rows)
             for a in range(L.shape[1]):
                 h = i * m + a - ph
@@ -61,7 +61,7 @@ def _input_transform(x, L, ph, pw, m, th, tw, V, R, phases, start, stop):
         _tile_columns(phases, L, V, c, n * th * tw)       # V = R L^T
 
 
-@njit(inline="always")    # pasted into both callers: see jit.kernel()
+@njit(inline="always")    # pasted into _input_transform: see above
 def _deinterleave(R, m, phases):
     """phases[xi, b, i*tw + j] = R[xi, i, j*m + b]: what tile (i, j) reads at its column b, for
     every tile of the plane in a contiguous run (so the tile loops read along memory)."""
@@ -72,7 +72,7 @@ def _deinterleave(R, m, phases):
             for i in range(th):
                 src, dst = R[xi, i], phases[xi, b, i * tw:(i + 1) * tw]
                 for j in range(tw):
-                    dst[j] = src[j * m + b]
+                    dst[j] = src[np.uint64(j * m + b)]
 
 
 @njit(inline="always")
@@ -83,8 +83,7 @@ def _tile_columns(phases, L, out, plane, t):
     for xi in range(alpha):
         for nu in range(L.shape[0]):
             row = out[xi, nu, plane, t:t + count]
-            for k in range(count):
-                row[k] = 0
+            row[:] = 0
             for b in range(columns):
                 coefficient = L[nu, b]
                 if coefficient != 0:
@@ -101,11 +100,7 @@ def _output_transform(M, AT, bias, y, R, phases, start, stop):
     for r in range(start, stop):               # r = one (f, n) output plane: n fastest, so
         f, n = r // N, r % N                   # consecutive planes read M along memory
         t = n * th * tw
-        for xi in range(alpha):
-            for b in range(m):
-                row = phases[xi, b]
-                for k in range(th * tw):
-                    row[k] = 0
+        phases[:] = 0
         for xi in range(alpha):                # M A, phase b of every tile of the plane
             for nu in range(alpha):
                 src = M[xi, nu, f, t:t + th * tw]
@@ -125,8 +120,7 @@ def _output_transform(M, AT, bias, y, R, phases, start, stop):
             rows = Ho - i * m if Ho - i * m < m else m        # no min(): see jit.kernel()
             for a in range(rows):
                 dst = y[n, f, i * m + a]
-                for w in range(Wo):
-                    dst[w] = bias[f]
+                dst[:] = bias[f]
                 for xi in range(alpha):
                     coefficient = AT[a, xi]
                     if coefficient != 0:
