@@ -94,39 +94,42 @@ def _tile_columns(phases, L, out, plane, t):
 
 @kernel
 def _output_transform(M, AT, bias, y, R, phases, start, stop):
-    N, F, Ho, Wo = y.shape                     # R (alpha, th, tw m), phases (alpha, m, th tw)
-    m, alpha = AT.shape
+    N, F, Ho, Wo = y.shape                     # scratch, flat: R (alpha, th, tw m),
+    m, alpha = AT.shape                        # phases (alpha, m, th tw)
     th, tw = (Ho + m - 1) // m, (Wo + m - 1) // m
+    P = th * tw                                # tiles per plane
     for r in range(start, stop):               # r = one (f, n) output plane: n fastest, so
         f, n = r // N, r % N                   # consecutive planes read M along memory
-        t = n * th * tw
-        phases[:] = 0
+        t = n * P
+        for q in range(phases.size):
+            phases[q] = 0
         for xi in range(alpha):                # M A, phase b of every tile of the plane
             for nu in range(alpha):
-                src = M[xi, nu, f, t:t + th * tw]
+                src = M[xi, nu, f]
                 for b in range(m):
                     coefficient = AT[b, nu]
                     if coefficient != 0:
-                        dst = phases[xi, b]
-                        for k in range(th * tw):
-                            dst[k] += coefficient * src[k]
+                        base = (xi * m + b) * P
+                        for k in range(P):
+                            phases[np.uint64(base + k)] += coefficient * src[np.uint64(t + k)]
         for xi in range(alpha):                # R[xi, i, j*m + b] = phases[xi, b, i*tw + j]
             for b in range(m):
                 for i in range(th):
-                    src, dst = phases[xi, b, i * tw:(i + 1) * tw], R[xi, i]
+                    to, frm = (xi * th + i) * tw * m + b, (xi * m + b) * P + i * tw
                     for j in range(tw):
-                        dst[j * m + b] = src[j]
+                        R[np.uint64(to + j * m)] = phases[np.uint64(frm + j)]
         for i in range(th):                    # y = A^T R + bias, whole rows, cropped
             rows = Ho - i * m if Ho - i * m < m else m        # no min(): see jit.kernel()
             for a in range(rows):
                 dst = y[n, f, i * m + a]
-                dst[:] = bias[f]
+                for w in range(Wo):
+                    dst[w] = bias[f]
                 for xi in range(alpha):
                     coefficient = AT[a, xi]
                     if coefficient != 0:
-                        src = R[xi, i]
+                        base = (xi * th + i) * tw * m
                         for w in range(Wo):
-                            dst[w] += coefficient * src[w]
+                            dst[w] += coefficient * R[np.uint64(base + w)]
 
 
 def _threaded(function, total, work, scratch, *args):
@@ -167,7 +170,7 @@ class numba:
         y = np.empty(shape, M.dtype) if out is None else out
         bias = np.zeros(F, M.dtype) if bias is None else bias
         th, tw = tiles(Ho, m), tiles(Wo, m)
-        scratch = ("winograd R", (m + 2, th, tw * m)), ("winograd phases", (m + 2, m, th * tw))
+        scratch = ("winograd R", ((m + 2) * th * tw * m,)), ("winograd phases", ((m + 2) * m * th * tw,))
         _threaded(_output_transform, N * F, M.size, scratch, M,
                   transforms(m)[0].astype(M.dtype), bias, y)
         return y
