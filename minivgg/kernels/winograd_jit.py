@@ -8,32 +8,33 @@ V = B^T d B, so that every inner loop runs along contiguous memory (measured sin
     rows:     R[xi, i, w] = sum_a B^T[xi, a] * x[i*m + a, w]       (whole image rows, per tile row i)
     columns:  V[xi, nu, c, tile (i, j)] = sum_b B^T[nu, b] * R[xi, i, j*m + b]
 
-The column step reads R with stride m, so R is first copied into its column phases
-(``_deinterleave``): phases[xi, b] holds what every tile of the plane reads at its column b, in
+The column step reads R with stride m, so R is first copied into its column phases:
+phases[xi, b] holds what every tile of the plane reads at its column b, in
 tile order, so the tile loop is one contiguous run of th*tw, not th short runs.
 
 Zero padding costs nothing: rows outside x are skipped and R's edge columns stay zero; zero
 coefficients of B^T and A^T (half of them) are skipped too. The output transform does the same
 in the other order and adds the bias while it writes y (y is touched once). Its adjoint, for the
 weight gradient, dM = A dY A^T per tile, is the input transform with A (alpha x m) for B^T and no
-padding, so one compiled kernel serves both. Threads: jit._run splits the rows of tiles between the kernels'
-threads, as for every kernel of jit.py.
+padding, so one compiled kernel serves both. Threads: jit._run splits the planes between the
+kernels' threads, as for every kernel of jit.py.
 """
 
 import numpy as np
-from numba import njit
 
 from .jit import _run, _scratch, kernel
 from .winograd import tiles, transforms
 
-# Cold compile (see jit.kernel()): two compiled kernels, not five. The adjoint shares the input
-# transform's kernel; that kernel's two steps are inline="always" helpers (pasted in, not compiled
-# and cached on their own); the scratch R and phases come from the caller, one pair per thread
-# (_scratch in the piece each thread runs), not np.empty; tile rows are clipped by a conditional,
-# not min(). Measured (benchmarks' default net + one Winograd layer, fresh process, empty cache,
-# paired with the previous kernels, load 4): every kernel 5.9-6.3 -> 4.8-5.2 s CPU. Outputs
-# bit-identical. _deinterleave's gather index is unsigned (np.uint64: no wraparound test, see
-# jit._im2col): input transform and adjoint 6-12% faster on VGG-16's Winograd shapes.
+# Cold compile and speed (see jit.kernel() and jit._im2col): two compiled kernels, not five (the
+# adjoint shares the input transform's; the deinterleave and column steps are loops in it, not
+# functions of their own). The scratch R and phases come from the caller, one pair per thread
+# (_scratch in the piece each thread runs), not np.empty; they are flat and indexed by unsigned
+# (np.uint64) flat indices, as V's and M's rows are: no view per tile row (slices compile
+# slowly and cost more than a short row's work) and no wraparound test (so LLVM vectorises).
+# Tile rows are clipped by a conditional, not min(). Measured against the previous kernels
+# (five, 3-D scratch from np.empty, slices), fresh processes with an empty cache: every kernel
+# of a VGG run plus one Winograd layer 5.7-5.8 -> 3.9-4.5 s CPU (3 paired rounds, load 3);
+# bit-identical outputs; the transforms 1.2-3.4x faster (VGG-16's Winograd shapes and CIFAR's).
 
 
 @kernel
@@ -41,55 +42,45 @@ def _input_transform(x, L, ph, pw, m, th, tw, V, R, phases, start, stop):
     """V[:, :, c, tile] = L d L^T for every (c, n) plane r in [start, stop) and tile d (rows and
     columns from i*m - ph, j*m - pw, zero outside x): L = B^T (alpha x alpha) for the input
     transform, L = A (alpha x m, no padding) for the output transform's adjoint. R (alpha, th,
-    (tw + 1) m) and phases (alpha, L's columns, th tw) are this thread's scratch."""
+    (tw + 1) m) and phases (alpha, L's columns, th tw) are this thread's scratch, flat."""
     N, C, H, W = x.shape
+    alpha, columns = L.shape
+    P, width = th * tw, (tw + 1) * m           # tiles per plane, R's row length
     for r in range(start, stop):
         c, n = r // N, r % N
-        R[:] = 0
+        for q in range(R.size):
+            R[q] = 0
         for i in range(th):                    # R = L (each tile row's image rows)
-            for a in range(L.shape[1]):
+            for a in range(columns):
                 h = i * m + a - ph
                 if 0 <= h < H:
                     src = x[n, c, h]
-                    for xi in range(L.shape[0]):
+                    for xi in range(alpha):
                         coefficient = L[xi, a]
                         if coefficient != 0:
-                            dst = R[xi, i, pw:pw + W]
+                            base = (xi * th + i) * width + pw
                             for w in range(W):
-                                dst[w] += coefficient * src[w]
-        _deinterleave(R, m, phases)
-        _tile_columns(phases, L, V, c, n * th * tw)       # V = R L^T
-
-
-@njit(inline="always")    # pasted into _input_transform: see above
-def _deinterleave(R, m, phases):
-    """phases[xi, b, i*tw + j] = R[xi, i, j*m + b]: what tile (i, j) reads at its column b, for
-    every tile of the plane in a contiguous run (so the tile loops read along memory)."""
-    alpha, th = R.shape[:2]
-    tw = phases.shape[2] // th
-    for xi in range(alpha):
-        for b in range(phases.shape[1]):
-            for i in range(th):
-                src, dst = R[xi, i], phases[xi, b, i * tw:(i + 1) * tw]
-                for j in range(tw):
-                    dst[j] = src[np.uint64(j * m + b)]
-
-
-@njit(inline="always")
-def _tile_columns(phases, L, out, plane, t):
-    """out[xi, nu, plane, t + k] = sum_b L[nu, b] * phases[xi, b, k] for the plane's tiles k: the
-    column half of a transform, L = B^T (input) or A (the output transform's adjoint)."""
-    alpha, columns, count = phases.shape
-    for xi in range(alpha):
-        for nu in range(L.shape[0]):
-            row = out[xi, nu, plane, t:t + count]
-            row[:] = 0
+                                R[np.uint64(base + w)] += coefficient * src[w]
+        # phases[xi, b, i*tw + j] = R[xi, i, j*m + b]: what tile (i, j) reads at its column b,
+        # every tile of the plane in one contiguous run (so the next loops read along memory)
+        for xi in range(alpha):
             for b in range(columns):
-                coefficient = L[nu, b]
-                if coefficient != 0:
-                    src = phases[xi, b]
-                    for k in range(count):
-                        row[k] += coefficient * src[k]
+                for i in range(th):
+                    to, frm = (xi * columns + b) * P + i * tw, (xi * th + i) * width + b
+                    for j in range(tw):
+                        phases[np.uint64(to + j)] = R[np.uint64(frm + j * m)]
+        t = n * P                              # V = R L^T: V[xi, nu, c, t + k] =
+        for xi in range(alpha):                # sum_b L[nu, b] phases[xi, b, k]
+            for nu in range(alpha):
+                row = V[xi, nu, c]
+                for k in range(P):
+                    row[np.uint64(t + k)] = 0
+                for b in range(columns):
+                    coefficient = L[nu, b]
+                    if coefficient != 0:
+                        base = (xi * columns + b) * P
+                        for k in range(P):
+                            row[np.uint64(t + k)] += coefficient * phases[np.uint64(base + k)]
 
 
 @kernel
@@ -148,8 +139,8 @@ def _sandwich(d, L, padding, m, th, tw, out):
     N, C = d.shape[:2]
     if out is None:
         out = np.empty((m + 2, m + 2, C, N * th * tw), d.dtype)
-    scratch = (("winograd R", (m + 2, th, (tw + 1) * m)),
-               ("winograd phases", (m + 2, L.shape[1], th * tw)))
+    scratch = (("winograd R", ((m + 2) * th * (tw + 1) * m,)),
+               ("winograd phases", ((m + 2) * L.shape[1] * th * tw,)))
     _threaded(_input_transform, C * N, out.size, scratch, np.ascontiguousarray(d),
               L.astype(d.dtype), padding, padding, m, th, tw, out)
     return out
