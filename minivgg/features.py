@@ -92,11 +92,9 @@ class LinearClassifier:
 
     def __init__(self, reg=1e-3, lr=1.0, momentum=0.9, steps=500):
         self.reg = check_real("LinearClassifier", reg, "reg")
-        self.lr = check_real("LinearClassifier", lr, "lr")
+        self.lr = check_real("LinearClassifier", lr, "lr", open_low=True)
         self.momentum = check_real("LinearClassifier", momentum, "momentum", high=1.0)
         self.steps = check_count("LinearClassifier", steps, "steps")
-        if self.lr == 0:
-            raise ValueError("LinearClassifier: lr must be a finite number > 0; got 0")
         self.weight = self.bias = None
 
     def fit(self, features, labels, num_classes=None):

@@ -76,16 +76,16 @@ class Direct:
         dy_full = _scratch.get("dy_full", (F, L), dy.dtype)
         dy_full[...] = 0
         dy_full.reshape(F, N, Hp, Wp)[:, :, :Ho, :Wo] = dy.transpose(1, 0, 2, 3)
-        dxs = _scratch.get("dxs", self._xs.shape, dy.dtype)
-        dxs[...] = 0
         dweight = dweight.reshape(F, C, -1)
-        weight = weight.reshape(F, C, -1)
         for k, shift in enumerate(shifts):
             dweight[:, :, k] = dy_full @ self._xs[:, shift:shift + L].T
-            if input_grad:
-                dxs[:, shift:shift + L] += weight[:, :, k].T @ dy_full
         if not input_grad:
             return None
+        dxs = _scratch.get("dxs", self._xs.shape, dy.dtype)
+        dxs[...] = 0
+        weight = weight.reshape(F, C, -1)
+        for k, shift in enumerate(shifts):
+            dxs[:, shift:shift + L] += weight[:, :, k].T @ dy_full
         (ph, pw) = self.padding
         # a copy: with no padding and C == 1 this view is contiguous, and ascontiguousarray would
         # hand out the scratch buffer itself

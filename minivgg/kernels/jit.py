@@ -154,6 +154,16 @@ def _scratch(name, shape, dtype):
     return array[:size].reshape(shape)
 
 
+def _threaded(kernel, total, work, scratch, *args):
+    """_run(kernel, total, work, *args) with this thread's scratch arrays appended to the
+    arguments of each piece: ``scratch`` holds (name, shape, dtype) triples (see _scratch). A
+    kernel takes its scratch from the caller: np.empty inside it costs compile time (kernel())."""
+    def piece(start, stop):
+        kernel(*args, *(_scratch(*triple) for triple in scratch), start, stop)
+
+    _run(piece, total, work)
+
+
 # Both kernels work on the zero-padded input (xp: (N, C, H + 2*ph, W + 2*pw)), seen as planes
 # (N, C, Hp*Wp) of width Wp, and on cols laid out (K, N, Ho*Wo), row (c, i, j) holding every
 # image's columns side by side: the layout Conv2d's one matrix product uses (conv/im2col.py), so
@@ -443,28 +453,20 @@ def lrn_forward(x, size, alpha, beta, k):
     x = np.ascontiguousarray(x)
     y, scale = np.empty_like(x), np.empty_like(x)
     tasks = x.shape[0] * -(-x.shape[2] * x.shape[3] // _LRN_BLOCK)
-    args = _pixels(x), size, alpha, beta, k, _pixels(y), _pixels(scale)
-
-    def piece(start, stop):         # scratch of the thread that runs the piece (see kernel())
-        _lrn_forward(*args, _scratch("lrn total", (_LRN_BLOCK,), np.float64),
-                     _scratch("lrn power", (_LRN_BLOCK,), x.dtype), start, stop)
-
-    _run(piece, tasks, x.size * size)
+    scratch = ("lrn total", (_LRN_BLOCK,), np.float64), ("lrn power", (_LRN_BLOCK,), x.dtype)
+    _threaded(_lrn_forward, tasks, x.size * size, scratch, _pixels(x), size, alpha, beta, k,
+              _pixels(y), _pixels(scale))
     return y, scale
 
 
 def lrn_backward(dout, x, scale, size, alpha, beta):
     dx = np.empty(x.shape, dtype=x.dtype)
     tasks = x.shape[0] * -(-x.shape[2] * x.shape[3] // _LRN_BLOCK)
-    args = _pixels(dout), _pixels(x), _pixels(scale), size, alpha, beta, _pixels(dx)
     rows = (x.shape[1], _LRN_BLOCK)
-
-    def piece(start, stop):         # as in lrn_forward
-        _lrn_backward(*args, _scratch("lrn power", rows, x.dtype),
-                      _scratch("lrn t", rows, np.float64),
-                      _scratch("lrn total", (_LRN_BLOCK,), np.float64), start, stop)
-
-    _run(piece, tasks, x.size * size)
+    scratch = (("lrn power", rows, x.dtype), ("lrn t", rows, np.float64),
+               ("lrn total", (_LRN_BLOCK,), np.float64))
+    _threaded(_lrn_backward, tasks, x.size * size, scratch, _pixels(dout), _pixels(x),
+              _pixels(scale), size, alpha, beta, _pixels(dx))
     return dx
 
 

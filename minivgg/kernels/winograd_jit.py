@@ -22,14 +22,14 @@ kernels' threads, as for every kernel of jit.py.
 
 import numpy as np
 
-from .jit import _run, _scratch, kernel
+from .jit import _threaded, kernel
 from .winograd import tiles, transforms
 
 # Cold compile and speed (see jit.kernel() and jit._im2col): two compiled kernels, not five (the
 # adjoint shares the input transform's; the deinterleave and column steps are loops in it, not
 # functions of their own). The scratch R and phases come from the caller, one pair per thread
-# (_scratch in the piece each thread runs), not np.empty; they are flat and indexed by unsigned
-# (np.uint64) flat indices, as V's and M's rows are: no view per tile row (slices compile
+# (jit._threaded), not np.empty; they are flat and indexed by unsigned (np.uint64) flat
+# indices, as V's and M's rows are: no view per tile row (slices compile
 # slowly and cost more than a short row's work) and no wraparound test (so LLVM vectorises).
 # Tile rows are clipped by a conditional, not min(). Measured against the previous kernels
 # (five, 3-D scratch from np.empty, slices), fresh processes with an empty cache: every kernel
@@ -123,24 +123,13 @@ def _output_transform(M, AT, bias, y, R, phases, start, stop):
                             dst[w] += coefficient * R[np.uint64(base + w)]
 
 
-def _threaded(function, total, work, scratch, *args):
-    """_run(function, ...) with the scratch arrays ``scratch`` ((name, shape) pairs) of the
-    thread that runs each piece appended to the arguments (see jit.lrn_forward)."""
-    dtype = args[0].dtype
-
-    def piece(start, stop):
-        function(*args, *(_scratch(name, shape, dtype) for name, shape in scratch), start, stop)
-
-    _run(piece, total, work)
-
-
 def _sandwich(d, L, padding, m, th, tw, out):
     """out[:, :, c, tile] = L d L^T for every tile of d (N, C, H, W): _input_transform."""
     N, C = d.shape[:2]
     if out is None:
         out = np.empty((m + 2, m + 2, C, N * th * tw), d.dtype)
-    scratch = (("winograd R", ((m + 2) * th * (tw + 1) * m,)),
-               ("winograd phases", ((m + 2) * L.shape[1] * th * tw,)))
+    scratch = (("winograd R", ((m + 2) * th * (tw + 1) * m,), d.dtype),
+               ("winograd phases", ((m + 2) * L.shape[1] * th * tw,), d.dtype))
     _threaded(_input_transform, C * N, out.size, scratch, np.ascontiguousarray(d),
               L.astype(d.dtype), padding, padding, m, th, tw, out)
     return out
@@ -161,7 +150,8 @@ class numba:
         y = np.empty(shape, M.dtype) if out is None else out
         bias = np.zeros(F, M.dtype) if bias is None else bias
         th, tw = tiles(Ho, m), tiles(Wo, m)
-        scratch = ("winograd R", ((m + 2) * th * tw * m,)), ("winograd phases", ((m + 2) * m * th * tw,))
+        scratch = (("winograd R", ((m + 2) * th * tw * m,), M.dtype),
+                   ("winograd phases", ((m + 2) * m * th * tw,), M.dtype))
         _threaded(_output_transform, N * F, M.size, scratch, M,
                   transforms(m)[0].astype(M.dtype), bias, y)
         return y

@@ -137,11 +137,14 @@ def check_count(where, value, name):
     return int(value)
 
 
-def check_real(where, value, name, low=0.0, high=None):
-    """A finite number (Python or NumPy, not a bool) in [low, high), returned as float."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or value < low or (high is not None and value >= high)):
-        span = f">= {low:g}" if high is None else f"in [{low:g}, {high:g})"
+def check_real(where, value, name, low=0.0, high=None, open_low=False):
+    """A finite number (Python or NumPy, not a bool) in [low, high) (``open_low``: in
+    (low, high), e.g. a learning rate), returned as float."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or (value <= low if open_low else value < low)
+            or (high is not None and value >= high)):
+        span = (f"{'>' if open_low else '>='} {low:g}" if high is None
+                else f"in {'(' if open_low else '['}{low:g}, {high:g})")
         raise ValueError(f"{where}: {name} must be a finite number {span}; got {value!r}")
     return float(value)
 

@@ -63,10 +63,8 @@ def _numbers(epochs, lr=DEFAULT_LR, batch_size=1, seed=0):
     np.int64 epoch count failed there after the first epoch): boundary check (robust)."""
     from ..layers.base import check_count, check_real
     from ..train import _seed
-    lr = check_real("localise_run", lr, "lr")
-    if lr <= 0:
-        raise ValueError(f"localise_run: lr must be a finite number > 0; got {lr}")
-    return (check_count("localise_run", epochs, "epochs"), lr,
+    return (check_count("localise_run", epochs, "epochs"),
+            check_real("localise_run", lr, "lr", open_low=True),
             check_count("localise_run", batch_size, "batch_size"), _seed(seed))
 
 
@@ -164,6 +162,7 @@ def _check_state(path, net, run, state):
     """Restore ``state`` into throwaway objects before training (boundary check, robust): a
     hand-edited entry is a CorruptFileError naming the file now, not a KeyError after an
     epoch's work (``train_localiser`` restores it again, the same way)."""
+    from ..layers.base import check_count
     from ..optim import SGD, ReduceOnPlateau
     from ..train import _is_real, _restoring
     from .net import _restore
@@ -173,9 +172,7 @@ def _check_state(path, net, run, state):
                  np.random.default_rng(run["seed"]))
         if not all(_is_real(r.get("seconds")) for r in state["history"]):
             raise ValueError("a history record has no 'seconds'")
-        if isinstance(run["batch_size"], bool) or not isinstance(run["batch_size"], int) or (
-                run["batch_size"] < 1):
-            raise ValueError(f"batch_size {run['batch_size']!r}")
+        check_count("resume_localisation", run["batch_size"], "batch_size")
 
 
 def _fit(out_dir, net, fixed, run, train_set, val_set, state, log):
