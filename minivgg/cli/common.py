@@ -121,8 +121,6 @@ def check_run_dir(path, checkpoint=None):
     return path
 
 
-
-
 def new_figure(option, path):
     """The format ("png", "pdf" or "svg") of a figure the user asked to be written to ``path``;
     CommandError naming ``option`` if the file exists (never overwritten), its folder does not,
