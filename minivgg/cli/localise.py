@@ -1,7 +1,6 @@
 """``minivgg localise RUN_DIR``: a localisation net (the paper's Appendix A) fine-tuned from a
 classification run, and ``minivgg evaluate LOC_RUN``'s localisation lines."""
 
-from ..localise.run import DEFAULT_LR
 from .common import (
     FORMATTER,
     CommandError,
@@ -13,7 +12,7 @@ from .common import (
 
 # The options --resume takes from the run itself, with their defaults
 # (which are the parser's).
-_RUN_OWN = {"head": "scr", "fine_tune": "all", "lr": DEFAULT_LR, "batch_size": 32, "seed": 0,
+_RUN_OWN = {"head": "scr", "fine_tune": "all", "lr": None, "batch_size": 32, "seed": 0,
             "layout": "scattered", "out": None}
 
 
@@ -38,8 +37,9 @@ def add_parser(commands):
                           help="epochs (default: minivgg.localise.run.DEFAULT_EPOCHS; with "
                                "--resume: the run's own)")
     localise.add_argument("--lr", type=positive_float, default=_RUN_OWN["lr"],
-                          help="initial learning rate (the paper: 1e-3, which barely moves "
-                               "the targets here: minivgg/localise/net.py)")
+                          help="initial learning rate (default: minivgg.localise.net.DEFAULT_LR; "
+                               "the paper's 1e-3 barely moves the targets here: "
+                               "minivgg/localise/net.py)")
     localise.add_argument("--batch-size", type=positive_int, default=_RUN_OWN["batch_size"],
                           help="images per step")
     localise.add_argument("--seed", type=nonnegative_int, default=_RUN_OWN["seed"],
@@ -57,7 +57,7 @@ def add_parser(commands):
 def cmd_localise(args):
     import time
 
-    from ..localise.run import DEFAULT_EPOCHS, localise_run, resume_localisation
+    from ..localise.run import DEFAULT_EPOCHS, DEFAULT_LR, localise_run, resume_localisation
 
     start = time.perf_counter()
     try:
@@ -75,7 +75,8 @@ def cmd_localise(args):
                                    "LOC_RUN)")
             out = localise_run(check_run_dir(args.run_dir), head=args.head,
                                fine_tune=args.fine_tune, epochs=args.epochs or DEFAULT_EPOCHS,
-                               lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                               lr=DEFAULT_LR if args.lr is None else args.lr,
+                               batch_size=args.batch_size, seed=args.seed,
                                layout=args.layout, out_dir=args.out)
     except (ValueError, FileExistsError) as error:
         raise CommandError(str(error)) from None

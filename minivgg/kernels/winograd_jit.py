@@ -21,6 +21,7 @@ kernels' threads, as for every kernel of jit.py.
 """
 
 import numpy as np
+from numba import njit
 
 from .jit import _threaded, kernel
 from .winograd import tiles, transforms
@@ -35,6 +36,13 @@ from .winograd import tiles, transforms
 # (five, 3-D scratch from np.empty, slices), fresh processes with an empty cache: every kernel
 # of a VGG run plus one Winograd layer 5.7-5.8 -> 3.9-4.5 s CPU (3 paired rounds, load 3);
 # bit-identical outputs; the transforms 1.2-3.4x faster (VGG-16's Winograd shapes and CIFAR's).
+
+
+@njit(inline="always")    # pasted into each kernel: no compiled function of its own (jit.kernel())
+def _add_scaled(dst, d0, coefficient, src, s0, count):
+    """dst[d0 + k] += coefficient * src[s0 + k] for k < count (unsigned indices: SIMD)."""
+    for k in range(count):
+        dst[np.uint64(d0 + k)] += coefficient * src[np.uint64(s0 + k)]
 
 
 @kernel
@@ -58,9 +66,7 @@ def _input_transform(x, L, ph, pw, m, th, tw, V, R, phases, start, stop):
                     for xi in range(alpha):
                         coefficient = L[xi, a]
                         if coefficient != 0:
-                            base = (xi * th + i) * width + pw
-                            for w in range(W):
-                                R[np.uint64(base + w)] += coefficient * src[w]
+                            _add_scaled(R, (xi * th + i) * width + pw, coefficient, src, 0, W)
         # phases[xi, b, i*tw + j] = R[xi, i, j*m + b]: what tile (i, j) reads at its column b,
         # every tile of the plane in one contiguous run (so the next loops read along memory)
         for xi in range(alpha):
@@ -78,9 +84,7 @@ def _input_transform(x, L, ph, pw, m, th, tw, V, R, phases, start, stop):
                 for b in range(columns):
                     coefficient = L[nu, b]
                     if coefficient != 0:
-                        base = (xi * columns + b) * P
-                        for k in range(P):
-                            row[np.uint64(t + k)] += coefficient * phases[np.uint64(base + k)]
+                        _add_scaled(row, t, coefficient, phases, (xi * columns + b) * P, P)
 
 
 @kernel
@@ -100,9 +104,7 @@ def _output_transform(M, AT, bias, y, R, phases, start, stop):
                 for b in range(m):
                     coefficient = AT[b, nu]
                     if coefficient != 0:
-                        base = (xi * m + b) * P
-                        for k in range(P):
-                            phases[np.uint64(base + k)] += coefficient * src[np.uint64(t + k)]
+                        _add_scaled(phases, (xi * m + b) * P, coefficient, src, t, P)
         for xi in range(alpha):                # R[xi, i, j*m + b] = phases[xi, b, i*tw + j]
             for b in range(m):
                 for i in range(th):
@@ -118,9 +120,7 @@ def _output_transform(M, AT, bias, y, R, phases, start, stop):
                 for xi in range(alpha):
                     coefficient = AT[a, xi]
                     if coefficient != 0:
-                        base = (xi * th + i) * tw * m
-                        for w in range(Wo):
-                            dst[w] += coefficient * R[np.uint64(base + w)]
+                        _add_scaled(dst, 0, coefficient, R, (xi * th + i) * tw * m, Wo)
 
 
 def _sandwich(d, L, padding, m, th, tw, out):
