@@ -94,16 +94,20 @@ def _check_run(path, meta, crop):
 def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, lr=DEFAULT_LR,
                  batch_size=32, seed=0, layout=DEFAULT_LAYOUT, out_dir=None, log=print):
     """Train a localisation net from the classification run in ``source`` (a folder written by
-    ``minivgg train`` on the built-in data) on the built-in shapes of ``layout`` with the run's
-    sizes and seed (the generator gives every image's box), saving ``out_dir`` (default
-    ``<source>-loc-<head>-<fine_tune>``) after every epoch. Refuses to overwrite an existing
-    run (FileExistsError; :func:`resume_localisation` continues one). Returns out_dir."""
+    ``minivgg train`` on the built-in data: its checkpoint.npz, the last epoch; or a file of
+    one, such as its best.npz) on the built-in shapes of ``layout`` with the run's sizes and
+    seed (the generator gives every image's box), saving ``out_dir`` (default
+    ``<run folder>-loc-<head>-<fine_tune>``) after every epoch; its meta "source" is the file
+    read. Refuses to overwrite an existing run (FileExistsError; :func:`resume_localisation`
+    continues one). Returns out_dir."""
     epochs, lr, batch_size, seed = _numbers(epochs, lr, batch_size, seed)
+    source = _checkpoint(source)
     classifier, arrays, meta = model_from_checkpoint(source)
     if meta.get("kind") == "localisation":
         raise ValueError(f"{source} is a localisation run; give the classification run it was "
                          f"made from ({meta.get('source')})")
-    out_dir = out_dir or f"{os.path.normpath(source)}-loc-{head}-{fine_tune}"
+    folder = os.path.normpath(os.path.dirname(source) or ".")
+    out_dir = out_dir or f"{folder}-loc-{head}-{fine_tune}"
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise FileExistsError(f"{out_dir} exists and is not a folder; choose another --out")
     if os.path.exists(os.path.join(out_dir, CHECKPOINT)):
@@ -116,6 +120,7 @@ def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, 
     net = localisation_net(classifier, head, seed=seed,
                            mean_box=mean_targets(train_set, crop, head, scale))
     if log:
+        log(f"fine-tuning {source} (epoch {meta['epoch']})")
         log(f"{layout} built-in shapes ({len(train_set)} training / {len(val_set)} validation "
             f"images): the mean training box alone has a centre-crop localisation error of "
             f"{100 * constant_box_error(train_set, val_set, crop, scale):.1f}%")
