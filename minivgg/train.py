@@ -61,13 +61,18 @@ class NonFiniteLossError(FloatingPointError):
     """The loss became inf or NaN: training diverged (usually a learning rate too high)."""
 
     def __init__(self, epoch, step, loss, checkpoint=None):
-        self.epoch, self.step, self.loss = epoch, step, loss
-        kept = (f"the last good checkpoint is kept: {checkpoint}" if checkpoint
-                else "no checkpoint was written yet")
-        where = (f"epoch {epoch}, step {step}" if step is not None
-                 else f"the validation after epoch {epoch}")
-        super().__init__(f"loss is {loss} at {where}: training diverged (try a smaller learning "
-                         f"rate); this epoch is not saved, and {kept}")
+        super().__init__(epoch, step, loss, checkpoint)
+        self.epoch, self.step, self.loss, self.checkpoint = epoch, step, loss, checkpoint
+        self.removed = None         # the run folder, when it held nothing and was removed
+
+    def __str__(self):
+        kept = (f"the last good checkpoint is kept: {self.checkpoint}" if self.checkpoint
+                else f"nothing was saved: the run folder {self.removed} is removed"
+                if self.removed else "no checkpoint was written yet")
+        where = (f"epoch {self.epoch}, step {self.step}" if self.step is not None
+                 else f"the validation after epoch {self.epoch}")
+        return (f"loss is {self.loss} at {where}: training diverged (try a smaller learning "
+                f"rate); this epoch is not saved, and {kept}")
 
 
 def pixel_std(dataset):
@@ -368,6 +373,7 @@ class Trainer:
         self.history = History()
         self.on_step = None          # called as on_step(trainer, loss) after each SGD step
         self._build_transform()                 # checks the augmentation before any folder is made
+        self._made_run_dir = self.run_dir is not None and not os.path.exists(self.run_dir)
         if self.run_dir is not None:
             prepare_run_dir(self.run_dir, overwrite=overwrite)
 
@@ -461,8 +467,14 @@ class Trainer:
             raise ValueError(f"epochs must be an int >= 0; got {epochs!r}")
         epochs = int(epochs)
         with RunLock(self.run_dir):
-            while self.epoch < epochs:
-                self._one_epoch(epochs)
+            try:
+                while self.epoch < epochs:
+                    self._one_epoch(epochs)
+            except BaseException as error:
+                if remove_unused_run_dir(self.run_dir, self._made_run_dir) and \
+                        isinstance(error, NonFiniteLossError):
+                    error.removed = self.run_dir
+                raise
         return self.history
 
     def _one_epoch(self, epochs):
@@ -626,6 +638,20 @@ def prepare_run_dir(run_dir, overwrite=False):
         raise RunDirError(f"cannot write to run folder {run_dir}: {error.strerror or error}") \
             from None
     remove_orphans(run_dir)
+
+
+def remove_unused_run_dir(run_dir, made):
+    """After a failed first epoch (diverged, interrupted), leave no litter: a run folder that
+    holds nothing but a lock loses it, and is removed if the caller ``made`` it (a folder the
+    user made stays). A folder with anything else in it is never touched. Whether it was
+    removed."""
+    if run_dir is None or not os.path.isdir(run_dir) or set(os.listdir(run_dir)) - {LOCK}:
+        return False
+    if os.path.exists(os.path.join(run_dir, LOCK)):
+        os.remove(os.path.join(run_dir, LOCK))
+    if made:
+        os.rmdir(run_dir)
+    return made
 
 
 def remove_orphans(run_dir):
