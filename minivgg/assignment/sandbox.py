@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runner import landlock_abi
+from .runner import NETWORK_ABI, landlock_abi
 
 RUNNER = Path(__file__).with_name("runner.py")
 PACKAGE = "minivgg"
@@ -185,8 +185,10 @@ class Sandbox:
         self.user = _user()
         # how the children are kept from the grader's files: "jail" (root: chroot, nobody),
         # "landlock" (an ordinary user on a kernel that has it), or None (they have its rights)
-        self.landlock = landlock_abi() > 0
+        self.abi = landlock_abi()
+        self.landlock = self.abi > 0
         self.confined = "jail" if self.user else "landlock" if self.landlock else None
+        self.network = self.abi >= NETWORK_ABI     # Landlock refuses the children TCP (root too)
         self.root = Path(tempfile.mkdtemp(prefix="minivgg-grade-"))
         os.chmod(self.root, 0o711)             # children may pass through, not list it
         site = self.root / "site"              # NumPy alone: the reference is not importable
