@@ -131,10 +131,15 @@ def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, wid
     counts the rows without allocating a weight (``minivgg summary D --width 1000``).
     Arguments as ``build_vgg``'s; the same ValueErrors.
     """
+    sizes = _sizes(num_classes, input_size, in_channels, fc_width, width)
+    return _plan(config, sizes, input_std, head)
+
+
+def _plan(config, sizes, input_std, head):
+    """``vgg_plan`` of ``sizes`` already checked by ``_sizes`` (``build_vgg`` checks them once)."""
     specs = parse_config(config)
     if head not in ("fc", "gap"):
         raise ValueError(f"head must be 'fc' or 'gap'; got {head!r}")
-    sizes = _sizes(num_classes, input_size, in_channels, fc_width, width)
     num_classes, input_size, in_channels, fc_width, width = sizes.values()
     plan, stage, index, channels, size, sizes = [], 1, 0, in_channels, input_size, [input_size]
     if input_std is not None:
@@ -194,7 +199,7 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     """
     sizes = _sizes(num_classes, input_size, in_channels, fc_width, width)
     num_classes, input_size, in_channels, fc_width, width = sizes.values()
-    plan = vgg_plan(config, input_std=input_std, head=head, **sizes)
+    plan = _plan(config, sizes, input_std, head)
     dropout = check_real("build_vgg", dropout, "dropout", 0, 1)
     dtype = check_float_dtype(dtype, "dtype")
     init_std(init, 1, 1, std)                             # validates the scheme name and std
