@@ -250,6 +250,15 @@ def _prefixed(arrays, prefix):
     return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
 
 
+def refuse_localisation_run(path, meta, advice):
+    """Where a classification run is wanted: a ValueError if the checkpoint ``path`` (its
+    ``meta``) is a localisation run (``minivgg localise`` made it), "PATH is a localisation run,
+    fine-tuned from SOURCE; ADVICE", ``advice`` being what the caller's user can do instead."""
+    if meta.get("kind") == "localisation":
+        raise ValueError(f"{path} is a localisation run, fine-tuned from {meta.get('source')}; "
+                         f"{advice}")
+
+
 def model_from_checkpoint(path):
     """Rebuild the VGG a checkpoint was trained as, with its weights: (model, arrays, meta).
     The build config is checked against the stored weights' shapes before anything is built."""
@@ -553,9 +562,8 @@ class Trainer:
         else:
             arrays, meta = load_checkpoint(run_dir)
             model.set_params(_prefixed(arrays, "param/"))
-        if meta.get("kind") == "localisation":
-            raise ValueError(f"{path} is a localisation run: resume it with "
-                             f"minivgg.localise.run.resume_localisation")
+        refuse_localisation_run(path, meta, "continue it with "
+                                "minivgg.localise.run.resume_localisation")
         with _restoring(path, "frozen"):             # a fine-tuning run stays one when resumed
             model.freeze(meta.get("frozen", ()))
         optimizer = SGD(model)

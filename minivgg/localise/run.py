@@ -28,6 +28,7 @@ from ..train import (
     _prefixed,
     load_checkpoint,
     model_from_checkpoint,
+    refuse_localisation_run,
     remove_unused_run_dir,
     save_checkpoint,
 )
@@ -104,9 +105,8 @@ def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, 
     epochs, lr, batch_size, seed = _numbers(epochs, lr, batch_size, seed)
     source = _checkpoint(source)
     classifier, arrays, meta = model_from_checkpoint(source)
-    if meta.get("kind") == "localisation":
-        raise ValueError(f"{source} is a localisation run; give the classification run it was "
-                         f"made from ({meta.get('source')})")
+    refuse_localisation_run(source, meta, "a localisation net starts from a classification "
+                                          "run: give that one")
     folder = os.path.normpath(os.path.dirname(source) or ".")
     out_dir = out_dir or f"{folder}-loc-{head}-{fine_tune}"
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
