@@ -221,6 +221,12 @@ def load_checkpoint(path):
                      f"{meta['batch_size']} (want >= 0 and >= 1)")
         if not all(isinstance(record, dict) for record in meta["history"]):
             npz.fail("its meta entry 'history' is not a list of epoch records")
+        if meta.get("kind") != "localisation":      # the Trainer's (localise/run.py checks its own)
+            for entry, ok in (
+                    ("settings", isinstance(meta.get("settings"), (dict, type(None)))),
+                    ("history", all(_is_real(r.get("val_top1")) for r in meta["history"]))):
+                if not ok:
+                    npz.fail(f"its meta entry {entry!r} is not what the Trainer writes")
         if npz.shapes.get("mean") != (3,):
             npz.fail("it has no (3,) 'mean' entry (the training mean RGB)")
         arrays = {key: npz.array(key) for key in npz.shapes if key != "meta"}
@@ -574,14 +580,9 @@ class Trainer:
             recipe = stored_recipe(meta)
         with _restoring(path, "schedule"):
             schedule = schedule_from_state(optimizer, meta["schedule"])
-        for entry, ok in (("settings", isinstance(meta["settings"], (dict, type(None)))),
-                          ("history", all(_is_real(r.get("val_top1")) for r in meta["history"]))):
-            if not ok:
-                raise CorruptFileError(f"corrupted checkpoint: {path}: its meta entry {entry!r} "
-                                       f"is not what the Trainer writes")
         trainer = cls(model, train_set, val_set, recipe=recipe, optimizer=optimizer,
                       schedule=schedule, run_dir=run_dir, overwrite=True, progress=progress,
-                      log=log, settings=meta["settings"])
+                      log=log, settings=meta.get("settings"))
         trainer.mean = arrays["mean"]               # the stored one, not recomputed
         trainer.pca = ((arrays["pca_eigvals"], arrays["pca_eigvecs"])
                        if "pca_eigvals" in arrays else None)

@@ -93,6 +93,17 @@ def test_resume_of_a_hand_edited_checkpoint_names_the_file_and_the_entry(edit, s
     assert (path / CHECKPOINT).read_bytes() == before
 
 
+@pytest.mark.parametrize("edit", ["history record empty", "settings a list"])
+def test_load_checkpoint_itself_refuses_what_the_trainer_never_writes(edit, run_dir, tmp_path):
+    """Checked where the checkpoint is read, not only by Trainer.resume: evaluate read such a
+    file as it was."""
+    changes, says = RESUME_EDITS[edit]
+    path = edited_run(run_dir, tmp_path / "run", **changes)
+    with pytest.raises(CorruptFileError, match=f"corrupted checkpoint: .*run/checkpoint.npz: "
+                                               f"its meta entry {says}"):
+        load_checkpoint(path)
+
+
 def test_an_unedited_copy_resumes(run_dir, tmp_path):
     path = edited_run(run_dir, tmp_path / "run")
     train, val = synthetic_data(SETTINGS)
