@@ -251,3 +251,15 @@ def test_features_and_localise_say_which_checkpoint_they_read(tmp_path, run_dir,
         assert loc_meta["source"] == str(run / name)
         np.testing.assert_array_equal(loc_arrays["classifier/fc8.weight"],
                                       load_checkpoint(run / name)[0]["param/fc8.weight"])
+
+
+def test_a_localisation_diverging_in_its_first_epoch_leaves_no_folder(tmp_path, run_dir,
+                                                                     capsys):
+    out = tmp_path / "loc"                                # it left an empty folder
+    argv = ["localise", str(run_dir), "--lr", "1e30", "--epochs", "1", "--batch-size", "10",
+            "--layout", "centred", "--out", str(out)]
+    for _ in range(2):
+        with np.errstate(all="ignore"):
+            assert main(argv) == 1
+        assert "training diverged" in capsys.readouterr().err
+        assert not out.exists()

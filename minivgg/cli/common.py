@@ -141,13 +141,15 @@ def run_checkpoint(run_dir, which):
     return os.path.join(check_run_dir(run_dir, name), name)
 
 
-def load_run(run_dir, which):
-    """(model, arrays, meta) of the file of ``run_dir`` that ``--checkpoint which`` names
-    (``run_checkpoint``); meta["file"] is its name, for the command to say which it read."""
-    from ..train import model_from_checkpoint
+def load_run(run_dir, which, advice):
+    """(model, arrays, meta) of the classification run's file of ``run_dir`` that
+    ``--checkpoint which`` names (``run_checkpoint``); meta["file"] is its name, for the command
+    to say which it read. A localisation run is refused with ``advice``."""
+    from ..train import model_from_checkpoint, refuse_localisation_run
     path = run_checkpoint(run_dir, which)
     try:
         model, arrays, meta = model_from_checkpoint(path)
+        refuse_localisation_run(run_dir, meta, advice)
     except ValueError as error:
         raise CommandError(str(error)) from None
     return model, arrays, {**meta, "file": os.path.basename(path)}

@@ -89,7 +89,8 @@ def cmd_evaluate(args):
         raise CommandError("--confusion is for one run, not with --fuse")
     if args.confusion:              # an existing file is never replaced; checked before the work
         extension = new_figure("--confusion", args.confusion)
-    runs = [(run_dir, *load_run(run_dir, args.checkpoint)) for run_dir in args.run_dirs]
+    alone = "fusion averages classification runs; evaluate it alone"
+    runs = [(run_dir, *load_run(run_dir, args.checkpoint, alone)) for run_dir in args.run_dirs]
     data = [{k: meta["settings"].get(k) for k in ("dataset", *DATA_KEYS)} for *_, meta in runs]
     if any(d != data[0] for d in data):
         raise CommandError(f"--fuse: the runs were trained on different data ({data[0]} vs "

@@ -51,10 +51,8 @@ def cmd_features(args):
     if os.path.isdir(args.out) or not os.path.isdir(folder):     # before the work, not after
         why = "is a folder" if os.path.isdir(args.out) else f"its folder {folder} does not exist"
         raise CommandError(f"--out {args.out}: {why}; give the name of a file to write (.npz)")
-    model, arrays, meta = load_run(run_dir, args.checkpoint)
-    if meta.get("kind") == "localisation":
-        raise CommandError(f"{run_dir} is a localisation run; features come from a "
-                           f"classification run (this one was made from {meta.get('source')})")
+    model, arrays, meta = load_run(run_dir, args.checkpoint,
+                                   "features come from a classification run: give that one")
     try:
         data = load_image_folder(args.data)
         feats = extract_features(model, data.images, mean=arrays["mean"], scales=args.scales,
