@@ -235,3 +235,25 @@ def test_the_calling_attacks_work_on_the_solved_code(part):
     for name, args in (("conv2d_direct", (x, weight, bias, *geometry[1:])),
                        ("im2col", (x, *geometry)), ("col2im", (dcols, x.shape, *geometry))):
         assert np.allclose(space[name](*args), getattr(naive, name)(*args)), name
+
+
+# ------------------------------------------------------------------------------------------------
+# limits no part can meet: the instructor's error, not every student's zero
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("option, value, minimum", [
+    ("--memory", str((sandbox.MIN_MEMORY >> 20) - 1), f"{sandbox.MIN_MEMORY >> 20} MiB"),
+    ("--memory", "1", f"{sandbox.MIN_MEMORY >> 20} MiB"),
+    ("--timeout", "0.05", f"{sandbox.MIN_SECONDS:g} s")])
+def test_an_impossible_limit_is_refused_naming_the_option_and_its_minimum(copies, capsys, option,
+                                                                         value, minimum):
+    assert earlier.grading.grade_main([str(copies / "relu"), option, value]) == 2
+    error = capsys.readouterr().err
+    assert f"{option} {value}:" in error and f"at least {minimum}" in error, error
+
+
+def test_the_reference_passes_every_part_at_the_minimum_limits():
+    """The minimum is enough for the grader's own child: the reference, graded as a student."""
+    limits = sandbox.Limits(seconds=60, cpu=30, memory=sandbox.MIN_MEMORY)
+    report = earlier.grading.grade([REFERENCE_ROOT], limits=limits)[0]
+    assert report.score == report.max_score, report.text()

@@ -410,8 +410,10 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=nonnegative_int, help="the inputs' seed (default: the assignment's, "
                                                  "else fresh, printed in the report)")
     parser.add_argument("--timeout", type=seconds, default=sandbox.Limits.seconds,
-                        help="wall-clock seconds per part (CPU seconds likewise)")
-    parser.add_argument("--memory", type=positive_int, default=1024, help="MiB of memory per part")
+                        help=f"wall-clock seconds per part, at least {sandbox.MIN_SECONDS:g} (CPU "
+                             f"seconds likewise)")
+    parser.add_argument("--memory", type=positive_int, default=1024,
+                        help=f"MiB of memory per part (at least {sandbox.MIN_MEMORY >> 20})")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     parser.add_argument("--csv", metavar="FILE", help="write one row per student and part")
     parser.add_argument("--gradescope", metavar="FILE",

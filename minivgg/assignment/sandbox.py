@@ -60,13 +60,31 @@ class {name}:
 '''
 
 
+# The least a part's child may be given (``minivgg grade`` refuses less, naming the option): the
+# reference's own solutions, graded as a student's, lose dropout below 8 MiB beyond the server's
+# (its 200 x 500 arrays; every other part passed at 1 MiB), and a student's code may copy an array
+# a few times more than the reference does: 4 times that. Each part costs about 30 ms of CPU, but
+# a loaded machine stretches the wall clock: 1 s.
+MIN_MEMORY, MIN_SECONDS = 32 << 20, 1.0
+
+
 @dataclass
 class Limits:
-    """Per part: wall-clock and CPU seconds, address space beyond the server's own, file size."""
+    """Per part: wall-clock and CPU seconds, address space beyond the server's own, file size.
+    Less than MIN_MEMORY or MIN_SECONDS is a ValueError naming ``grade``'s option."""
     seconds: float = 30.0
     cpu: int = 30
     memory: int = 1 << 30
     fsize: int = 256 << 20
+
+    def __post_init__(self):
+        for option, value, least, unit in (("--memory", self.memory / (1 << 20),
+                                            MIN_MEMORY >> 20, "MiB"),
+                                           ("--timeout", self.seconds, MIN_SECONDS, "s")):
+            if value < least:
+                raise ValueError(f"{option} {value:g}: a part's process needs at least {least:g} "
+                                 f"{unit} (below that even the reference's own solutions fail); "
+                                 f"give {option} {least:g} or more")
 
 
 @dataclass
