@@ -10,12 +10,14 @@ copies (im2col blank, relu solved) and are graded with its LIMITS.
 import socket
 import threading
 
+import numpy as np
 import pytest
 import test_grader_attacks_2 as earlier
 from test_grader_attacks_2 import attacker, grade, points
 
-from minivgg.assignment import sandbox
+from minivgg.assignment import make_assignment, sandbox
 from minivgg.assignment.make import REFERENCE_ROOT
+from minivgg.assignment.parts import completed
 
 copies, grader = earlier.copies, earlier.grader         # its fixtures: the copies, root or user
 
@@ -134,3 +136,102 @@ def test_the_fetch_attack_works_where_nothing_refuses_it(tmp_path):
     finally:
         stop()
     assert namespace["im2col"]() == "downloaded"
+
+
+# ------------------------------------------------------------------------------------------------
+# a part done by calling another part's solved code
+# ------------------------------------------------------------------------------------------------
+
+# A part left out of the assignment stays solved in the copy: where it computes an assigned part's
+# answer, calling it earned that part (10/10, 15/15 and 6/15 of the three below, before make
+# refused such an assignment). part -> (file, code appended to it).
+CALLING = {
+    # im2col and one matrix product
+    "conv_direct": ("kernels/naive.py", """def conv2d_direct(x, weight, bias, stride, padding):
+    F, C, kh, kw = weight.shape
+    cols = im2col(x, (kh, kw), stride, padding)
+    N, H, W = len(x), x.shape[2], x.shape[3]
+    OH, OW = (H + 2 * padding[0] - kh) // stride[0] + 1, (W + 2 * padding[1] - kw) // stride[1] + 1
+    return (weight.reshape(F, -1) @ cols + bias[:, None]).reshape(N, F, OH, OW)
+"""),
+    # the direct convolution with one-hot weights copies each window; col2im is the same
+    # convolution, transposed, of the columns spread out by the stride
+    "im2col": ("kernels/naive.py", """def _onehot(C, kh, kw, dtype):
+    w = np.zeros((C * kh * kw, C, kh, kw), dtype)
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                w[(c * kh + i) * kw + j, c, i, j] = 1
+    return w
+
+
+def im2col(x, kernel, stride, padding, out=None):
+    (kh, kw), C = kernel, x.shape[1]
+    y = conv2d_direct(x, _onehot(C, kh, kw, x.dtype), np.zeros(C * kh * kw, x.dtype), stride, padding)
+    cols = y.reshape(len(x), C * kh * kw, -1).astype(x.dtype)
+    if out is None:
+        return cols
+    out[...] = cols
+    return out
+
+
+def col2im(cols, x_shape, kernel, stride, padding, out=None):
+    (N, C, H, W), (kh, kw), (sh, sw), (ph, pw) = x_shape, kernel, stride, padding
+    OH, OW = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    d = np.zeros((N, C * kh * kw, (OH - 1) * sh + 1, (OW - 1) * sw + 1), cols.dtype)
+    d[:, :, ::sh, ::sw] = cols.reshape(N, -1, OH, OW)
+    w = _onehot(C, kh, kw, cols.dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).copy()
+    z = conv2d_direct(d, w, np.zeros(C, cols.dtype), (1, 1), (kh - 1, kw - 1))
+    full = np.zeros((N, C, H + 2 * ph, W + 2 * pw), cols.dtype)
+    a, b = min(z.shape[2], full.shape[2]), min(z.shape[3], full.shape[3])
+    full[:, :, :a, :b] = z[:, :, :a, :b]
+    dx = full[:, :, ph:ph + H, pw:pw + W].astype(cols.dtype)
+    if out is None:
+        return dx
+    out[...] = dx
+    return out
+"""),
+    # the layer's forward is the direct convolution
+    "conv_layer": ("conv/im2col.py", """from ..kernels.naive import conv2d_direct as _direct
+
+
+def _forward(self, x, weight, bias):
+    self._x_shape = x.shape
+    return _direct(x, weight, bias, self.stride, self.padding)
+
+
+Im2col.forward = _forward
+"""),
+}
+
+
+@pytest.mark.parametrize("part", sorted(CALLING))
+def test_a_part_cannot_be_done_by_calling_another_parts_solved_code(tmp_path, part):
+    with pytest.raises(ValueError, match=f"--only {part}: {part} needs .* assign --only "
+                                         f"{','.join(completed([part]))}"):
+        make_assignment(tmp_path / "alone", only=[part])
+    assert not (tmp_path / "alone").exists()
+    sub = tmp_path / "attacker"
+    make_assignment(sub, only=completed([part]))          # what make asks for: both blank
+    file, code = CALLING[part]
+    with open(sub / "minivgg" / file, "a") as f:
+        f.write("\n\n" + code)
+    (report,) = grade([sub], parts=[part])
+    assert report.score == 0, report.text(checks=True)
+    assert report.results[0].message.startswith("not implemented yet"), str(report)
+
+
+@pytest.mark.parametrize("part", ["conv_direct", "im2col"])
+def test_the_calling_attacks_work_on_the_solved_code(part):
+    """The attacks are sound: on the reference's own functions they give the right answers."""
+    from minivgg.kernels import naive
+    space = vars(naive).copy()                  # the solved module, the attack's code on top
+    exec(CALLING[part][1], space)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 6))
+    weight, bias = rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    geometry = ((3, 2), (2, 1), (1, 0))
+    dcols = rng.standard_normal(naive.im2col(x, *geometry).shape)
+    for name, args in (("conv2d_direct", (x, weight, bias, *geometry[1:])),
+                       ("im2col", (x, *geometry)), ("col2im", (dcols, x.shape, *geometry))):
+        assert np.allclose(space[name](*args), getattr(naive, name)(*args)), name

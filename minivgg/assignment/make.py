@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .notebooks import EXERCISES, add_student_cells
-from .parts import PARTS, Part
+from .parts import PARTS, Part, completed, given_away
 from .runner import PRELOAD
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -433,6 +433,10 @@ def select_parts(only, names):
     if unknown:
         raise ValueError(f"--only: unknown part(s) {', '.join(unknown)}; the parts are "
                          f"{', '.join(names)}")
+    problems = given_away(only)
+    if problems:
+        raise ValueError(f"--only {','.join(only)}: {'; '.join(problems)}; assign "
+                         f"--only {','.join(completed(only))}")
     return list(dict.fromkeys(only))
 
 
