@@ -25,7 +25,7 @@ from .layers import (
     SpatialAverage,
     Standardise,
 )
-from .layers.base import check_float_dtype, check_real
+from .layers.base import check_count, check_float_dtype, check_real
 from .model import Sequential
 from .recipe import RECIPE
 
@@ -81,22 +81,12 @@ class VGG(Sequential):
         self.config = config
 
 
-def _positive(value, name, kind=int):
-    """``value`` as a Python ``kind`` (NumPy scalars are numbers too; a bool is not one)."""
-    abstract = numbers.Integral if kind is int else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, abstract) or not value > 0:
-        raise ValueError(f"{name} must be a positive {kind.__name__}; got {value!r}")
-    return kind(value)
-
-
-def _sizes(num_classes, input_size, in_channels, fc_width, width):
+def _sizes(where, num_classes, input_size, in_channels, fc_width, width):
     """The size arguments of ``vgg_plan``, checked, as Python ints and a float."""
-    sizes = {name: _positive(value, name) for name, value in (
+    sizes = {name: check_count(where, value, name) for name, value in (
         ("num_classes", num_classes), ("input_size", input_size), ("in_channels", in_channels),
         ("fc_width", fc_width))}
-    sizes["width"] = _positive(width, "width", float)
-    if not math.isfinite(sizes["width"]):
-        raise ValueError(f"width must be a finite positive number; got {width!r}")
+    sizes["width"] = check_real(where, width, "width", open_low=True)
     return sizes
 
 
@@ -131,7 +121,7 @@ def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, wid
     counts the rows without allocating a weight (``minivgg summary D --width 1000``).
     Arguments as ``build_vgg``'s; the same ValueErrors.
     """
-    sizes = _sizes(num_classes, input_size, in_channels, fc_width, width)
+    sizes = _sizes("vgg_plan", num_classes, input_size, in_channels, fc_width, width)
     return _plan(config, sizes, input_std, head)
 
 
@@ -197,7 +187,7 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     with little loss): conv layers, a global average pool, one linear layer fc8 (channels ->
     classes); fc_width and dropout then play no part.
     """
-    sizes = _sizes(num_classes, input_size, in_channels, fc_width, width)
+    sizes = _sizes("build_vgg", num_classes, input_size, in_channels, fc_width, width)
     num_classes, input_size, in_channels, fc_width, width = sizes.values()
     plan = _plan(config, sizes, input_std, head)
     dropout = check_real("build_vgg", dropout, "dropout", 0, 1)
