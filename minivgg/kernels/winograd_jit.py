@@ -1,138 +1,167 @@
-"""The Winograd transforms (kernels/winograd.py) compiled by Numba: one pass over memory each.
+"""The Winograd transforms (kernels/winograd.py) compiled by Numba: one small kernel runs all three.
 
-The NumPy form gathers the overlapping tiles into a copy, then applies B^T to rows and columns in
-two more passes. Here one image plane is transformed at a time, in the two halves of
-V = B^T d B, so that every inner loop runs along contiguous memory (measured single-threaded on
-64x64x32x32: 116 ms, against 540 ms transforming one tile at a time in a small local array):
+Each transform is a sandwich applied to every tile: V = B^T d B (input), M -> A^T M A (output, +
+bias) and dY -> A dY A^T (the output transform's adjoint, for the weight gradient). The NumPy form
+gathers the overlapping tiles into a copy, then applies the matrix to rows and columns in two more
+passes. Here one image plane is transformed at a time, in the two halves of the sandwich, so that
+every inner loop runs along contiguous memory. For the input transform (L = B^T):
 
-    rows:     R[xi, i, w] = sum_a B^T[xi, a] * x[i*m + a, w]       (whole image rows, per tile row i)
-    columns:  V[xi, nu, c, tile (i, j)] = sum_b B^T[nu, b] * R[xi, i, j*m + b]
+    rows:     R[xi, i, w] = sum_a L[xi, a] * x[i*m + a, w]        (whole image rows, per tile row i)
+    columns:  V[xi, nu, c, tile (i, j)] = sum_b L[nu, b] * R[xi, i, j*m + b]
 
 The column step reads R with stride m, so R is first copied into its column phases:
-phases[xi, b] holds what every tile of the plane reads at its column b, in
-tile order, so the tile loop is one contiguous run of th*tw, not th short runs.
+phases[xi, b] holds what every tile of the plane reads at its column b, in tile order, so the
+column step is one contiguous run of th*tw per (xi, nu, b), not th short runs. The adjoint is the
+same with L = A (alpha x m) and no padding; the output transform runs the three steps backwards
+(columns into phases, phases back to rows, rows into y, starting from the bias).
 
-Zero padding costs nothing: rows outside x are skipped and R's edge columns stay zero; zero
-coefficients of B^T and A^T (half of them) are skipped too. The output transform does the same
-in the other order and adds the bias while it writes y (y is touched once). Its adjoint, for the
-weight gradient, dM = A dY A^T per tile, is the input transform with A (alpha x m) for B^T and no
-padding, so one compiled kernel serves both. Threads: jit._run splits the planes between the
-kernels' threads, as for every kernel of jit.py.
+Every step is a few *operations*, one per nonzero coefficient: a scaled copy of a strided run of
+memory, repeated down the tile rows,
+
+    for q < reps, k < count:   to[d + q*dstep + k*ds]  (+)=  coefficient * frm[s + q*sstep + k*ss]
+
+with "=" (from 0, or from the bias) for the first term of each sum. _input_table and
+_output_table write a transform's operations down once per shape, in Python; one compiled kernel,
+_run_table, runs such a table on every plane. Zero padding costs nothing: rows outside x are left
+out of each operation's range and R's edge columns stay zero; zero coefficients of B^T and A^T
+(half of them) have no operation. Threads: jit._run splits the planes between the kernels'
+threads, as for every kernel of jit.py.
 """
 
+import functools
+
 import numpy as np
-from numba import njit
 
 from .jit import _threaded, kernel
 from .winograd import tiles, transforms
 
-# Cold compile and speed (see jit.kernel() and jit._im2col): two compiled kernels, not five (the
-# adjoint shares the input transform's; the deinterleave and column steps are loops in it, not
-# functions of their own). The scratch R and phases come from the caller, one pair per thread
-# (jit._threaded), not np.empty; they are flat and indexed by unsigned (np.uint64) flat
-# indices, as V's and M's rows are: no view per tile row (slices compile
-# slowly and cost more than a short row's work) and no wraparound test (so LLVM vectorises).
-# Tile rows are clipped by a conditional, not min(). Measured against the previous kernels
-# (five, 3-D scratch from np.empty, slices), fresh processes with an empty cache: every kernel
-# of a VGG run plus one Winograd layer 5.7-5.8 -> 3.9-4.5 s CPU (3 paired rounds, load 3);
-# bit-identical outputs; the transforms 1.2-3.4x faster (VGG-16's Winograd shapes and CIFAR's).
+# Cold compile (see jit.kernel()): one small kernel, not one per transform. The two transform
+# kernels it replaces (loops over xi, nu, a, b written out, a helper pasted at four call sites,
+# 3- and 4-D views) took 1.4-1.6 s of Numba's compile on a quiet machine, nearly half of it
+# Numba's own lowering in Python; the table runner has one loop nest (two innermost loops), flat
+# arrays and unsigned flat indices (no wraparound test, so LLVM vectorises: it adds a run-time
+# check that the strides are 1, as in jit._im2col). Bit-identical outputs: every sum adds the
+# same terms in the same order.
 
-
-@njit(inline="always")    # pasted into each kernel: no compiled function of its own (jit.kernel())
-def _add_scaled(dst, d0, coefficient, src, s0, count):
-    """dst[d0 + k] += coefficient * src[s0 + k] for k < count (unsigned indices: SIMD)."""
-    for k in range(count):
-        dst[np.uint64(d0 + k)] += coefficient * src[np.uint64(s0 + k)]
+FROM_SOURCE, WITHIN_SCRATCH, TO_TARGET = 0, 1, 2      # an operation's stage: what it reads, writes
+_COLUMNS = ("stage", "first", "reps", "count", "d", "dstep", "ds", "s", "sstep", "ss")
 
 
 @kernel
-def _input_transform(x, L, ph, pw, m, th, tw, V, R, phases, start, stop):
-    """V[:, :, c, tile] = L d L^T for every (c, n) plane r in [start, stop) and tile d (rows and
-    columns from i*m - ph, j*m - pw, zero outside x): L = B^T (alpha x alpha) for the input
-    transform, L = A (alpha x m, no padding) for the output transform's adjoint. R (alpha, th,
-    (tw + 1) m) and phases (alpha, L's columns, th tw) are this thread's scratch, flat."""
-    N, C, H, W = x.shape
-    alpha, columns = L.shape
-    P, width = th * tw, (tw + 1) * m           # tiles per plane, R's row length
+def _run_table(table, coefficients, source, target, strides, starts, zeroed, scratch, start, stop):
+    """Run the operations ``table`` (rows as in _COLUMNS, each with its coefficient) on every plane
+    r = (c, n) in [start, stop), n fastest, all arrays flat: a FROM_SOURCE operation reads source
+    from c*strides[0] + n*strides[1] on, a TO_TARGET one writes target from c*strides[2] +
+    n*strides[3] on, the others stay in this thread's scratch, whose first ``zeroed`` elements
+    are zeroed per plane. The first term of a sum starts from starts[c] in target (the bias, or 0)
+    and from starts[-1] = 0 in scratch."""
+    N, zero = strides[4], starts[starts.size - 1]
     for r in range(start, stop):
         c, n = r // N, r % N
-        for q in range(R.size):
-            R[q] = 0
-        for i in range(th):                    # R = L (each tile row's image rows)
-            for a in range(columns):
-                h = i * m + a - ph
-                if 0 <= h < H:
-                    src = x[n, c, h]
-                    for xi in range(alpha):
-                        coefficient = L[xi, a]
-                        if coefficient != 0:
-                            _add_scaled(R, (xi * th + i) * width + pw, coefficient, src, 0, W)
-        # phases[xi, b, i*tw + j] = R[xi, i, j*m + b]: what tile (i, j) reads at its column b,
-        # every tile of the plane in one contiguous run (so the next loops read along memory)
-        for xi in range(alpha):
-            for b in range(columns):
-                for i in range(th):
-                    to, frm = (xi * columns + b) * P + i * tw, (xi * th + i) * width + b
-                    for j in range(tw):
-                        phases[np.uint64(to + j)] = R[np.uint64(frm + j * m)]
-        t = n * P                              # V = R L^T: V[xi, nu, c, t + k] =
-        for xi in range(alpha):                # sum_b L[nu, b] phases[xi, b, k]
-            for nu in range(alpha):
-                row = V[xi, nu, c]
-                for k in range(P):
-                    row[np.uint64(t + k)] = 0
-                for b in range(columns):
-                    coefficient = L[nu, b]
-                    if coefficient != 0:
-                        _add_scaled(row, t, coefficient, phases, (xi * columns + b) * P, P)
+        for q in range(zeroed):
+            scratch[q] = 0
+        for o in range(table.shape[0]):
+            stage, first, reps, count = table[o, 0], table[o, 1], table[o, 2], table[o, 3]
+            d, dstep, ds, s, sstep, ss = (table[o, 4], table[o, 5], table[o, 6], table[o, 7],
+                                          table[o, 8], table[o, 9])
+            frm = source if stage == FROM_SOURCE else scratch
+            to = target if stage == TO_TARGET else scratch
+            if stage == FROM_SOURCE:
+                s += c * strides[0] + n * strides[1]
+            value = zero
+            if stage == TO_TARGET:
+                d += c * strides[2] + n * strides[3]
+                value = starts[c]
+            coefficient = coefficients[o]
+            for q in range(reps):
+                dq, sq = d + q * dstep, s + q * sstep
+                if first:
+                    for k in range(count):
+                        to[np.uint64(dq + k * ds)] = value + coefficient * frm[np.uint64(sq + k * ss)]
+                else:
+                    for k in range(count):
+                        to[np.uint64(dq + k * ds)] += coefficient * frm[np.uint64(sq + k * ss)]
 
 
-@kernel
-def _output_transform(M, AT, bias, y, R, phases, start, stop):
-    N, F, Ho, Wo = y.shape                     # scratch, flat: R (alpha, th, tw m),
-    m, alpha = AT.shape                        # phases (alpha, m, th tw)
-    th, tw = (Ho + m - 1) // m, (Wo + m - 1) // m
-    P = th * tw                                # tiles per plane
-    for r in range(start, stop):               # r = one (f, n) output plane: n fastest, so
-        f, n = r // N, r % N                   # consecutive planes read M along memory
-        t = n * P
-        for q in range(phases.size):
-            phases[q] = 0
-        for xi in range(alpha):                # M A, phase b of every tile of the plane
-            for nu in range(alpha):
-                src = M[xi, nu, f]
-                for b in range(m):
-                    coefficient = AT[b, nu]
-                    if coefficient != 0:
-                        _add_scaled(phases, (xi * m + b) * P, coefficient, src, t, P)
-        for xi in range(alpha):                # R[xi, i, j*m + b] = phases[xi, b, i*tw + j]
-            for b in range(m):
-                for i in range(th):
-                    to, frm = (xi * th + i) * tw * m + b, (xi * m + b) * P + i * tw
-                    for j in range(tw):
-                        R[np.uint64(to + j * m)] = phases[np.uint64(frm + j)]
-        for i in range(th):                    # y = A^T R + bias, whole rows, cropped
-            rows = Ho - i * m if Ho - i * m < m else m        # no min(): see jit.kernel()
-            for a in range(rows):
-                dst = y[n, f, i * m + a]
-                for w in range(Wo):
-                    dst[w] = bias[f]
-                for xi in range(alpha):
-                    coefficient = AT[a, xi]
-                    if coefficient != 0:
-                        _add_scaled(dst, 0, coefficient, R, (xi * th + i) * tw * m, Wo)
+def _table(operations, dtype):
+    """(table int64 (operations, 10), coefficients in ``dtype``) from (row..., coefficient) tuples."""
+    return (np.array([o[:-1] for o in operations], np.int64).reshape(-1, len(_COLUMNS)),
+            np.array([o[-1] for o in operations], dtype))
 
 
-def _sandwich(d, L, padding, m, th, tw, out):
-    """out[:, :, c, tile] = L d L^T for every tile of d (N, C, H, W): _input_transform."""
-    N, C = d.shape[:2]
-    if out is None:
-        out = np.empty((m + 2, m + 2, C, N * th * tw), d.dtype)
-    scratch = (("winograd R", ((m + 2) * th * (tw + 1) * m,), d.dtype),
-               ("winograd phases", ((m + 2) * L.shape[1] * th * tw,), d.dtype))
-    _threaded(_input_transform, C * N, out.size, scratch, np.ascontiguousarray(d),
-              L.astype(d.dtype), padding, padding, m, th, tw, out)
-    return out
+@functools.lru_cache(maxsize=64)
+def _input_table(m, adjoint, H, W, padding, th, tw, rows, dtype):
+    """The input transform's operations (the adjoint's: L = A, no padding), V's rows ``rows``
+    apart: (table, coefficients, scratch size, how much of it to zero per plane)."""
+    L = transforms(m)[0].T if adjoint else transforms(m)[2]
+    alpha, columns = L.shape
+    P, width = th * tw, (tw - 1) * m + columns     # tiles per plane, R's row length
+    phases = alpha * th * width                    # scratch: R (alpha, th, width), then phases
+    operations = []                                # (columns, alpha, P)
+    for xi, a in zip(*np.nonzero(L)):              # R[xi, i] += L[xi, a] x[i*m + a - padding]
+        first_i = max(0, -((a - padding) // m))                   # the tile rows whose image
+        last_i = min(th, (H - 1 + padding - a) // m + 1)          # row is inside x
+        operations.append((FROM_SOURCE, False, max(0, last_i - first_i), W,
+                           (xi * th + first_i) * width + padding, width, 1,
+                           (first_i * m + a - padding) * W, m * W, 1, L[xi, a]))
+    for b in range(columns):                       # phases[b, xi, i*tw + j] = R[xi, i, j*m + b]
+        operations.append((WITHIN_SCRATCH, True, alpha * th, tw, phases + b * alpha * P, tw, 1,
+                           b, width, m, 1))        # (all xi and i: one run of rows)
+    for nu in range(alpha):                        # V[xi, nu, c, tile] = sum_b L[nu, b] phases[b, xi]
+        bs = np.flatnonzero(L[nu])                 # (for all xi)
+        for b in bs:
+            operations.append((TO_TARGET, b == bs[0], alpha, P, nu * rows, alpha * rows, 1,
+                               phases + b * alpha * P, P, 1, L[nu, b]))
+    return (*_table(operations, dtype), phases + alpha * columns * P, phases)
+
+
+@functools.lru_cache(maxsize=64)
+def _output_table(m, Ho, Wo, rows, dtype):
+    """The output transform's operations, M's rows ``rows`` apart: (table, coefficients, scratch
+    size, 0)."""
+    AT = transforms(m)[0]
+    alpha, th, tw = m + 2, tiles(Ho, m), tiles(Wo, m)
+    P, width = th * tw, tw * m
+    phases = alpha * th * width                    # scratch: R (alpha, th, width), then phases
+    operations = []                                # (m, alpha, P)
+    for b in range(m):                             # phases[b, xi] = sum_nu A^T[b, nu] M[xi, nu, f]
+        nus = np.flatnonzero(AT[b])                # (for all xi)
+        for nu in nus:
+            operations.append((FROM_SOURCE, nu == nus[0], alpha, P, phases + b * alpha * P, P, 1,
+                               nu * rows, alpha * rows, 1, AT[b, nu]))
+    for b in range(m):                             # R[xi, i, j*m + b] = phases[b, xi, i*tw + j]
+        operations.append((WITHIN_SCRATCH, True, alpha * th, tw, b, width, m,
+                           phases + b * alpha * P, tw, 1, 1))
+    for a in range(m):                             # y[i*m + a] = bias + sum_xi A^T[a, xi] R[xi, i]
+        xis = np.flatnonzero(AT[a])                # (whole rows, cropped to Ho x Wo)
+        for xi in xis:
+            operations.append((TO_TARGET, xi == xis[0], tiles(Ho - a, m), Wo, a * Wo, m * Wo, 1,
+                               xi * th * width, width, 1, AT[a, xi]))
+    return (*_table(operations, dtype), phases + alpha * m * P, 0)
+
+
+def _run(tables, source, shape, strides, starts, planes, out):
+    """Run _run_table over ``planes`` planes of ``source`` into out (a new array of ``shape`` if
+    None; a C-contiguous scratch copied into it if out is not C-contiguous)."""
+    table, coefficients, size, zeroed = tables
+    into = out if out is not None and out.flags.c_contiguous else np.empty(shape, source.dtype)
+    _threaded(_run_table, planes, into.size, (("winograd scratch", (size,), source.dtype),),
+              table, coefficients, np.ascontiguousarray(source).reshape(-1), into.reshape(-1),
+              np.array(strides, np.int64), starts, zeroed)
+    if out is not None and into is not out:
+        np.copyto(out, into)
+    return out if out is not None else into
+
+
+def _sandwich(d, padding, m, adjoint, out):
+    """out[:, :, c, tile] = L d L^T for every tile of d (N, C, H, W): L = B^T, or A (adjoint)."""
+    N, C, H, W = d.shape
+    crop = 0 if adjoint else 2
+    th, tw = tiles(H + 2 * padding - crop, m), tiles(W + 2 * padding - crop, m)
+    T = N * th * tw
+    tables = _input_table(m, adjoint, H, W, padding, th, tw, C * T, d.dtype)
+    return _run(tables, d, (m + 2, m + 2, C, T), (H * W, C * H * W, T, th * tw, N), np.zeros(C + 1, d.dtype),
+                C * N, out)
 
 
 class numba:
@@ -140,25 +169,20 @@ class numba:
 
     @staticmethod
     def input_transform(x, padding, m, out=None):
-        H, W = x.shape[2:]
-        th, tw = tiles(H + 2 * padding - 2, m), tiles(W + 2 * padding - 2, m)
-        return _sandwich(x, transforms(m)[2], padding, m, th, tw, out)
+        return _sandwich(x, padding, m, False, out)
 
     @staticmethod
     def output_transform(M, shape, m, bias=None, out=None):
         N, F, Ho, Wo = shape
-        y = np.empty(shape, M.dtype) if out is None else out
-        bias = np.zeros(F, M.dtype) if bias is None else bias
-        th, tw = tiles(Ho, m), tiles(Wo, m)
-        scratch = (("winograd R", ((m + 2) * th * tw * m,), M.dtype),
-                   ("winograd phases", ((m + 2) * m * th * tw,), M.dtype))
-        _threaded(_output_transform, N * F, M.size, scratch, M,
-                  transforms(m)[0].astype(M.dtype), bias, y)
-        return y
+        T = M.shape[3]
+        starts = np.zeros(F + 1, M.dtype)
+        if bias is not None:
+            starts[:F] = bias
+        tables = _output_table(m, Ho, Wo, F * T, M.dtype)
+        return _run(tables, M, shape, (T, tiles(Ho, m) * tiles(Wo, m),
+                                                          Ho * Wo, F * Ho * Wo, N), starts, F * N, out)
 
     @staticmethod
     def output_transform_adjoint(dy, m, out=None):
-        """dM = A dY A^T per tile: the input transform's loops with A for B^T and no padding."""
-        Ho, Wo = dy.shape[2:]
-        return _sandwich(dy, np.ascontiguousarray(transforms(m)[0].T), 0, m, tiles(Ho, m),
-                         tiles(Wo, m), out)
+        """dM = A dY A^T per tile: the input transform's operations with A for B^T, no padding."""
+        return _sandwich(dy, 0, m, True, out)
