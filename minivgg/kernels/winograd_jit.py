@@ -44,6 +44,7 @@ from .winograd import tiles, transforms
 # same terms in the same order.
 
 FROM_SOURCE, WITHIN_SCRATCH, TO_TARGET = 0, 1, 2      # an operation's stage: what it reads, writes
+BLOCK = 8
 _COLUMNS = ("stage", "first", "reps", "count", "d", "dstep", "ds", "s", "sstep", "ss")
 
 
@@ -98,15 +99,17 @@ def _input_table(m, adjoint, H, W, padding, th, tw, rows, dtype):
     P, width = th * tw, (tw - 1) * m + columns     # tiles per plane, R's row length
     phases = alpha * th * width                    # scratch: R (alpha, th, width), then phases
     operations = []                                # (columns, alpha, P)
-    for xi, a in zip(*np.nonzero(L)):              # R[xi, i] += L[xi, a] x[i*m + a - padding]
-        first_i = max(0, -((a - padding) // m))                   # the tile rows whose image
-        last_i = min(th, (H - 1 + padding - a) // m + 1)          # row is inside x
-        operations.append((FROM_SOURCE, False, max(0, last_i - first_i), W,
-                           (xi * th + first_i) * width + padding, width, 1,
-                           (first_i * m + a - padding) * W, m * W, 1, L[xi, a]))
-    for b in range(columns):                       # phases[b, xi, i*tw + j] = R[xi, i, j*m + b]
-        operations.append((WITHIN_SCRATCH, True, alpha * th, tw, phases + b * alpha * P, tw, 1,
-                           b, width, m, 1))        # (all xi and i: one run of rows)
+    for block in range(0, th, BLOCK):
+        for xi, a in zip(*np.nonzero(L)):          # R[xi, i] += L[xi, a] x[i*m + a - padding]
+            first_i = max(block, -((a - padding) // m))                   # the tile rows whose image
+            last_i = min(block + BLOCK, th, (H - 1 + padding - a) // m + 1)          # row is inside x
+            operations.append((FROM_SOURCE, False, max(0, last_i - first_i), W,
+                               (xi * th + first_i) * width + padding, width, 1,
+                               (first_i * m + a - padding) * W, m * W, 1, L[xi, a]))
+    for xi in range(alpha):
+        for b in range(columns):                       # phases[b, xi, i*tw + j] = R[xi, i, j*m + b]
+            operations.append((WITHIN_SCRATCH, True, th, tw, phases + (b * alpha + xi) * P, tw, 1,
+                               xi * th * width + b, width, m, 1))        # (all xi and i: one run of rows)
     for nu in range(alpha):                        # V[xi, nu, c, tile] = sum_b L[nu, b] phases[b, xi]
         bs = np.flatnonzero(L[nu])                 # (for all xi)
         for b in bs:
@@ -129,14 +132,17 @@ def _output_table(m, Ho, Wo, rows, dtype):
         for nu in nus:
             operations.append((FROM_SOURCE, nu == nus[0], alpha, P, phases + b * alpha * P, P, 1,
                                nu * rows, alpha * rows, 1, AT[b, nu]))
-    for b in range(m):                             # R[xi, i, j*m + b] = phases[b, xi, i*tw + j]
-        operations.append((WITHIN_SCRATCH, True, alpha * th, tw, b, width, m,
-                           phases + b * alpha * P, tw, 1, 1))
-    for a in range(m):                             # y[i*m + a] = bias + sum_xi A^T[a, xi] R[xi, i]
-        xis = np.flatnonzero(AT[a])                # (whole rows, cropped to Ho x Wo)
-        for xi in xis:
-            operations.append((TO_TARGET, xi == xis[0], tiles(Ho - a, m), Wo, a * Wo, m * Wo, 1,
-                               xi * th * width, width, 1, AT[a, xi]))
+    for xi in range(alpha):
+        for b in range(m):                             # R[xi, i, j*m + b] = phases[b, xi, i*tw + j]
+            operations.append((WITHIN_SCRATCH, True, th, tw, xi * th * width + b, width, m,
+                               phases + (b * alpha + xi) * P, tw, 1, 1))
+    for block in range(0, th, BLOCK):
+        for a in range(m):                             # y[i*m + a] = bias + sum_xi A^T[a, xi] R[xi, i]
+            xis = np.flatnonzero(AT[a])                # (whole rows, cropped to Ho x Wo)
+            rows_a = min(block + BLOCK, tiles(Ho - a, m)) - block
+            for xi in xis:
+                operations.append((TO_TARGET, xi == xis[0], max(0, rows_a), Wo, (block * m + a) * Wo, m * Wo, 1,
+                                   (xi * th + block) * width, width, 1, AT[a, xi]))
     return (*_table(operations, dtype), phases + alpha * m * P, 0)
 
 
