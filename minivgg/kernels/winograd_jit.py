@@ -76,7 +76,10 @@ def _run_table(table, coefficients, source, target, strides, starts, zeroed, scr
             coefficient = coefficients[o]
             for q in range(reps):
                 dq, sq = d + q * dstep, s + q * sstep
-                if first:
+                if first == 2:
+                    for k in range(count):
+                        to[np.uint64(dq + k * ds)] = frm[np.uint64(sq + k * ss)]
+                elif first:
                     for k in range(count):
                         to[np.uint64(dq + k * ds)] = value + coefficient * frm[np.uint64(sq + k * ss)]
                 else:
@@ -106,15 +109,21 @@ def _input_table(m, adjoint, H, W, padding, th, tw, rows, dtype):
             operations.append((FROM_SOURCE, False, max(0, last_i - first_i), W,
                                (xi * th + first_i) * width + padding, width, 1,
                                (first_i * m + a - padding) * W, m * W, 1, L[xi, a]))
-    for xi in range(alpha):
-        for b in range(columns):                       # phases[b, xi, i*tw + j] = R[xi, i, j*m + b]
-            operations.append((WITHIN_SCRATCH, True, th, tw, phases + (b * alpha + xi) * P, tw, 1,
-                               xi * th * width + b, width, m, 1))        # (all xi and i: one run of rows)
-    for nu in range(alpha):                        # V[xi, nu, c, tile] = sum_b L[nu, b] phases[b, xi]
-        bs = np.flatnonzero(L[nu])                 # (for all xi)
-        for b in bs:
-            operations.append((TO_TARGET, b == bs[0], alpha, P, nu * rows, alpha * rows, 1,
-                               phases + b * alpha * P, P, 1, L[nu, b]))
+    for b in range(columns):
+        if tw >= 16:
+            for xi in range(alpha):
+                operations.append((WITHIN_SCRATCH, 2, th, tw, phases + (b * alpha + xi) * P, tw, 1,
+                               xi * th * width + b, width, m, 1))
+        else:
+            operations.append((WITHIN_SCRATCH, 2, tw, alpha * th, phases + b * alpha * P, 1, tw,
+                               b, m, width, 1))
+    together = alpha if alpha * P * np.dtype(dtype).itemsize <= 16384 else 1
+    for xi0 in range(0, alpha, together):
+        for nu in range(alpha):                        # V[xi, nu, c, tile] = sum_b L[nu, b] phases[b, xi]
+            bs = np.flatnonzero(L[nu])                 # (for all xi)
+            for b in bs:
+                operations.append((TO_TARGET, b == bs[0], together, P, (xi0 * alpha + nu) * rows, alpha * rows, 1,
+                                   phases + (b * alpha + xi0) * P, P, 1, L[nu, b]))
     return (*_table(operations, dtype), phases + alpha * columns * P, phases)
 
 
@@ -127,15 +136,20 @@ def _output_table(m, Ho, Wo, rows, dtype):
     P, width = th * tw, tw * m
     phases = alpha * th * width                    # scratch: R (alpha, th, width), then phases
     operations = []                                # (m, alpha, P)
-    for b in range(m):                             # phases[b, xi] = sum_nu A^T[b, nu] M[xi, nu, f]
-        nus = np.flatnonzero(AT[b])                # (for all xi)
-        for nu in nus:
-            operations.append((FROM_SOURCE, nu == nus[0], alpha, P, phases + b * alpha * P, P, 1,
-                               nu * rows, alpha * rows, 1, AT[b, nu]))
-    for xi in range(alpha):
-        for b in range(m):                             # R[xi, i, j*m + b] = phases[b, xi, i*tw + j]
-            operations.append((WITHIN_SCRATCH, True, th, tw, xi * th * width + b, width, m,
+    together = alpha if alpha * P * np.dtype(dtype).itemsize <= 16384 else 1
+    for xi0 in range(0, alpha, together):
+        for b in range(m):                             # phases[b, xi] = sum_nu A^T[b, nu] M[xi, nu, f]
+            nus = np.flatnonzero(AT[b])                # (for all xi)
+            for nu in nus:
+                operations.append((FROM_SOURCE, nu == nus[0], together, P, phases + (b * alpha + xi0) * P, P, 1,
+                                   (xi0 * alpha + nu) * rows, alpha * rows, 1, AT[b, nu]))
+    for b in range(m):
+        if tw >= 16:
+            for xi in range(alpha):
+                operations.append((WITHIN_SCRATCH, 2, th, tw, xi * th * width + b, width, m,
                                phases + (b * alpha + xi) * P, tw, 1, 1))
+        else:
+            operations.append((WITHIN_SCRATCH, 2, tw, alpha * th, b, m, width, phases + b * alpha * P, 1, tw, 1))
     for block in range(0, th, BLOCK):
         for a in range(m):                             # y[i*m + a] = bias + sum_xi A^T[a, xi] R[xi, i]
             xis = np.flatnonzero(AT[a])                # (whole rows, cropped to Ho x Wo)
