@@ -53,7 +53,8 @@ from .winograd import tiles, transforms
 # * the phase copies run along a tile row (tw elements) when tile rows are long, else down the
 #   tile columns of every xi at once (alpha*th elements): a run costs a few ns to start, which
 #   dominated 8-element runs on CIFAR-size maps.
-_BLOCK, _L1_ROWS, _LONG_ROW = 8, 16384, 16
+import os
+_BLOCK, _L1_ROWS, _LONG_ROW = (int(os.environ.get(k, v)) for k, v in (("B", 8), ("L1", 16384), ("LR", 16)))
 
 FROM_SOURCE, WITHIN_SCRATCH, TO_TARGET = 0, 1, 2        # an operation's stage: what it reads, writes
 COPY, FIRST, ADD = 0, 1, 2                              # to = frm; to = start + c frm; to += c frm
@@ -86,16 +87,18 @@ def _run_table(table, coefficients, source, target, strides, starts, zeroed, scr
                 value = starts[c]
             for q in range(reps):
                 dq, sq = d + q * dstep, s + q * sstep
-                if mode == COPY:
+                if mode == COPY and ds == 1:
+                    for k in range(count):
+                        to[np.uint64(dq + k)] = frm[np.uint64(sq + k * ss)]
+                elif mode == COPY:
                     for k in range(count):
                         to[np.uint64(dq + k * ds)] = frm[np.uint64(sq + k * ss)]
                 elif mode == FIRST:
                     for k in range(count):
-                        to[np.uint64(dq + k * ds)] = (value
-                                                      + coefficient * frm[np.uint64(sq + k * ss)])
+                        to[np.uint64(dq + k)] = value + coefficient * frm[np.uint64(sq + k)]
                 else:
                     for k in range(count):
-                        to[np.uint64(dq + k * ds)] += coefficient * frm[np.uint64(sq + k * ss)]
+                        to[np.uint64(dq + k)] += coefficient * frm[np.uint64(sq + k)]
 
 
 def _phase_copies(alpha, columns, m, th, tw, width, phases, gather):
