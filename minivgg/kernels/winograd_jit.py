@@ -15,17 +15,17 @@ column step is one contiguous run of th*tw per (xi, nu, b), not th short runs. T
 same with L = A (alpha x m) and no padding; the output transform runs the steps backwards (M into
 phases with A^T's columns, phases back into rows, rows into y with A^T's rows, from the bias).
 
-Every step is a list of *operations*, one per nonzero coefficient: a scaled copy of a strided run
-of memory, repeated down the tile rows,
+Every step is a list of *operations*, one per nonzero coefficient: a scaled copy of a run of
+memory, repeated down the tile rows (or the xi),
 
-    for q < reps, k < count:   to[d + q*dstep + k*ds]  (+)=  coefficient * frm[s + q*sstep + k*ss]
+    for q < reps, k < count:   to[d + q*dstep + k]  +=  coefficient * frm[s + q*sstep + k]
 
-with "=" (from 0, or from the bias) for the first term of each sum, and plain copies for the
-phases. _input_table and _output_table write a transform's operations down once per shape, in
-Python; one compiled kernel, _run_table, runs such a table on every plane. Zero padding costs
-nothing: rows outside x are left out of each operation's range and R's edge columns stay zero;
-zero coefficients of B^T and A^T (half of them) have no operation. Threads: jit._run splits the
-planes between the kernels' threads, as for every kernel of jit.py.
+with "=" from 0 (or from the bias) for the first term of each sum; the phase copies are the same
+loops with a stride m on one side. _input_table and _output_table write a transform's operations
+down once per shape, in Python; one compiled kernel, _run_table, runs such a table on every
+plane. Zero padding costs nothing: rows outside x are left out of each operation's range and R's
+edge columns stay zero; zero coefficients of B^T and A^T (half of them) have no operation.
+Threads: jit._run splits the planes between the kernels' threads, as for every kernel of jit.py.
 """
 
 import functools
@@ -35,34 +35,39 @@ import numpy as np
 from .jit import _threaded, kernel
 from .winograd import tiles, transforms
 
-# Cold compile (see jit.kernel()): one kernel with one loop nest, not one kernel per transform.
-# The two kernels it replaces (the loops over xi, nu, a, b written out per transform, a helper
+# Cold compile (see jit.kernel()): one kernel with one loop nest serves all three transforms.
+# The two kernels it replaced (each transform's loops over xi, nu, a, b written out, a helper
 # pasted at four call sites, 3- and 4-D views) took 1.4-1.6 s of Numba's compile on a quiet
-# machine; this one, flat arrays with unsigned flat indices (no wraparound test, so LLVM
-# vectorises the runs, after a run-time check that their strides are 1, as in jit._im2col), takes
-# MEASURED. Outputs are bit-identical to those kernels': every sum adds the same terms in the
-# same order.
+# machine. Measured in fresh processes with an empty cache, CPU seconds of the first calls (after
+# Numba's own start-up), taking turns with them on a loaded machine (load 4-5, where CPU time is
+# the fair measure): 1.2-1.8 s for the two, 0.42-0.58 s for this one. Everything in it is flat
+# and indexed by unsigned (np.uint64) flat indices: no view per row and no wraparound test, so
+# LLVM vectorises the multiply-adds.
+# Outputs are bit-identical to those kernels': every sum adds the same terms in the same order.
 #
-# Speed: the order of the operations is chosen for the cache, as the loops of those kernels were
-# (measured one thread, CPU time, against them: MEASURED):
+# Speed: which loop runs innermost and in what order the operations come were chosen for the
+# cache and measured (one thread, CPU time, paired in one process against the two kernels above,
+# on VGG-16's Winograd shapes and the CIFAR shapes; medians of 3 runs of 11 rounds, time of this
+# kernel / theirs, input, output, adjoint: 224x224 x 64 channels 1.02-1.04x, 0.96-1.00x,
+# 1.04-1.05x; 112x112 x 128 1.01-1.04x, 0.98-1.04x, 1.01x; 56x56 x 256 0.88-0.96x; 28x28 x 512
+# (F(2x2, 3x3)) 0.83-1.02x; 64 x 64 x 32x32 0.88-1.05x; all seven shapes 0.96-0.98x):
 # * the row steps go through the tile rows in blocks of _BLOCK, so that a block's image rows and
-#   R rows stay in L1 while every coefficient is applied to them;
-# * a column step repeats one operation over all xi only when those alpha rows fit in L1
-#   (_L1_ROWS bytes), else it has one operation per xi, so each row of V (or M) is finished while
-#   in cache;
-# * the phase copies run along a tile row (tw elements) when tile rows are long, else down the
-#   tile columns of every xi at once (alpha*th elements): a run costs a few ns to start, which
-#   dominated 8-element runs on CIFAR-size maps.
-import os
-_BLOCK, _L1_ROWS, _LONG_ROW = (int(os.environ.get(k, v)) for k, v in (("B", 8), ("L1", 16384), ("LR", 16)))
+#   R rows stay in L1 while every coefficient is applied to them (without blocks: the input
+#   transform at 224x224 1.05-1.12x the old kernel's time; with them 1.0-1.07x);
+# * a column step repeats one operation over every xi while those alpha rows fit in L1 (_L1_ROWS
+#   bytes); on larger maps it has one operation per xi, so that each row of V (or M) is finished
+#   while in L1 (at 224x224: column step 1.08x -> 1.01x the old kernel's time);
+# * a copy has a unit stride on one side (GATHER: written along memory, SCATTER: read along
+#   memory), not two run-time strides: the copies at 112x112 1.16x -> 0.83x the old kernel's time.
+_BLOCK, _L1_ROWS = 8, 16384
 
 FROM_SOURCE, WITHIN_SCRATCH, TO_TARGET = 0, 1, 2        # an operation's stage: what it reads, writes
-COPY, FIRST, ADD = 0, 1, 2                              # to = frm; to = start + c frm; to += c frm
+GATHER, SCATTER, FIRST, ADD = 0, 1, 2, 3                # an operation's mode (see the kernel)
 
 
 @kernel
 def _run_table(table, coefficients, source, target, strides, starts, zeroed, scratch, start, stop):
-    """Run the operations ``table`` (rows: stage, mode, reps, count, d, dstep, ds, s, sstep, ss;
+    """Run the operations ``table`` (rows: stage, mode, reps, count, d, dstep, s, sstep, stride;
     coefficients beside) on every plane r = (c, n) in [start, stop), n fastest; all arrays flat.
     FROM_SOURCE operations read source from c*strides[0] + n*strides[1] on, TO_TARGET ones write
     target from c*strides[2] + n*strides[3] on (strides[4] = N), the others stay in this thread's
@@ -75,8 +80,7 @@ def _run_table(table, coefficients, source, target, strides, starts, zeroed, scr
             scratch[q] = 0
         for o in range(table.shape[0]):
             stage, mode, reps, count = table[o, 0], table[o, 1], table[o, 2], table[o, 3]
-            d, dstep, ds = table[o, 4], table[o, 5], table[o, 6]
-            s, sstep, ss = table[o, 7], table[o, 8], table[o, 9]
+            d, dstep, s, sstep, stride = table[o, 4], table[o, 5], table[o, 6], table[o, 7], table[o, 8]
             frm = source if stage == FROM_SOURCE else scratch
             to = target if stage == TO_TARGET else scratch
             value, coefficient = zero, coefficients[o]
@@ -87,12 +91,12 @@ def _run_table(table, coefficients, source, target, strides, starts, zeroed, scr
                 value = starts[c]
             for q in range(reps):
                 dq, sq = d + q * dstep, s + q * sstep
-                if mode == COPY and ds == 1:
+                if mode == GATHER:
                     for k in range(count):
-                        to[np.uint64(dq + k)] = frm[np.uint64(sq + k * ss)]
-                elif mode == COPY:
+                        to[np.uint64(dq + k)] = frm[np.uint64(sq + k * stride)]
+                elif mode == SCATTER:
                     for k in range(count):
-                        to[np.uint64(dq + k * ds)] = frm[np.uint64(sq + k * ss)]
+                        to[np.uint64(dq + k * stride)] = frm[np.uint64(sq + k)]
                 elif mode == FIRST:
                     for k in range(count):
                         to[np.uint64(dq + k)] = value + coefficient * frm[np.uint64(sq + k)]
@@ -103,16 +107,15 @@ def _run_table(table, coefficients, source, target, strides, starts, zeroed, scr
 
 def _phase_copies(alpha, columns, m, th, tw, width, phases, gather):
     """The copies between R[xi, i, j*m + b] (rows ``width`` long) and phases[b, xi, i*tw + j]
-    (from ``phases`` on in scratch), b < columns: R into phases if ``gather``, else back."""
-    P = th * tw
-    if tw >= _LONG_ROW:                            # along each tile row: th runs of tw per (xi, b)
-        runs = [(th, tw, (phases + (b * alpha + xi) * P, tw, 1), (xi * th * width + b, width, m))
-                for xi in range(alpha) for b in range(columns)]
-    else:                                          # down the tile columns: tw runs of alpha*th per b
-        runs = [(tw, alpha * th, (phases + b * alpha * P, 1, tw), (b, m, width))
-                for b in range(columns)]
-    return [(WITHIN_SCRATCH, COPY, reps, count, *(p if gather else r), *(r if gather else p), 1)
-            for reps, count, p, r in runs]
+    (from ``phases`` on in scratch), b < columns: R into phases if ``gather``, else back. One
+    operation per (xi, b), xi outermost: th runs of tw, one per tile row."""
+    operations = []
+    for xi in range(alpha):
+        for b in range(columns):
+            p, r = (phases + (b * alpha + xi) * th * tw, tw), (xi * th * width + b, width)
+            operations.append((WITHIN_SCRATCH, GATHER if gather else SCATTER, th, tw,
+                               *(p if gather else r), *(r if gather else p), m, 1))
+    return operations
 
 
 def _groups(alpha, P, dtype):
@@ -122,8 +125,8 @@ def _groups(alpha, P, dtype):
 
 
 def _table(operations, dtype):
-    """(table int64 (operations, 10), coefficients in ``dtype``) from (row..., coefficient)."""
-    return (np.array([o[:-1] for o in operations], np.int64).reshape(-1, 10),
+    """(table int64 (operations, 9), coefficients in ``dtype``) from (row..., coefficient)."""
+    return (np.array([o[:-1] for o in operations], np.int64).reshape(-1, 9),
             np.array([o[-1] for o in operations], dtype))
 
 
@@ -141,7 +144,7 @@ def _input_table(m, adjoint, H, W, padding, th, tw, rows, dtype):
             first = max(block, -((a - padding) // m))
             end = min(block + _BLOCK, th, (H - 1 + padding - a) // m + 1)
             operations.append((FROM_SOURCE, ADD, max(0, end - first), W,
-                               (xi * th + first) * width + padding, width, 1,
+                               (xi * th + first) * width + padding, width,
                                (first * m + a - padding) * W, m * W, 1, L[xi, a]))
     operations += _phase_copies(alpha, columns, m, th, tw, width, phases, gather=True)
     for xis in _groups(alpha, P, dtype):           # V[xi, nu, c, tile] = sum_b L[nu, b] phases[b, xi]
@@ -149,7 +152,7 @@ def _input_table(m, adjoint, H, W, padding, th, tw, rows, dtype):
             bs = np.flatnonzero(L[nu])
             for b in bs:
                 operations.append((TO_TARGET, FIRST if b == bs[0] else ADD, len(xis), P,
-                                   (xis[0] * alpha + nu) * rows, alpha * rows, 1,
+                                   (xis[0] * alpha + nu) * rows, alpha * rows,
                                    phases + (b * alpha + xis[0]) * P, P, 1, L[nu, b]))
     return (*_table(operations, dtype), phases + alpha * columns * P, phases)
 
@@ -168,7 +171,7 @@ def _output_table(m, Ho, Wo, rows, dtype):
             nus = np.flatnonzero(AT[b])
             for nu in nus:
                 operations.append((FROM_SOURCE, FIRST if nu == nus[0] else ADD, len(xis), P,
-                                   phases + (b * alpha + xis[0]) * P, P, 1,
+                                   phases + (b * alpha + xis[0]) * P, P,
                                    (xis[0] * alpha + nu) * rows, alpha * rows, 1, AT[b, nu]))
     operations += _phase_copies(alpha, m, m, th, tw, width, phases, gather=False)
     for block in range(0, th, _BLOCK):             # y[i*m + a, :Wo] = bias + sum_xi A^T[a, xi] R[xi, i]
@@ -177,7 +180,7 @@ def _output_table(m, Ho, Wo, rows, dtype):
             xis = np.flatnonzero(AT[a])
             for xi in xis:
                 operations.append((TO_TARGET, FIRST if xi == xis[0] else ADD, max(0, end - block),
-                                   Wo, (block * m + a) * Wo, m * Wo, 1,
+                                   Wo, (block * m + a) * Wo, m * Wo,
                                    (xi * th + block) * width, width, 1, AT[a, xi]))
     return (*_table(operations, dtype), phases + alpha * m * P, 0)
 
