@@ -1,20 +1,10 @@
 """A network as an ordered list of named layers: forward front to back, backward back to front."""
 
-import functools
-import inspect
-
 import numpy as np
 
 from .arithmetic import summarize
-from .layers.base import check_float_dtype
+from .layers.base import Layer, check_float_dtype
 from .layers.softmax import softmax_cross_entropy
-
-
-@functools.cache
-def _takes_input_grad(layer_type):
-    """Whether the layer class's ``backward`` takes ``input_grad`` (once per class, not per step:
-    ``inspect.signature`` costs ~20 us)."""
-    return "input_grad" in inspect.signature(layer_type.backward).parameters
 
 
 class Sequential:
@@ -44,9 +34,10 @@ class Sequential:
         """The chain rule, layer by layer in reverse; fills every layer's ``grads``; returns dL/dx.
 
         ``input_grad=False`` (what ``loss`` uses: a training step needs no gradient of the
-        images) stops at the first layer with parameters, which computes only their gradients
-        when its ``backward`` takes ``input_grad`` (Conv2d: no input-gradient product, no
-        col2im; the same saving PyTorch makes); returns None then."""
+        images) stops at the first layer with parameters, which is told so (``Layer``'s
+        ``backward(dout, input_grad)`` contract; Conv2d then skips the input-gradient product
+        and col2im, the same saving PyTorch makes; an object that is no ``Layer`` is called as
+        ``backward(dout)``); returns None then."""
         layers = list(self.layers.values())
         if input_grad:
             for layer in reversed(layers):
@@ -57,7 +48,7 @@ class Sequential:
             return None
         for layer in reversed(layers[first + 1:]):
             dout = layer.backward(dout)
-        if _takes_input_grad(type(layers[first])):
+        if isinstance(layers[first], Layer):
             layers[first].backward(dout, input_grad=False)
         else:
             layers[first].backward(dout)

@@ -61,13 +61,18 @@ class NonFiniteLossError(FloatingPointError):
     """The loss became inf or NaN: training diverged (usually a learning rate too high)."""
 
     def __init__(self, epoch, step, loss, checkpoint=None):
-        self.epoch, self.step, self.loss = epoch, step, loss
-        kept = (f"the last good checkpoint is kept: {checkpoint}" if checkpoint
-                else "no checkpoint was written yet")
-        where = (f"epoch {epoch}, step {step}" if step is not None
-                 else f"the validation after epoch {epoch}")
-        super().__init__(f"loss is {loss} at {where}: training diverged (try a smaller learning "
-                         f"rate); this epoch is not saved, and {kept}")
+        super().__init__(epoch, step, loss, checkpoint)
+        self.epoch, self.step, self.loss, self.checkpoint = epoch, step, loss, checkpoint
+        self.removed = None         # the run folder, when it held nothing and was removed
+
+    def __str__(self):
+        kept = (f"the last good checkpoint is kept: {self.checkpoint}" if self.checkpoint
+                else f"nothing was saved: the run folder {self.removed} is removed"
+                if self.removed else "no checkpoint was written yet")
+        where = (f"epoch {self.epoch}, step {self.step}" if self.step is not None
+                 else f"the validation after epoch {self.epoch}")
+        return (f"loss is {self.loss} at {where}: training diverged (try a smaller learning "
+                f"rate); this epoch is not saved, and {kept}")
 
 
 def pixel_std(dataset):
@@ -216,6 +221,12 @@ def load_checkpoint(path):
                      f"{meta['batch_size']} (want >= 0 and >= 1)")
         if not all(isinstance(record, dict) for record in meta["history"]):
             npz.fail("its meta entry 'history' is not a list of epoch records")
+        if meta.get("kind") != "localisation":      # the Trainer's (localise/run.py checks its own)
+            for entry, ok in (
+                    ("settings", isinstance(meta.get("settings"), (dict, type(None)))),
+                    ("history", all(_is_real(r.get("val_top1")) for r in meta["history"]))):
+                if not ok:
+                    npz.fail(f"its meta entry {entry!r} is not what the Trainer writes")
         if npz.shapes.get("mean") != (3,):
             npz.fail("it has no (3,) 'mean' entry (the training mean RGB)")
         arrays = {key: npz.array(key) for key in npz.shapes if key != "meta"}
@@ -243,6 +254,15 @@ def _restoring(path, entry):
 
 def _prefixed(arrays, prefix):
     return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+
+
+def refuse_localisation_run(path, meta, advice):
+    """Where a classification run is wanted: a ValueError if the checkpoint ``path`` (its
+    ``meta``) is a localisation run (``minivgg localise`` made it), "PATH is a localisation run,
+    fine-tuned from SOURCE; ADVICE", ``advice`` being what the caller's user can do instead."""
+    if meta.get("kind") == "localisation":
+        raise ValueError(f"{path} is a localisation run, fine-tuned from {meta.get('source')}; "
+                         f"{advice}")
 
 
 def model_from_checkpoint(path):
@@ -368,6 +388,7 @@ class Trainer:
         self.history = History()
         self.on_step = None          # called as on_step(trainer, loss) after each SGD step
         self._build_transform()                 # checks the augmentation before any folder is made
+        self._made_run_dir = self.run_dir is not None and not os.path.exists(self.run_dir)
         if self.run_dir is not None:
             prepare_run_dir(self.run_dir, overwrite=overwrite)
 
@@ -461,8 +482,14 @@ class Trainer:
             raise ValueError(f"epochs must be an int >= 0; got {epochs!r}")
         epochs = int(epochs)
         with RunLock(self.run_dir):
-            while self.epoch < epochs:
-                self._one_epoch(epochs)
+            try:
+                while self.epoch < epochs:
+                    self._one_epoch(epochs)
+            except BaseException as error:
+                if remove_unused_run_dir(self.run_dir, self._made_run_dir) and \
+                        isinstance(error, NonFiniteLossError):
+                    error.removed = self.run_dir
+                raise
         return self.history
 
     def _one_epoch(self, epochs):
@@ -541,9 +568,8 @@ class Trainer:
         else:
             arrays, meta = load_checkpoint(run_dir)
             model.set_params(_prefixed(arrays, "param/"))
-        if meta.get("kind") == "localisation":
-            raise ValueError(f"{path} is a localisation run: resume it with "
-                             f"minivgg.localise.run.resume_localisation")
+        refuse_localisation_run(path, meta, "continue it with "
+                                "minivgg.localise.run.resume_localisation")
         with _restoring(path, "frozen"):             # a fine-tuning run stays one when resumed
             model.freeze(meta.get("frozen", ()))
         optimizer = SGD(model)
@@ -554,14 +580,9 @@ class Trainer:
             recipe = stored_recipe(meta)
         with _restoring(path, "schedule"):
             schedule = schedule_from_state(optimizer, meta["schedule"])
-        for entry, ok in (("settings", isinstance(meta["settings"], (dict, type(None)))),
-                          ("history", all(_is_real(r.get("val_top1")) for r in meta["history"]))):
-            if not ok:
-                raise CorruptFileError(f"corrupted checkpoint: {path}: its meta entry {entry!r} "
-                                       f"is not what the Trainer writes")
         trainer = cls(model, train_set, val_set, recipe=recipe, optimizer=optimizer,
                       schedule=schedule, run_dir=run_dir, overwrite=True, progress=progress,
-                      log=log, settings=meta["settings"])
+                      log=log, settings=meta.get("settings"))
         trainer.mean = arrays["mean"]               # the stored one, not recomputed
         trainer.pca = ((arrays["pca_eigvals"], arrays["pca_eigvecs"])
                        if "pca_eigvals" in arrays else None)
@@ -626,6 +647,20 @@ def prepare_run_dir(run_dir, overwrite=False):
         raise RunDirError(f"cannot write to run folder {run_dir}: {error.strerror or error}") \
             from None
     remove_orphans(run_dir)
+
+
+def remove_unused_run_dir(run_dir, made):
+    """After a failed first epoch (diverged, interrupted), leave no litter: a run folder that
+    holds nothing but a lock loses it, and is removed if the caller ``made`` it (a folder the
+    user made stays). A folder with anything else in it is never touched. Whether it was
+    removed."""
+    if run_dir is None or not os.path.isdir(run_dir) or set(os.listdir(run_dir)) - {LOCK}:
+        return False
+    if os.path.exists(os.path.join(run_dir, LOCK)):
+        os.remove(os.path.join(run_dir, LOCK))
+    if made:
+        os.rmdir(run_dir)
+    return made
 
 
 def remove_orphans(run_dir):

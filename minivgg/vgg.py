@@ -25,7 +25,7 @@ from .layers import (
     SpatialAverage,
     Standardise,
 )
-from .layers.base import check_float_dtype
+from .layers.base import check_count, check_float_dtype, check_real
 from .model import Sequential
 from .recipe import RECIPE
 
@@ -81,33 +81,13 @@ class VGG(Sequential):
         self.config = config
 
 
-def _positive(value, name, kind=int):
-    """``value`` as a Python ``kind`` (NumPy scalars are numbers too; a bool is not one)."""
-    abstract = numbers.Integral if kind is int else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, abstract) or not value > 0:
-        raise ValueError(f"{name} must be a positive {kind.__name__}; got {value!r}")
-    return kind(value)
-
-
-def _sizes(num_classes, input_size, in_channels, fc_width, width):
+def _sizes(where, num_classes, input_size, in_channels, fc_width, width):
     """The size arguments of ``vgg_plan``, checked, as Python ints and a float."""
-    sizes = {name: _positive(value, name) for name, value in (
+    sizes = {name: check_count(where, value, name) for name, value in (
         ("num_classes", num_classes), ("input_size", input_size), ("in_channels", in_channels),
         ("fc_width", fc_width))}
-    sizes["width"] = _positive(width, "width", float)
-    if not math.isfinite(sizes["width"]):
-        raise ValueError(f"width must be a finite positive number; got {width!r}")
+    sizes["width"] = check_real(where, width, "width", open_low=True)
     return sizes
-
-
-def _real(value, name, low, high, open_low):
-    """A finite number (Python or NumPy, not a bool) in the interval, as a float."""
-    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-          and (value > low if open_low else value >= low) and value < high)
-    if not ok:
-        raise ValueError(f"{name} must be in {'(' if open_low else '['}{low}, {high}); got "
-                         f"{value!r}")
-    return float(value)
 
 
 MAX_PARAM_BYTES = 16 * 2**30   # build_vgg refuses a network whose weights alone take more
@@ -141,10 +121,15 @@ def vgg_plan(config="D", *, num_classes=1000, input_size=224, in_channels=3, wid
     counts the rows without allocating a weight (``minivgg summary D --width 1000``).
     Arguments as ``build_vgg``'s; the same ValueErrors.
     """
+    sizes = _sizes("vgg_plan", num_classes, input_size, in_channels, fc_width, width)
+    return _plan(config, sizes, input_std, head)
+
+
+def _plan(config, sizes, input_std, head):
+    """``vgg_plan`` of ``sizes`` already checked by ``_sizes`` (``build_vgg`` checks them once)."""
     specs = parse_config(config)
     if head not in ("fc", "gap"):
         raise ValueError(f"head must be 'fc' or 'gap'; got {head!r}")
-    sizes = _sizes(num_classes, input_size, in_channels, fc_width, width)
     num_classes, input_size, in_channels, fc_width, width = sizes.values()
     plan, stage, index, channels, size, sizes = [], 1, 0, in_channels, input_size, [input_size]
     if input_std is not None:
@@ -202,15 +187,15 @@ def build_vgg(config="D", *, num_classes=1000, input_size=224, in_channels=3, wi
     with little loss): conv layers, a global average pool, one linear layer fc8 (channels ->
     classes); fc_width and dropout then play no part.
     """
-    sizes = _sizes(num_classes, input_size, in_channels, fc_width, width)
+    sizes = _sizes("build_vgg", num_classes, input_size, in_channels, fc_width, width)
     num_classes, input_size, in_channels, fc_width, width = sizes.values()
-    plan = vgg_plan(config, input_std=input_std, head=head, **sizes)
-    dropout = _real(dropout, "dropout", 0, 1, open_low=False)
+    plan = _plan(config, sizes, input_std, head)
+    dropout = check_real("build_vgg", dropout, "dropout", 0, 1)
     dtype = check_float_dtype(dtype, "dtype")
     init_std(init, 1, 1, std)                             # validates the scheme name and std
     std = float(std) if isinstance(std, numbers.Real) and not isinstance(std, bool) else std
     if classifier_std is not None:
-        classifier_std = _real(classifier_std, "classifier_std", 0, math.inf, open_low=True)
+        classifier_std = check_real("build_vgg", classifier_std, "classifier_std", open_low=True)
     if isinstance(seed, bool):
         raise ValueError(f"seed must be an int >= 0 (or a SeedSequence); got {seed!r}")
     seed = int(seed) if isinstance(seed, numbers.Integral) else seed

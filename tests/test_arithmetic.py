@@ -233,7 +233,7 @@ def test_width_must_be_finite_and_positive(value, capsys):
     with pytest.raises(SystemExit):
         main(["summary", "D", "--width", value])
     assert "--width: must be a finite positive number" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="width must be a finite positive number"):
+    with pytest.raises(ValueError, match="vgg_plan: width must be a finite number > 0; got inf"):
         vgg_plan("D", width=float("inf"))
 
 

@@ -4,6 +4,7 @@ CorruptFileError naming the file and the entry (the CLI: one line, exit 2), befo
 spent, in bounded memory, and the run folder is left as it was."""
 
 import json
+import os
 import shutil
 import tracemalloc
 
@@ -14,7 +15,7 @@ from minivgg.cli import main
 from minivgg.cli.common import synthetic_data
 from minivgg.errors import CorruptFileError
 from minivgg.recipe import RECIPE
-from minivgg.train import CHECKPOINT, Trainer
+from minivgg.train import CHECKPOINT, Trainer, load_checkpoint
 
 MB = 2**20
 DELETE = object()
@@ -90,6 +91,17 @@ def test_resume_of_a_hand_edited_checkpoint_names_the_file_and_the_entry(edit, s
                                                + says.replace("(", r"\(").replace("'", "'")):
         Trainer.resume(path, train, val, progress=False, log=None)
     assert (path / CHECKPOINT).read_bytes() == before
+
+
+@pytest.mark.parametrize("edit", ["history record empty", "settings a list"])
+def test_load_checkpoint_itself_refuses_what_the_trainer_never_writes(edit, run_dir, tmp_path):
+    """Checked where the checkpoint is read, not only by Trainer.resume: evaluate read such a
+    file as it was."""
+    changes, says = RESUME_EDITS[edit]
+    path = edited_run(run_dir, tmp_path / "run", **changes)
+    with pytest.raises(CorruptFileError, match=f"corrupted checkpoint: .*run/checkpoint.npz: "
+                                               f"its meta entry {says}"):
+        load_checkpoint(path)
 
 
 def test_an_unedited_copy_resumes(run_dir, tmp_path):
@@ -180,17 +192,36 @@ def test_resuming_a_hand_edited_localisation_run_names_the_file(edit, says, loc_
     assert (path / CHECKPOINT).read_bytes() == before
 
 
-def test_a_localisation_run_is_not_a_classifier_to_localise_from(loc_run, tmp_path, capsys):
-    status = main(["localise", str(loc_run), "--out", str(tmp_path / "again")])
-    err = capsys.readouterr().err        # before: a localisation net trained from one
-    assert status == 2 and "is a localisation run; give the classification run" in err
-    assert not (tmp_path / "again").exists()
+@pytest.mark.parametrize("argv, advice", [
+    # before: "...; give the classification run it was made from (SOURCE)"
+    (["localise", "{loc}", "--out", "{tmp}/again"],
+     "a localisation net starts from a classification run: give that one"),
+    # before: "its meta entry 'history' is not what the Trainer...", then no source named
+    (["train", "--resume", "{loc}", "--no-progress"],
+     "continue it with 'minivgg localise --resume {loc}'"),
+    (["features", "{loc}", "--data", "{tmp}", "--out", "{tmp}/f.npz"],
+     "features come from a classification run: give that one"),
+    # before: "--data has 10 classes but the network 4"
+    (["evaluate", "{run}", "{loc}", "--fuse"],
+     "fusion averages classification runs; evaluate it alone"),
+])
+def test_a_localisation_run_where_a_classifier_is_wanted_is_one_message_with_advice(
+        argv, advice, loc_run, run_dir, tmp_path, capsys):
+    def fill(text):
+        return text.format(loc=loc_run, run=run_dir, tmp=tmp_path)
+    status = main([fill(arg) for arg in argv])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    source = load_checkpoint(loc_run)[1]["source"]
+    assert f"is a localisation run, fine-tuned from {source}; {fill(advice)}" in err, err
+    assert os.listdir(tmp_path) == []
 
 
-def test_train_resume_of_a_localisation_run_points_to_localise(loc_run, capsys):
-    assert main(["train", "--resume", str(loc_run), "--no-progress"]) == 2
-    err = capsys.readouterr().err       # was "its meta entry 'history' is not what the Trainer..."
-    assert f"is a localisation run: continue it with 'minivgg localise --resume {loc_run}'" in err
+def test_trainer_resume_of_a_localisation_run_points_to_resume_localisation(loc_run):
+    train, val = synthetic_data(SETTINGS)
+    with pytest.raises(ValueError, match=r"is a localisation run, fine-tuned from .*; continue "
+                                         r"it with minivgg.localise.run.resume_localisation"):
+        Trainer.resume(loc_run, train, val, log=None)
 
 
 def test_resuming_a_python_made_run_without_a_build_config_is_a_message(run_dir, tmp_path,

@@ -208,3 +208,58 @@ def test_evaluate_never_replaces_a_file_and_checks_the_figure_name_first(tmp_pat
         status, err = _error(["evaluate", str(run_dir), "--confusion", str(path)], capsys)
         assert status == 2 and f"--confusion {str(path)!r}" in err and says in err, err
     assert mine.read_bytes() == b"my figure"
+
+
+def test_features_and_localise_say_which_checkpoint_they_read(tmp_path, run_dir, capsys):
+    """features reads the model evaluate scores (best.npz) unless --checkpoint last; localise
+    fine-tunes the last epoch (checkpoint.npz: what the recorded results started from) unless
+    --checkpoint best; each says the file it read (features read checkpoint.npz, silently)."""
+    import json
+    import shutil
+
+    from PIL import Image
+
+    from minivgg.data import load_image_folder, synthetic_shapes
+    from minivgg.features import extract_features
+    from minivgg.train import BEST, CHECKPOINT, load_checkpoint, model_from_checkpoint
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    with np.load(run / BEST) as f:                  # a best epoch unlike the last one
+        arrays = {key: f[key] for key in f.files}
+    arrays["param/fc8.weight"] = 3 * arrays["param/fc8.weight"] + 0.5
+    arrays["meta"] = np.array(json.dumps({**json.loads(str(arrays["meta"])), "epoch": 7}))
+    np.savez(run / BEST, **arrays)
+    data = synthetic_shapes(4, 34, seed=2)
+    for i, (image, label) in enumerate(zip(data.images, data.labels)):
+        (tmp_path / "imgs" / data.classes[label]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(tmp_path / "imgs" / data.classes[label] / f"{i}.png")
+    for option, name, epoch in (([], BEST, 7), (["--checkpoint", "last"], CHECKPOINT, 0)):
+        out = tmp_path / f"{name}.feats.npz"
+        assert main(["features", str(run), "--data", str(tmp_path / "imgs"), "--out", str(out),
+                     *option]) == 0
+        assert f"from {run / name} (epoch {epoch})" in capsys.readouterr().out
+        model, stored, _ = model_from_checkpoint(run / name)
+        with np.load(out) as f:
+            np.testing.assert_array_equal(f["features"], extract_features(
+                model, load_image_folder(tmp_path / "imgs").images, mean=stored["mean"]))
+    tiny = ["--epochs", "1", "--batch-size", "10", "--layout", "centred"]
+    for option, name in (([], CHECKPOINT), (["--checkpoint", "best"], BEST)):
+        out = tmp_path / f"loc-{name}"
+        assert main(["localise", str(run), "--out", str(out), *tiny, *option]) == 0
+        assert f"fine-tuning {run / name} (epoch" in capsys.readouterr().out
+        loc_arrays, loc_meta = load_checkpoint(out)
+        assert loc_meta["source"] == str(run / name)
+        np.testing.assert_array_equal(loc_arrays["classifier/fc8.weight"],
+                                      load_checkpoint(run / name)[0]["param/fc8.weight"])
+
+
+def test_a_localisation_diverging_in_its_first_epoch_leaves_no_folder(tmp_path, run_dir,
+                                                                     capsys):
+    out = tmp_path / "loc"                                # it left an empty folder
+    argv = ["localise", str(run_dir), "--lr", "1e30", "--epochs", "1", "--batch-size", "10",
+            "--layout", "centred", "--out", str(out)]
+    for _ in range(2):
+        with np.errstate(all="ignore"):
+            assert main(argv) == 1
+        assert "training diverged" in capsys.readouterr().err
+        assert not out.exists()

@@ -31,7 +31,7 @@ ATTACKED = 'raise NotImplementedError("im2col: implement im2col'
 def copies(tmp_path_factory):
     """(a blank copy, a copy with relu solved): the starting points of every submission."""
     root = tmp_path_factory.mktemp("copies")
-    make_assignment(root / "blank", only=["im2col", "relu", "dropout"])
+    make_assignment(root / "blank", only=["conv_direct", "im2col", "relu", "dropout"])
     shutil.copytree(root / "blank", root / "relu")
     shutil.copyfile(REFERENCE_ROOT / "minivgg/layers/activation.py",
                     root / "relu/minivgg/layers/activation.py")

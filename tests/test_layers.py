@@ -9,6 +9,7 @@ import minivgg as mv
 from minivgg.assignment.checks import CONV_CASES
 from minivgg.gradcheck import LAYER_TOL, check_layer
 from minivgg.kernels import naive
+from minivgg.model import Sequential
 
 F64 = np.float64
 
@@ -109,3 +110,74 @@ def test_conv_matches_direct_definition(backend, rng):
     expected = naive.conv2d_direct(x, layer.params["weight"], layer.params["bias"],
                                               (2, 1), (1, 1))
     np.testing.assert_allclose(layer(x), expected, rtol=1e-12, atol=1e-12)
+
+
+# -- the backward contract: backward(dout, input_grad=True) ------------------------------------
+
+def test_every_layer_takes_input_grad_and_legacy_subclasses_are_adapted():
+    """Layer declares backward(dout, input_grad=True) and every layer follows it, so Sequential
+    tells the first layer with parameters that no dx is needed without inspecting signatures.
+    A subclass written as the docs once showed, backward(self, dout), is given the argument
+    (ignored: it returns dx); one that takes **kwargs is left as it is."""
+    import inspect
+    layers = [c for c in vars(mv.layers).values()
+              if isinstance(c, type) and issubclass(c, mv.Layer)]
+    assert len(layers) >= 10
+    for cls in layers:
+        parameter = inspect.signature(cls.backward).parameters.get("input_grad")
+        assert parameter is not None and parameter.default is True, cls.__name__
+
+    class Legacy(mv.Conv2d):
+        def backward(self, dout):
+            return 2 * super().backward(dout)
+
+    class Keywords(mv.ReLU):
+        def backward(self, dout, **options):
+            return super().backward(dout, **options)
+    assert "input_grad" in inspect.signature(Legacy.backward).parameters
+    assert Keywords.__dict__["backward"].__name__ == "backward" and \
+        "options" in inspect.signature(Keywords.backward).parameters
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 5))
+    legacy, plain = (cls(2, 3, 3, padding=1, rng=0).astype(np.float64) for cls in (Legacy,
+                                                                                     mv.Conv2d))
+    dout = np.ones((2, 3, 5, 5))
+    legacy.forward(x)
+    plain.forward(x)
+    np.testing.assert_array_equal(legacy.backward(dout, input_grad=False),
+                                  2 * plain.backward(dout))
+
+
+class _Duck:
+    """A layer that is no minivgg Layer: forward, backward(dout), params and grads."""
+
+    def __init__(self):
+        self.params = {"weight": np.array([2.0])}
+        self.grads = {"weight": np.zeros(1)}
+
+    def forward(self, x):
+        self._x = x
+        return x * self.params["weight"]
+
+    def backward(self, dout):
+        self.grads["weight"][...] = (dout * self._x).sum()
+        return dout * self.params["weight"]
+
+
+@pytest.mark.parametrize("first", ["legacy", "duck"])
+def test_a_training_step_works_when_the_first_layer_with_parameters_predates_the_contract(first):
+    """loss() (input_grad=False) through a first layer whose backward has no input_grad: a
+    Layer subclass written as backward(self, dout), or an object that is no Layer."""
+    class LegacyLinear(mv.Linear):
+        def backward(self, dout):
+            return super().backward(dout)
+    head = LegacyLinear(4, 3, rng=0).astype(np.float64) if first == "legacy" else _Duck()
+    tail = mv.Linear(4 if first == "duck" else 3, 3, rng=1).astype(np.float64)
+    model = Sequential([("first", head), ("second", tail)])
+    x, labels = np.random.default_rng(0).standard_normal((5, 4)), np.array([0, 1, 2, 0, 1])
+    model.loss(x, labels)                                           # input_grad=False
+    grads = {k: v.copy() for k, v in model.grads.items()}
+    assert set(grads) == {"first.weight", "second.weight", "second.bias"} | (
+        {"first.bias"} if first == "legacy" else set())
+    model.backward(mv.softmax_cross_entropy(model.forward(x), labels)[1])    # every dx
+    for name, value in model.grads.items():
+        np.testing.assert_array_equal(grads[name], value)

@@ -309,3 +309,31 @@ def test_the_committed_record_is_of_the_default_recipe_and_beats_the_mean_box():
     for row in default:
         if row["fine_tuned"] == "all layers":
             assert row["centre_crop_gt_error"] < row["baseline"] - 0.3, row
+
+
+def test_the_results_figure_is_written_atomically(tmp_path, monkeypatch):
+    """A figure that fails half-way through saving leaves the earlier file whole and no partial
+    file under the name (``--figure`` of ``python -m minivgg.localise.tables``)."""
+    import json
+    import pathlib
+
+    import matplotlib.figure
+
+    from minivgg.localise.tables import figure
+    record = json.loads((pathlib.Path(__file__).parents[1] / "docs" / "results"
+                         / "localisation.json").read_text())
+    path = tmp_path / "loc.png"
+    figure(record, str(path))
+    before = path.read_bytes()
+    assert before.startswith(b"\x89PNG")
+
+    def half_then_fail(self, target, **kwargs):
+        out = open(target, "wb") if isinstance(target, str) else target
+        out.write(before[:100])
+        out.flush()
+        raise OSError("disk full")
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        figure(record, str(path))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["loc.png"]

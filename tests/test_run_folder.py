@@ -190,3 +190,28 @@ def test_a_diverged_net_reports_errors_not_zero_and_history_is_strict_json(data,
     History([{"epoch": 1, "val_loss": float("nan")}]).save(tmp_path / "h.json")
     text = (tmp_path / "h.json").read_text()
     assert json.loads(text, parse_constant=pytest.fail)["records"][0]["val_loss"] is None
+
+
+def test_a_run_diverging_in_its_first_epoch_leaves_no_folder_and_can_be_run_again(tmp_path,
+                                                                                   capsys):
+    """It left a folder holding only .lock. The folder the command made is removed (and says
+    so); a folder the user made stays, without the lock, and its other files are untouched."""
+    new = tmp_path / "new"
+    argv = ["train", "--run-dir", str(new), "--epochs", "1", "--lr", "1e30", *TINY]
+    for _ in range(2):                                    # the same command again: the same
+        with np.errstate(all="ignore"):
+            assert main(argv) == 1
+        assert f"nothing was saved: the run folder {new} is removed" in capsys.readouterr().err
+        assert not new.exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with np.errstate(all="ignore"):
+        assert main([*argv[:2], str(mine), *argv[3:]]) == 1
+    assert "no checkpoint was written yet" in capsys.readouterr().err
+    assert os.listdir(mine) == []
+    (mine / "notes.txt").write_text("keep")
+    with np.errstate(all="ignore"):
+        assert main([*argv[:2], str(mine), *argv[3:]]) == 1
+    assert sorted(os.listdir(mine)) == [LOCK, "notes.txt"]
+    assert main(["train", "--run-dir", str(new), "--epochs", "1", *TINY]) == 0   # a sane lr
+    assert load_checkpoint(new)[1]["epoch"] == 1

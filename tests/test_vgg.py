@@ -67,9 +67,9 @@ def test_input_sizes_that_do_not_fit_say_why(size, stage, got, why):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(num_classes=0), "num_classes must be a positive int; got 0"),
     (dict(input_size=32.0), "input_size must be a positive int"),
-    (dict(width=0), "width must be a positive float; got 0"),
+    (dict(width=0), "build_vgg: width must be a finite number > 0; got 0"),
     (dict(fc_width=True), "fc_width must be a positive int; got True"),
-    (dict(dropout=1.0), r"dropout must be in \[0, 1\); got 1.0"),
+    (dict(dropout=1.0), r"build_vgg: dropout must be a finite number in \[0, 1\); got 1.0"),
     (dict(init="xavier"), "init must be one of .*'glorot'.*; got 'xavier'"),
     (dict(dtype=np.int32), "dtype must be float32 or float64")])
 def test_bad_arguments_are_named(kwargs, message):

@@ -291,6 +291,11 @@ def grade_submission(path, parts, box, seed, ref=None, cache=None):
         report.notes.append("the student's code ran with your rights (the grader is not root and "
                             "this kernel has no Landlock): it could read your files; see "
                             "docs/INSTRUCTORS.md")
+    if not box.network:
+        kernel = f"Landlock ABI {box.abi}" if box.abi else "no Landlock"
+        report.notes.append(f"the student's code could use the network (TCP is refused from "
+                            f"Landlock ABI {sandbox.NETWORK_ABI}, Linux 6.7; this kernel has "
+                            f"{kernel}); see docs/INSTRUCTORS.md")
     work, problem = None, None
     if package is None:
         problem = f"no {PACKAGE}/ package in the submission"
@@ -405,8 +410,10 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=nonnegative_int, help="the inputs' seed (default: the assignment's, "
                                                  "else fresh, printed in the report)")
     parser.add_argument("--timeout", type=seconds, default=sandbox.Limits.seconds,
-                        help="wall-clock seconds per part (CPU seconds likewise)")
-    parser.add_argument("--memory", type=positive_int, default=1024, help="MiB of memory per part")
+                        help=f"wall-clock seconds per part, at least {sandbox.MIN_SECONDS:g} (CPU "
+                             f"seconds likewise)")
+    parser.add_argument("--memory", type=positive_int, default=1024,
+                        help=f"MiB of memory per part (at least {sandbox.MIN_MEMORY >> 20})")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     parser.add_argument("--csv", metavar="FILE", help="write one row per student and part")
     parser.add_argument("--gradescope", metavar="FILE",

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .notebooks import EXERCISES, add_student_cells
-from .parts import PARTS, Part
+from .parts import PARTS, Part, completed, given_away
 from .runner import PRELOAD
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -433,6 +433,10 @@ def select_parts(only, names):
     if unknown:
         raise ValueError(f"--only: unknown part(s) {', '.join(unknown)}; the parts are "
                          f"{', '.join(names)}")
+    problems = given_away(only)
+    if problems:
+        raise ValueError(f"--only {','.join(only)}: {'; '.join(problems)}; assign "
+                         f"--only {','.join(completed(only))}")
     return list(dict.fromkeys(only))
 
 
@@ -572,7 +576,8 @@ it. Parts of earlier notebooks are checked the same way before the first cell th
 
 This folder's `minivgg/` directory, as it is (no symbolic links; only `.py` files are read). Your
 code runs in a separate, limited process when graded: about a minute of CPU time per part, 1 GiB
-of memory, no other files; it must not use the network (the course's rules, not a lock). Printing
+of memory, no other files. It must not use the network: the course's rules, enforced for TCP (no
+connection, no server) where the grader's Linux has Landlock 4 (6.7 or later). Printing
 is fine but is not shown to you in full. It may
 import NumPy, your own package and these standard modules only: {modules}. The library's own
 convolutions (`conv/direct.py`, `conv/winograd.py`) do not run there: the convolution parts are

@@ -76,3 +76,35 @@ PARTS = tuple(Part(*row) for row in [
         "next_field": "one step of the module docstring's three recurrences: the field, jump "
                       "and start after a window of size kernel, stride and padding."}),
 ])
+
+# What the copy's solved code would compute for a student: an assigned part listed here needs one
+# of its parts assigned too (blanked in the copy), else ``make`` refuses, naming them. Graded
+# copies refuse only calls of the library's other convolutions (sandbox.STAND_INS); these are
+# the parts' own functions, which the copy must keep solved when they are not assigned.
+GIVEN_AWAY = {
+    "conv_direct": (("im2col", "im2col_numpy"), "im2col and one matrix product are conv2d_direct"),
+    "im2col": (("conv_direct",), "conv2d_direct with one-hot weights is im2col (and, on a dilated "
+                                 "input, col2im)"),
+    "im2col_numpy": (("conv_direct",), "conv2d_direct with one-hot weights is im2col (and, on a "
+                                       "dilated input, col2im)"),
+    "conv_layer": (("conv_direct",), "conv2d_direct is Im2col.forward (and, transposed, its "
+                                     "backward)"),
+}
+
+
+def given_away(assigned):
+    """Why the copy of ``assigned`` would hand a part's answer away, one sentence per part whose
+    GIVEN_AWAY parts are all left solved; [] when none."""
+    return [f"{part} needs {' or '.join(needs)} assigned too: solved in the copy, {why}"
+            for part, (needs, why) in GIVEN_AWAY.items()
+            if part in assigned and not any(name in assigned for name in needs)]
+
+
+def completed(assigned):
+    """``assigned`` plus, while a part's GIVEN_AWAY parts are all solved, the first of them: the
+    smallest assignment holding these parts that ``make`` accepts."""
+    assigned = list(assigned)
+    while missing := [needs[0] for part, (needs, _) in GIVEN_AWAY.items()
+                      if part in assigned and not any(name in assigned for name in needs)]:
+        assigned += list(dict.fromkeys(missing))
+    return assigned

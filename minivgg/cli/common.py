@@ -121,6 +121,40 @@ def check_run_dir(path, checkpoint=None):
     return path
 
 
+def add_checkpoint_option(parser, default, why):
+    """``--checkpoint best|last``: which file of a run folder a command reads (``why``: what
+    the default is for, said in the help)."""
+    parser.add_argument("--checkpoint", choices=("best", "last"), default=default,
+                        help=f"best.npz (the epoch of lowest validation error, what 'minivgg "
+                             f"evaluate' scores) or checkpoint.npz (the last epoch); {why}")
+
+
+def run_checkpoint(run_dir, which):
+    """The file of ``run_dir`` that ``--checkpoint which`` names, checked to be there:
+    best.npz ("best"; checkpoint.npz in a run from before best.npz existed) or checkpoint.npz
+    ("last")."""
+    from ..train import BEST, CHECKPOINT
+    name = BEST if which == "best" else CHECKPOINT
+    if which == "best" and os.path.isdir(run_dir) and not os.path.isfile(
+            os.path.join(run_dir, BEST)):
+        name = CHECKPOINT
+    return os.path.join(check_run_dir(run_dir, name), name)
+
+
+def load_run(run_dir, which, advice):
+    """(model, arrays, meta) of the classification run's file of ``run_dir`` that
+    ``--checkpoint which`` names (``run_checkpoint``); meta["file"] is its name, for the command
+    to say which it read. A localisation run is refused with ``advice``."""
+    from ..train import model_from_checkpoint, refuse_localisation_run
+    path = run_checkpoint(run_dir, which)
+    try:
+        model, arrays, meta = model_from_checkpoint(path)
+        refuse_localisation_run(run_dir, meta, advice)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return model, arrays, {**meta, "file": os.path.basename(path)}
+
+
 def new_figure(option, path):
     """The format ("png", "pdf" or "svg") of a figure the user asked to be written to ``path``;
     CommandError naming ``option`` if the file exists (never overwritten), its folder does not,

@@ -1,13 +1,13 @@
 """``minivgg evaluate RUN_DIR``: the paper's test methods on a run's validation set;
 ``minivgg evaluate RUN1 RUN2 ... --fuse``: ConvNet fusion (Sec. 4.4), the mean posterior."""
 
-import os
-
 from .common import (
     DATA_KEYS,
     FORMATTER,
     CommandError,
+    add_checkpoint_option,
     check_run_dir,
+    load_run,
     new_figure,
     positive_int,
     run_data,
@@ -25,9 +25,7 @@ def add_parser(commands):
     evaluate.add_argument("--fuse", action="store_true",
                           help="average the posteriors of all the runs given (Sec. 4.4); they "
                                "must have the same data")
-    evaluate.add_argument("--checkpoint", choices=("best", "last"), default="best",
-                          help="best.npz (the epoch of lowest validation error) or "
-                               "checkpoint.npz (the last epoch)")
+    add_checkpoint_option(evaluate, "best", "a run from before best.npz existed: its last")
     evaluate.add_argument("--data", metavar="PATH", default=None,
                           help="test on these images instead of the run's validation set: "
                                "CIFAR's test batch, a folder's val/, or every image of an "
@@ -48,22 +46,6 @@ def add_parser(commands):
     evaluate.add_argument("--confusion", metavar="PNG", default=None,
                           help="also save the centre-crop confusion matrix to this file")
     evaluate.set_defaults(run=cmd_evaluate)
-
-
-def _load(run_dir, which):
-    """(model, arrays, meta) of a run's best.npz (or checkpoint.npz: ``which`` "last", or a run
-    from before best.npz existed); meta["file"] names the file read."""
-    from ..train import BEST, CHECKPOINT, model_from_checkpoint
-    name = BEST if which == "best" else CHECKPOINT
-    if which == "best" and os.path.isdir(run_dir) and not os.path.isfile(
-            os.path.join(run_dir, BEST)):
-        name = CHECKPOINT
-    check_run_dir(run_dir, name)
-    try:
-        model, arrays, meta = model_from_checkpoint(os.path.join(run_dir, name))
-    except ValueError as error:
-        raise CommandError(str(error)) from None
-    return model, arrays, {**meta, "file": name}
 
 
 def _test_set(args, meta):
@@ -107,7 +89,8 @@ def cmd_evaluate(args):
         raise CommandError("--confusion is for one run, not with --fuse")
     if args.confusion:              # an existing file is never replaced; checked before the work
         extension = new_figure("--confusion", args.confusion)
-    runs = [(run_dir, *_load(run_dir, args.checkpoint)) for run_dir in args.run_dirs]
+    alone = "fusion averages classification runs; evaluate it alone"
+    runs = [(run_dir, *load_run(run_dir, args.checkpoint, alone)) for run_dir in args.run_dirs]
     data = [{k: meta["settings"].get(k) for k in ("dataset", *DATA_KEYS)} for *_, meta in runs]
     if any(d != data[0] for d in data):
         raise CommandError(f"--fuse: the runs were trained on different data ({data[0]} vs "

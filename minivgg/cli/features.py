@@ -5,7 +5,14 @@ import os
 
 import numpy as np
 
-from .common import FORMATTER, CommandError, check_run_dir, positive_int
+from .common import (
+    FORMATTER,
+    CommandError,
+    add_checkpoint_option,
+    check_run_dir,
+    load_run,
+    positive_int,
+)
 
 
 def add_parser(commands):
@@ -27,6 +34,7 @@ def add_parser(commands):
                           help="how the scales are combined")
     features.add_argument("--no-flip", dest="flip", action="store_false",
                           help="leave out the horizontal flip")
+    add_checkpoint_option(features, "best", "the default is the model evaluate scores")
     features.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     features.set_defaults(run=cmd_features)
 
@@ -34,7 +42,7 @@ def add_parser(commands):
 def cmd_features(args):
     from ..data import load_image_folder
     from ..features import extract_features
-    from ..train import atomic_write, model_from_checkpoint
+    from ..train import atomic_write
 
     run_dir = check_run_dir(args.run_dir)
     if os.path.exists(args.out) and not args.force:
@@ -43,10 +51,8 @@ def cmd_features(args):
     if os.path.isdir(args.out) or not os.path.isdir(folder):     # before the work, not after
         why = "is a folder" if os.path.isdir(args.out) else f"its folder {folder} does not exist"
         raise CommandError(f"--out {args.out}: {why}; give the name of a file to write (.npz)")
-    model, arrays, meta = model_from_checkpoint(run_dir)
-    if meta.get("kind") == "localisation":
-        raise CommandError(f"{run_dir} is a localisation run; features come from a "
-                           f"classification run (this one was made from {meta.get('source')})")
+    model, arrays, meta = load_run(run_dir, args.checkpoint,
+                                   "features come from a classification run: give that one")
     try:
         data = load_image_folder(args.data)
         feats = extract_features(model, data.images, mean=arrays["mean"], scales=args.scales,
@@ -59,5 +65,6 @@ def cmd_features(args):
     except OSError as error:                 # disk full, a read-only folder: nothing is left
         raise CommandError(f"--out {args.out}: cannot write it: {error}") from None
     print(f"{args.out}: {feats.shape[0]} images x {feats.shape[1]} features "
-          f"({len(data.classes)} classes)")
+          f"({len(data.classes)} classes), from {os.path.join(run_dir, meta['file'])} "
+          f"(epoch {meta['epoch']})")
     return 0

@@ -4,16 +4,18 @@ classification run, and ``minivgg evaluate LOC_RUN``'s localisation lines."""
 from .common import (
     FORMATTER,
     CommandError,
+    add_checkpoint_option,
     check_run_dir,
     nonnegative_int,
     positive_float,
     positive_int,
+    run_checkpoint,
 )
 
 # The options --resume takes from the run itself, with their defaults
 # (which are the parser's).
 _RUN_OWN = {"head": "scr", "fine_tune": "all", "lr": None, "batch_size": 32, "seed": 0,
-            "layout": "scattered", "out": None}
+            "layout": "scattered", "out": None, "checkpoint": "last"}
 
 
 def add_parser(commands):
@@ -48,6 +50,9 @@ def add_parser(commands):
                           default=_RUN_OWN["layout"],
                           help="the built-in shapes to localise (the run's sizes and seed): "
                                "'centred' objects are so alike that one fixed box fits most")
+    add_checkpoint_option(localise, _RUN_OWN["checkpoint"],
+                          "the default fine-tunes the classifier as training left it (the "
+                          "recorded results in docs/results/ start there)")
     localise.add_argument("--out", default=_RUN_OWN["out"],
                           help="run folder to write (default: RUN_DIR-loc-HEAD-FINETUNE); "
                                "an existing run is never overwritten")
@@ -73,7 +78,7 @@ def cmd_localise(args):
             if args.run_dir is None:
                 raise CommandError("give RUN_DIR, a classification run folder (or --resume "
                                    "LOC_RUN)")
-            out = localise_run(check_run_dir(args.run_dir), head=args.head,
+            out = localise_run(run_checkpoint(args.run_dir, args.checkpoint), head=args.head,
                                fine_tune=args.fine_tune, epochs=args.epochs or DEFAULT_EPOCHS,
                                lr=DEFAULT_LR if args.lr is None else args.lr,
                                batch_size=args.batch_size, seed=args.seed,

@@ -161,7 +161,7 @@ def recipe_from_args(args):
 
 
 def _resumed(args):
-    from ..train import load_checkpoint
+    from ..train import load_checkpoint, refuse_localisation_run
     run_dir = check_run_dir(args.resume)
     ignored = [name for name in RECIPE_OPTIONS if name != "epochs" and getattr(args, name)
                is not None]
@@ -171,9 +171,11 @@ def _resumed(args):
         raise CommandError(f"--resume continues with the run's own recipe; drop "
                            f"{', '.join('--' + n.replace('_', '-') for n in ignored)}")
     meta = load_checkpoint(run_dir)[1]
-    if meta.get("kind") == "localisation":
-        raise CommandError(f"{run_dir} is a localisation run: continue it with 'minivgg "
-                           f"localise --resume {run_dir}'")
+    try:
+        refuse_localisation_run(run_dir, meta, f"continue it with 'minivgg localise --resume "
+                                               f"{run_dir}'")
+    except ValueError as error:
+        raise CommandError(str(error)) from None
     settings = dict(meta.get("settings") or {})
     if args.data is not None:
         settings["data"] = os.path.abspath(args.data)

@@ -29,7 +29,7 @@ class SpatialAverage(Layer):
         self._x_shape = x.shape
         return x.mean(axis=(2, 3))
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         x_shape = require_forward(self, self._x_shape)
         N, C, H, W = x_shape
         check_gradient(self, dout, (N, C))

@@ -7,12 +7,19 @@ A layer is a small object with two methods that mirror each other:
 
 ``layer.params["weight"]`` and ``layer.grads["weight"]`` are arrays of the same shape. ``backward``
 *overwrites* the gradients (it does not accumulate), so there is nothing to zero between steps.
+Every layer's backward is ``backward(dout, input_grad=True)``: with ``input_grad=False`` the caller
+needs no dx (a training step's first layer with parameters, ``Sequential.loss``), so the layer may
+skip computing it and return None (``Conv2d`` skips its largest product and col2im); layers that
+cannot save anything accept the argument and return dx all the same. A subclass of ``Layer``
+written as ``backward(self, dout)`` is given the argument, ignored (``Layer.__init_subclass__``).
 
 dtype policy: parameters are float32 unless the layer is built with ``dtype=np.float64`` or cast
 with ``layer.astype(np.float64)`` (what gradient checks do). Inputs must be floating point and, for
 layers with parameters, of the parameters' dtype: nothing is silently up- or down-cast.
 """
 
+import functools
+import inspect
 import math
 import numbers
 
@@ -22,6 +29,17 @@ import numpy as np
 class Layer:
     """Base class: subclasses set ``self.params`` / ``self.grads`` and write forward and backward."""
 
+    def __init_subclass__(cls, **kwargs):
+        """A subclass whose backward has no ``input_grad`` (written as the docs once showed:
+        ``backward(self, dout)``) gets one that takes it and ignores it, so every layer keeps
+        the contract ``Sequential`` calls."""
+        super().__init_subclass__(**kwargs)
+        backward = cls.__dict__.get("backward")
+        if inspect.isfunction(backward) and not any(
+                name == "input_grad" or p.kind is p.VAR_KEYWORD
+                for name, p in inspect.signature(backward).parameters.items()):
+            cls.backward = _ignoring_input_grad(backward)
+
     def __init__(self):
         self.params = {}
         self.grads = {}
@@ -30,7 +48,9 @@ class Layer:
     def forward(self, x):
         raise NotImplementedError
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dL/dx for ``dout`` = dL/dy, filling ``self.grads``; with ``input_grad=False`` the
+        caller needs no dL/dx: the layer may skip it and return None."""
         raise NotImplementedError
 
     def __call__(self, x):
@@ -67,6 +87,15 @@ class Layer:
 
     def extra_repr(self):
         return ""
+
+
+def _ignoring_input_grad(backward):
+    """``backward(self, dout)`` as ``backward(self, dout, input_grad=True)``: always dx."""
+    @functools.wraps(backward)
+    def adapted(self, dout, input_grad=True):
+        return backward(self, dout)
+    del adapted.__wrapped__                  # its signature is its own: it takes input_grad
+    return adapted
 
 
 def check_float_dtype(dtype, name):

@@ -34,7 +34,7 @@ class Linear(Layer):
         return x @ self.params["weight"].T + self.params["bias"]
         ### END SOLUTION
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         x = require_forward(self, self._x)
         check_gradient(self, dout, (x.shape[0], self.out_features))
         ### BEGIN SOLUTION
@@ -62,7 +62,7 @@ class Flatten(Layer):
         self._x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         x_shape = require_forward(self, self._x_shape)
         check_gradient(self, dout, (x_shape[0], int(np.prod(x_shape[1:]))))
         return dout.reshape(x_shape)

@@ -47,7 +47,7 @@ class LocalResponseNorm(Layer):
         self._cache = (x, scale)
         return y
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         x, scale = require_forward(self, self._cache)
         check_gradient(self, dout, x.shape)
         return kernels(self.backend).lrn_backward(dout, x, scale, self.size, self.alpha_per_sum,

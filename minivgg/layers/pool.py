@@ -40,7 +40,7 @@ class MaxPool2d(Layer):
         self._x_shape = x.shape
         return y
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         argmax = require_forward(self, self._argmax)
         check_gradient(self, dout, argmax.shape)
         return kernels(self.backend).maxpool_backward(dout, argmax, self._x_shape)

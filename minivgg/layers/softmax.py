@@ -62,7 +62,7 @@ class Softmax(Layer):
         self._y = softmax(x)
         return self._y
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         y = require_forward(self, self._y)
         check_gradient(self, dout, y.shape)
         return y * (dout - (dout * y).sum(axis=1, keepdims=True))

@@ -47,7 +47,7 @@ class Standardise(Layer):
         self._shape = x.shape
         return self._scale(x, "x")
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         check_gradient(self, dout, require_forward(self, self._shape))
         return self._scale(dout, "dout")
 

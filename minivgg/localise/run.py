@@ -28,6 +28,8 @@ from ..train import (
     _prefixed,
     load_checkpoint,
     model_from_checkpoint,
+    refuse_localisation_run,
+    remove_unused_run_dir,
     save_checkpoint,
 )
 from .geometry import from_params, iou
@@ -94,16 +96,19 @@ def _check_run(path, meta, crop):
 def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, lr=DEFAULT_LR,
                  batch_size=32, seed=0, layout=DEFAULT_LAYOUT, out_dir=None, log=print):
     """Train a localisation net from the classification run in ``source`` (a folder written by
-    ``minivgg train`` on the built-in data) on the built-in shapes of ``layout`` with the run's
-    sizes and seed (the generator gives every image's box), saving ``out_dir`` (default
-    ``<source>-loc-<head>-<fine_tune>``) after every epoch. Refuses to overwrite an existing
-    run (FileExistsError; :func:`resume_localisation` continues one). Returns out_dir."""
+    ``minivgg train`` on the built-in data: its checkpoint.npz, the last epoch; or a file of
+    one, such as its best.npz) on the built-in shapes of ``layout`` with the run's sizes and
+    seed (the generator gives every image's box), saving ``out_dir`` (default
+    ``<run folder>-loc-<head>-<fine_tune>``) after every epoch; its meta "source" is the file
+    read. Refuses to overwrite an existing run (FileExistsError; :func:`resume_localisation`
+    continues one). Returns out_dir."""
     epochs, lr, batch_size, seed = _numbers(epochs, lr, batch_size, seed)
+    source = _checkpoint(source)
     classifier, arrays, meta = model_from_checkpoint(source)
-    if meta.get("kind") == "localisation":
-        raise ValueError(f"{source} is a localisation run; give the classification run it was "
-                         f"made from ({meta.get('source')})")
-    out_dir = out_dir or f"{os.path.normpath(source)}-loc-{head}-{fine_tune}"
+    refuse_localisation_run(source, meta, "a localisation net starts from a classification "
+                                          "run: give that one")
+    folder = os.path.normpath(os.path.dirname(source) or ".")
+    out_dir = out_dir or f"{folder}-loc-{head}-{fine_tune}"
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise FileExistsError(f"{out_dir} exists and is not a folder; choose another --out")
     if os.path.exists(os.path.join(out_dir, CHECKPOINT)):
@@ -116,6 +121,7 @@ def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, 
     net = localisation_net(classifier, head, seed=seed,
                            mean_box=mean_targets(train_set, crop, head, scale))
     if log:
+        log(f"fine-tuning {source} (epoch {meta['epoch']})")
         log(f"{layout} built-in shapes ({len(train_set)} training / {len(val_set)} validation "
             f"images): the mean training box alone has a centre-crop localisation error of "
             f"{100 * constant_box_error(train_set, val_set, crop, scale):.1f}%")
@@ -179,6 +185,7 @@ def _fit(out_dir, net, fixed, run, train_set, val_set, state, log):
     """Train (or go on training) ``net`` as ``run`` says, writing ``out_dir``'s checkpoint
     after every epoch: the net's weights and momentum, ``fixed`` (the classifier, mean, PCA)
     and ``run`` with the training state (``net.training_state``), atomically."""
+    made = not os.path.exists(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     pca = (fixed["pca_eigvals"], fixed["pca_eigvecs"]) if "pca_eigvals" in fixed else None
 
@@ -190,10 +197,14 @@ def _fit(out_dir, net, fixed, run, train_set, val_set, state, log):
             **run, **state, "optimizer": optimizer, "epoch": len(state["history"]),
             "seconds": sum(record["seconds"] for record in state["history"])})
 
-    train_localiser(net, train_set, val_set, mean=fixed["mean"], fine_tune=run["fine_tune"],
-                    epochs=run["epochs"], lr=run["lr"], batch_size=run["batch_size"],
-                    scale=run["scale"], flip=run["augment"]["flip"], pca=pca, seed=run["seed"],
-                    log=log, state=state, on_epoch=save)
+    try:
+        train_localiser(net, train_set, val_set, mean=fixed["mean"], fine_tune=run["fine_tune"],
+                        epochs=run["epochs"], lr=run["lr"], batch_size=run["batch_size"],
+                        scale=run["scale"], flip=run["augment"]["flip"], pca=pca,
+                        seed=run["seed"], log=log, state=state, on_epoch=save)
+    except BaseException:                           # a first epoch that diverged: no litter
+        remove_unused_run_dir(out_dir, made)
+        raise
     return out_dir
 
 

@@ -37,6 +37,7 @@ import time
 
 import numpy as np
 
+from ..cli.common import save_figure
 from ..recipe import RECIPE
 from ..train import CHECKPOINT, Trainer, atomic_write, model_from_checkpoint
 from .geometry import iou
@@ -339,8 +340,7 @@ def figure(result, path):
     right.set_ylabel("test accuracy, %")
     right.legend(fontsize=8)
     right.set_title("Appendix B on scikit-learn's digits")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, "png")
 
 
 def main(argv=None):

