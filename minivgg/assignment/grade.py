@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sandbox
-from .checks import CHECKS, Wrong, judge
+from .checks import CHECKS, OVERLAP_HINT, Wrong, judge
 from .make import MANIFEST, PACKAGE, REFERENCE_ROOT
 from .parts import PARTS
 
@@ -196,7 +196,6 @@ def crash_message(error):
 
 def judge_check(name, cases, offset, outcome):
     """(worst error, message) of one check from the child's outcome; message "" when passed."""
-    _, adding = CHECKS[name][:2]
     results = {r.get("group"): r for r in outcome.results}
     worst, disjoint_passed = float("nan"), False
     for index, case in enumerate(cases):
@@ -209,16 +208,14 @@ def judge_check(name, cases, offset, outcome):
             return worst, crash_message(entry["error"])   # (what was saved before it still counts)
         outputs = {e.name: outcome.array(offset + index, e.name) if e.name in saved else None
                    for e in case.expects}
-        try:
-            for expect in case.expects:
+        for expect in case.expects:
+            try:
                 worst = np.fmax(worst, judge(expect, outputs[expect.name], outputs))
-        except Wrong as wrong:
-            hint = wrong.hint
-            if adding and disjoint_passed and case.overlapping and hint.startswith(adding) \
-                    and "differs from the reference" in hint:      # not a named mistake
-                from .checks import OVERLAP_HINT
-                hint = f"{hint}; {OVERLAP_HINT}"
-            return float(np.fmax(worst, wrong.error)), hint
+            except Wrong as wrong:
+                hint = wrong.hint
+                if expect.accumulates and not wrong.named and case.overlapping and disjoint_passed:
+                    hint = f"{hint}; {OVERLAP_HINT}"
+                return float(np.fmax(worst, wrong.error)), hint
         disjoint_passed |= not case.overlapping
     return float(worst), ""
 
@@ -227,7 +224,7 @@ def part_cases(part, ref, rng):
     """{check name: its cases} for one part, built with the reference."""
     built = {}
     for name, _ in part.checks:
-        build, _, select = CHECKS[name]
+        build, select = CHECKS[name]
         cases = build(ref, rng)
         if select:
             for case in cases:
