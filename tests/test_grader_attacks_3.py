@@ -7,6 +7,7 @@ next. Each test failed before its fix; the submissions start from test_grader_at
 copies (im2col blank, relu solved) and are graded with its LIMITS.
 """
 
+import os
 import socket
 import threading
 
@@ -120,11 +121,110 @@ def test_a_child_cannot_open_a_server(copies, tmp_path, grader):
         report.results[0].message, str(report)
 
 
-def test_a_report_says_when_the_network_was_open(copies, monkeypatch):
-    monkeypatch.setattr(sandbox, "landlock_abi", lambda: NETWORK_ABI - 1)
+def test_landlock_alone_refuses_tcp():
+    """The second wall, on its own: a process Landlock confined can neither connect nor bind."""
+    needs_network_rules()
+    from minivgg.assignment.runner import confine
+    port, stop = serving("")
+    try:
+        pid = os.fork()
+        if pid == 0:                                            # the child: confine, then try
+            code = 0
+            try:
+                confine([], [])
+                for attempt in (lambda: socket.create_connection(("127.0.0.1", port), timeout=5),
+                                lambda: socket.create_server(("127.0.0.1", 0))):
+                    try:
+                        attempt().close()
+                        code |= 1                               # got through
+                    except PermissionError:
+                        pass
+            except BaseException:
+                code = 2
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        stop()
+    assert os.waitstatus_to_exitcode(status) == 0, status
+
+
+# The same over UDP, which Landlock does not cover: the request could carry the inputs to a server
+# that answers with the reference's outputs.
+FETCH_UDP = """
+def _fetch(port):
+    import ctypes, os, struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.socket(2, 2, 0)                                  # AF_INET, SOCK_DGRAM
+    if fd < 0:
+        error = ctypes.get_errno()
+        raise OSError(error, "socket: " + os.strerror(error))
+    timeout = struct.pack("=qq", 5, 0)
+    libc.setsockopt(fd, 1, 20, timeout, len(timeout))          # SO_RCVTIMEO
+    address = struct.pack("=H", 2) + port.to_bytes(2, "big") + bytes([127, 0, 0, 1]) + bytes(8)
+    libc.sendto(fd, b"?", 1, 0, address, len(address))
+    buffer = ctypes.create_string_buffer(1 << 16)
+    got = libc.recv(fd, buffer, 1 << 16, 0)
+    if got <= 0:
+        raise OSError(ctypes.get_errno(), "no answer")
+    return buffer.raw[:got].decode()
+
+
+_downloaded = {"__name__": __name__, "__package__": __package__}
+exec(_fetch(PORT), _downloaded)
+im2col, col2im = _downloaded["im2col"], _downloaded["col2im"]
+"""
+
+
+def serving_udp(text):
+    """A server on 127.0.0.1 that answers every datagram with ``text``; (port, stop)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    done = threading.Event()
+
+    def serve():
+        while not done.is_set():
+            try:
+                _, peer = server.recvfrom(64)
+            except OSError:
+                continue
+            server.sendto(text.encode(), peer)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def stop():
+        done.set()
+        thread.join()
+        server.close()
+    return server.getsockname()[1], stop
+
+
+def test_a_child_cannot_download_a_solution_over_udp(copies, tmp_path, grader):
+    if sandbox.seccomp_arch() is None:
+        pytest.skip(f"no socket filter for this machine ({os.uname().machine}): only Landlock's TCP "
+                    f"rules, and the report says the network is open")
+    port, stop = serving_udp((REFERENCE_ROOT / "minivgg/kernels/naive.py").read_text())
+    try:
+        (report,) = grade([attacker(copies, tmp_path, FETCH_UDP.replace("PORT", str(port)))])
+    finally:
+        stop()
+    assert points(report) == {"im2col": 0, "relu": 5}, str(report)
+    assert "PermissionError" in report.results[0].message and "socket" in \
+        report.results[0].message, str(report)
+
+
+@pytest.mark.parametrize("abi, said", [(NETWORK_ABI - 1, "this kernel has Landlock ABI 3"),
+                                       (NETWORK_ABI, "Landlock refuses TCP only")])
+def test_a_report_says_when_the_network_was_open(copies, monkeypatch, abi, said):
+    """Where the grader has no socket filter for the machine (only x86_64 and aarch64)."""
+    monkeypatch.setattr(sandbox, "landlock_abi", lambda: abi)
+    monkeypatch.setattr(sandbox, "seccomp_arch", lambda: None)
     (report,) = grade([copies / "blank"], parts=["relu"])
-    assert any("network" in note and "Landlock ABI 3" in note for note in report.notes), \
+    assert any("could use the network" in note and said in note for note in report.notes), \
         report.notes
+    monkeypatch.undo()
+    (report,) = grade([copies / "blank"], parts=["relu"])
+    assert not any("network" in note for note in report.notes), report.notes
 
 
 def test_the_fetch_attack_works_where_nothing_refuses_it(tmp_path):

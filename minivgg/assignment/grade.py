@@ -288,11 +288,13 @@ def grade_submission(path, parts, box, seed, ref=None, cache=None):
         report.notes.append("the student's code ran with your rights (the grader is not root and "
                             "this kernel has no Landlock): it could read your files; see "
                             "docs/INSTRUCTORS.md")
-    if not box.network:
+    if box.network != "filter":
         kernel = f"Landlock ABI {box.abi}" if box.abi else "no Landlock"
-        report.notes.append(f"the student's code could use the network (TCP is refused from "
-                            f"Landlock ABI {sandbox.NETWORK_ABI}, Linux 6.7; this kernel has "
-                            f"{kernel}); see docs/INSTRUCTORS.md")
+        report.notes.append(f"the student's code could use the network: the grader has no socket "
+                            f"filter for {os.uname().machine}, " + (
+                                "and Landlock refuses TCP only" if box.network else
+                                f"and Landlock refuses TCP from ABI {sandbox.NETWORK_ABI} (Linux "
+                                f"6.7; this kernel has {kernel})") + "; see docs/INSTRUCTORS.md")
     work, problem = None, None
     if package is None:
         problem = f"no {PACKAGE}/ package in the submission"
