@@ -257,3 +257,82 @@ def test_the_reference_passes_every_part_at_the_minimum_limits():
     limits = sandbox.Limits(seconds=60, cpu=30, memory=sandbox.MIN_MEMORY)
     report = earlier.grading.grade([REFERENCE_ROOT], limits=limits)[0]
     assert report.score == report.max_score, report.text()
+
+
+# ------------------------------------------------------------------------------------------------
+# a process left behind
+# ------------------------------------------------------------------------------------------------
+
+# Student A solved im2col; at import, A's code leaves a process behind (two forks and setsid: out
+# of its part's process group) that hands A's file to whoever asks over UDP, which Landlock does
+# not cover. B handed in nothing: B's im2col asks for A's file. Raw system calls, as in FETCH.
+UDP = """
+import ctypes as _ctypes
+import os as _os
+import struct as _struct
+
+_libc = _ctypes.CDLL(None, use_errno=True)
+_ADDRESS = _struct.pack("=H", 2) + (PORT).to_bytes(2, "big") + bytes([127, 0, 0, 1]) + bytes(8)
+
+
+def _udp(seconds):
+    fd = _libc.socket(2, 2, 0)                                      # AF_INET, SOCK_DGRAM
+    timeout = _struct.pack("=qq", seconds, 0)
+    _libc.setsockopt(fd, 1, 20, timeout, len(timeout))              # SO_RCVTIMEO
+    return fd
+"""
+LEAVE_BEHIND = UDP + """
+
+def _serve(text):
+    fd = _udp(1)
+    if _libc.bind(fd, _ADDRESS, len(_ADDRESS)) != 0:
+        return
+    buffer, peer, size = _ctypes.create_string_buffer(64), _ctypes.create_string_buffer(16), \\
+        _ctypes.c_uint32(16)
+    for _ in range(30):                                             # 30 s at most
+        if _libc.recvfrom(fd, buffer, 64, 0, peer, _ctypes.byref(size)) > 0:
+            _libc.sendto(fd, text, len(text), 0, peer, size.value)
+
+
+with open(__file__, "rb") as _mine:
+    _text = _mine.read()
+try:
+    if _os.fork() == 0:
+        _os.setsid()
+        if _os.fork() == 0:
+            _serve(_text)
+        _os._exit(0)
+except OSError:                                  # no new processes (the jail): A's own grade only
+    pass
+"""
+TAKE_FROM_BEHIND = UDP + """
+
+def _ask():
+    fd = _udp(2)
+    _libc.sendto(fd, b"?", 1, 0, _ADDRESS, len(_ADDRESS))
+    buffer = _ctypes.create_string_buffer(1 << 16)
+    got = _libc.recv(fd, buffer, 1 << 16, 0)
+    if got <= 0:
+        raise NotImplementedError("nobody left behind")
+    space = {"__name__": __name__, "__package__": __package__, "__file__": __file__}
+    exec(buffer.raw[:got].decode().replace("_os.fork()", "1"), space)   # (no server of its own)
+    return space
+
+
+_theirs = _ask()
+im2col, col2im = _theirs["im2col"], _theirs["col2im"]
+"""
+
+
+def test_no_process_outlives_its_part(copies, tmp_path, grader):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:   # a free UDP port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    helper = attacker(copies, tmp_path, LEAVE_BEHIND.replace("PORT", str(port)), name="a_helper",
+                      start="im2col")
+    taker = attacker(copies, tmp_path, TAKE_FROM_BEHIND.replace("PORT", str(port)),
+                     name="b_taker")
+    report_a, report_b = grade([helper, taker])
+    assert points(report_a)["im2col"] == 15, str(report_a)               # A's own work counts
+    assert points(report_b) == {"im2col": 0, "relu": 5}, str(report_b)
+    assert "nobody left behind" in report_b.results[0].message, str(report_b)

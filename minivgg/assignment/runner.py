@@ -19,7 +19,8 @@ imports NumPy once, then for each part the grader asks for it forks a child that
    saving what a group asks for as .npy files (``allow_pickle=False``: numbers only) and each
    group's exception as text showing only frames from the student's files.
 
-The fork server itself never runs student code; it only reports each child's pid and exit status.
+The fork server itself never runs student code; it only reports each child's pid and exit status,
+after killing whatever the child left behind (it is a subreaper: orphans come back to it).
 Whatever the child writes is untrusted: the grader validates it and computes every score itself.
 """
 
@@ -243,6 +244,7 @@ def _memory_in_use():
 
 # Landlock's system calls (the same number on every architecture) and rights (linux/landlock.h)
 CREATE_RULESET, ADD_RULE, RESTRICT_SELF, RULE_PATH_BENEATH, NO_NEW_PRIVS = 444, 445, 446, 1, 38
+SUBREAPER = 36                        # prctl(PR_SET_CHILD_SUBREAPER)
 READ = 1 | 4 | 8                      # execute, read a file, read a directory
 FILE_RIGHTS = 1 | 2 | 4 | 1 << 14 | 1 << 15   # the rights a rule on a file (not a folder) may hold
 SCOPED = 1 | 2                        # no abstract unix sockets or signals out of the domain (ABI 6)
@@ -305,8 +307,8 @@ def child(request, site, stdlib):
         _limit(resource.RLIMIT_AS, _memory_in_use() + int(request["memory"]))
         jail = request.get("jail") if request.get("uid") is not None else None
         numpy = [os.path.realpath(os.path.join(site, name)) for name in os.listdir(site)]
+        _limit(resource.RLIMIT_NPROC, 0)  # no new processes or threads (but as root: sweep())
         if request.get("uid") is not None:
-            _limit(resource.RLIMIT_NPROC, 0)         # no new processes or threads as that user
             if jail:                                 # nothing outside the grader's scratch folder
                 os.chroot(jail)
             os.setgroups([])
@@ -340,9 +342,40 @@ def child(request, site, stdlib):
         os._exit(code)
 
 
+def _children():
+    """The pids of this process's children (from /proc: a child left by another is one too)."""
+    me, pids = os.getpid(), []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()   # (the name may hold spaces, ")")
+        except (OSError, ValueError):
+            continue                                           # not a process, or gone
+        if name.isdigit() and len(fields) > 1 and fields[1] == str(me):
+            pids.append(int(name))
+    return pids
+
+
+def sweep():
+    """Kill and reap every process the part left behind. The server is a subreaper: a process that
+    left the child's group (setsid) and lost its parent becomes the server's child, so each round
+    kills the server's children and waits for one; their orphans come up next round."""
+    while True:
+        for pid in _children():
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
 def serve(site):
     """The fork server: one JSON request a line on stdin; replies {"pid"}, then {"pid", "status",
-    "cpu"} (the child's CPU seconds) when the child has ended."""
+    "cpu"} (the child's CPU seconds) when the child and everything it started have ended."""
+    ctypes.CDLL(None).prctl(SUBREAPER, 1, 0, 0, 0)     # orphans of a part come back here
     stdlib = [p for p in sys.path if p]
     sys.path.append(site)
     import numpy  # noqa: F401  (loaded once here, shared by every child)
@@ -362,6 +395,7 @@ def serve(site):
             os.killpg(pid, 9)                   # whatever the child started in its group
         except OSError:
             pass
+        sweep()                                 # and whatever left the group
         replies.write(json.dumps({"pid": pid, "status": status,
                                   "cpu": usage.ru_utime + usage.ru_stime}).encode() + b"\n")
         replies.flush()

@@ -190,7 +190,8 @@ def _run(tables, source, shape, strides, starts, planes, out):
     through a C-contiguous copy if out is not C-contiguous)."""
     table, coefficients, size, zeroed = tables
     into = out if out is not None and out.flags.c_contiguous else np.empty(shape, source.dtype)
-    _threaded(_run_table, planes, into.size, (("winograd scratch", (size,), source.dtype),),
+    work = max(source.size, into.size)             # elements touched, for jit._run's threads
+    _threaded(_run_table, planes, work, (("winograd scratch", (size,), source.dtype),),
               table, coefficients, np.ascontiguousarray(source).reshape(-1), into.reshape(-1),
               np.array(strides, np.int64), starts, zeroed)
     if out is not None and into is not out:
