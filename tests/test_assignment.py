@@ -311,7 +311,7 @@ MISTAKES = [
      "return (x @ self.params[\"weight\"].T + self.params[\"bias\"]).astype(np.float64)",
      "linear", "a float32 input must give a float32 result"),
     ("layers/dropout.py", "return self._apply(x)", "return self._apply(x).astype(\"float64\")",
-     "dropout", "Dropout(0.2) on x (200, 500) of ones in float32 is float64"),
+     "dropout", "Dropout(0.2) on x (200, 500) in float32 is float64"),
     ("kernels/naive.py", "y = np.empty((N, C, Ho, Wo), dtype=x.dtype)\n    argmax",
      "y = np.empty((N, C, Ho, Wo))\n    argmax", "maxpool", "a float32 input must give a float32"),
     ("layers/activation.py", "return np.where(y > 0, dout, 0).astype(dout.dtype, copy=False)",

@@ -363,8 +363,25 @@ def _apply(self, a):
 
 Dropout.forward, Dropout._apply = _forward, _apply
 """,
+    # the mask, scaled, that forgets what it masks: right on inputs of ones, forward and backward
+    "ignores_x": """
+def _forward(self, x):
+    if not self.training or self.p == 0.0:
+        self._draws = ()
+        return x
+    self._draws = self.rng.random(x.shape).astype(x.dtype)
+    return self._apply(x)
+
+
+def _apply(self, a):
+    return ((self._draws >= self.p) / (1 - self.p)).astype(a.dtype)
+
+
+Dropout.forward, Dropout._apply = _forward, _apply
+""",
 }
 DROPOUT_CAUGHT = {"constant": "has shape (2,); expected x's shape (200, 500)",
+                  "ignores_x": "a kept unit must be x divided by 1 - p",
                   "pattern": "some rows or columns keep far more or fewer units",
                   "own_generator": "a second forward pass: dropped the same units again"}
 DROPOUT_REAL = """

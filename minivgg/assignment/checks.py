@@ -98,9 +98,11 @@ class Expect:
     """One output the child saves and how to judge it.
 
     ``kind``: "close" (relative error against ``value`` at most ``tol``), "equal" (the same
-    integers), "keep_rate" (dropout's output has ``info["shape"]``, its fraction of non-zeros is
-    1 - p within 0.01, and within ROW_RATE_TOL in every row and column), "same_as" (equal to the
-    output named in ``info["other"]``), "other_than" (not equal to it). ``dtype``: the dtype the
+    integers), "keep_rate" (dropout's output of the input ``value``, which holds no zero: x's
+    shape, its fraction of non-zeros 1 - p within 0.01 and within ROW_RATE_TOL in every row and
+    column, each non-zero x / (1 - p)), "masked" (``value`` times the mask of the output named in
+    ``info["other"]`` over 1 - p, "close": dropout's backward), "same_as" (equal to the output
+    named in ``info["other"]``), "other_than" (not equal to it). ``dtype``: the dtype the
     output must have.
     ``hints``: (a known wrong answer, what it means) pairs, tried when the output is wrong.
     ``accumulates``: the output sums what overlapping windows give each pixel (col2im's dx,
@@ -141,8 +143,9 @@ def judge(expect, got, outputs):
     if expect.dtype and got.dtype != np.dtype(expect.dtype):
         raise Wrong(f"{expect.what} is {got.dtype}; a {expect.dtype} input must give a "
                     f"{expect.dtype} result (the network runs in float32)")
+    value = expect.value
     if expect.kind == "keep_rate":
-        p, shape = expect.info["p"], tuple(expect.info["shape"])
+        p, shape = expect.info["p"], value.shape
         if got.shape != shape:
             raise Wrong(f"{expect.what} has shape {got.shape}; expected x's shape {shape}")
         kept = np.count_nonzero(got) / max(got.size, 1)
@@ -154,9 +157,9 @@ def judge(expect, got, outputs):
             raise Wrong(f"{expect.what}: some rows or columns keep far more or fewer units than "
                         f"{1 - p:.2f}; draw one number per element of x (x.shape), so each unit "
                         f"of each example is kept or dropped on its own")
-        scaled = got[got != 0]
-        if scaled.size and not np.allclose(scaled, 1 / (1 - p)):
-            raise Wrong(f"{expect.what}: kept units must be divided by 1 - p = {1 - p} "
+        kept = got != 0
+        if not np.allclose(got[kept], value[kept] / (1 - p), rtol=F32_TOL, atol=0):
+            raise Wrong(f"{expect.what}: a kept unit must be x divided by 1 - p = {1 - p} "
                         f"(inverted dropout keeps E[y] = x, so evaluation needs no rescaling)")
         return 0.0
     if expect.kind in ("same_as", "other_than"):
@@ -165,7 +168,11 @@ def judge(expect, got, outputs):
         if other is None or same != (expect.kind == "same_as"):
             raise Wrong(f"{expect.what}: {expect.info['hint']}")
         return 0.0
-    value = expect.value
+    if expect.kind == "masked":
+        other = outputs.get(expect.info["other"])
+        if other is None or other.shape != value.shape:
+            raise Wrong(f"{expect.what}: {expect.info['hint']}")
+        value = value * (other != 0) / (1 - expect.info["p"])
     if got.shape != value.shape:
         raise Wrong(f"{expect.what} has shape {got.shape}; expected {value.shape}")
     if expect.kind == "equal":
@@ -626,32 +633,35 @@ def dropout_layer(ref, rng):
     """Inverted dropout by its properties (any way of drawing the mask is right), its own
     generator (two layers with the same seed drop the same units, with another seed other units,
     a second forward pass other units), and its backward. Properties alone would pass a fixed
-    pattern, or a few numbers with the right fraction of zeros."""
+    pattern, or a few numbers with the right fraction of zeros; inputs of ones, a mask that
+    forgets x (and dout)."""
     cases = []
     seed = int(rng.integers(1 << 30))
     for p, dtype in ((0.5, "float64"), (0.2, "float32")):
-        what = f"Dropout({p}) on x (200, 500) of ones in {dtype}"
+        what = f"Dropout({p}) on x (200, 500) in {dtype}"
+        x, dout = (rng.uniform(0.5, 2.0, (200, 500)).astype(dtype) for _ in "xd")   # no zeros
         case = Case(what).step("import", "m", "layers.dropout")
-        ones = case.array(np.ones((200, 500), dtype))
-        case.call("layer", "m.Dropout", p, rng=seed).run("y", "layer.forward", ones)
-        case.expect("y", what, kind="keep_rate", info={"p": p, "shape": [200, 500]}, dtype=dtype)
-        case.run("dx", "layer.backward", ones)
-        case.expect("dx", f"{what}: backward", kind="same_as", dtype=dtype, info={
-            "other": "y", "hint": "backward must apply the forward pass's mask and scale"})
-        case.call("twin", "m.Dropout", p, rng=seed).run("y_twin", "twin.forward", ones)
+        xs, douts = case.array(x), case.array(dout)
+        case.call("layer", "m.Dropout", p, rng=seed).run("y", "layer.forward", xs)
+        case.expect("y", what, x, kind="keep_rate", info={"p": p}, dtype=dtype)
+        case.run("dx", "layer.backward", douts)
+        case.expect("dx", f"{what}: backward", dout, kind="masked", tol=F32_TOL, dtype=dtype,
+                    info={"other": "y", "p": p, "hint": "backward must apply the forward pass's "
+                          "mask and scale to dout"})
+        case.call("twin", "m.Dropout", p, rng=seed).run("y_twin", "twin.forward", xs)
         case.expect("y_twin", f"{what}: a second Dropout with the same rng", kind="same_as", info={
             "other": "y", "hint": "dropped other units: draw the mask from self.rng (the layer's "
                                   "own generator), not from np.random"})
-        case.run("y_again", "layer.forward", ones)
+        case.run("y_again", "layer.forward", xs)
         case.expect("y_again", f"{what}: a second forward pass", kind="other_than", info={
             "other": "y", "hint": "dropped the same units again: draw a new mask at every "
                                   "forward pass"})
-        case.call("other", "m.Dropout", p, rng=seed + 1).run("y_other", "other.forward", ones)
+        case.call("other", "m.Dropout", p, rng=seed + 1).run("y_other", "other.forward", xs)
         case.expect("y_other", f"{what}: a Dropout with another seed", kind="other_than", info={
             "other": "y", "hint": "dropped the same units: draw the mask from self.rng, the "
                                   "layer's own generator"})
-        case.call("_", "layer.eval").run("y_eval", "layer.forward", ones)
-        case.expect("y_eval", f"{what} in evaluation mode (must be the identity)", np.ones((200, 500)))
+        case.call("_", "layer.eval").run("y_eval", "layer.forward", xs)
+        case.expect("y_eval", f"{what} in evaluation mode (must be the identity)", x)
         cases.append(case)
     return cases
 
