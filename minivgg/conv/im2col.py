@@ -56,9 +56,7 @@ class Im2col:
             scratch["dy"] = F * N * P * itemsize
             if P < _PER_IMAGE_POSITIONS:
                 scratch["y"] = F * N * P * itemsize
-        if K < _PER_IMAGE_ROWS:
-            scratch["dweight_n"] = N * F * K * itemsize
-        elif K > F:
+        if K > F:
             scratch["dweight_t"] = K * F * itemsize
         if ph or pw:
             scratch["padded"] = N * C * (H + 2 * ph) * (W + 2 * pw) * itemsize
@@ -71,10 +69,19 @@ class Im2col:
         x_shape = require_forward(self, self._x_shape)
         ### BEGIN SOLUTION
         dy = dy.reshape(N, F, -1)                                           # (N, F, Ho*Wo)
-        P, K = dy.shape[2], dweight[0].size
-        # dy2d (F, N*Ho*Wo): dy's images side by side, for the two products below
-        dy2d = _stack(dy, "dy") if input_grad or not _per_image_dweight(K) else None
-        _weight_gradient(dy, dy2d, self._cols2d, dweight.reshape(F, K))  # dy2d @ cols2d.T
+        P = dy.shape[2]
+        dy2d = _stack(dy, "dy")                                             # (F, N*Ho*Wo)
+        # dweight = dy2d @ cols2d.T, a product with a very long inner dimension. OpenBLAS shares
+        # such a product among its threads well only by the rows of the result, so when
+        # K = C*kh*kw > F we compute its transpose, cols2d @ dy2d.T (same sums). Measured on a
+        # busy 2-core machine: K=576, F=64: 170 ms instead of 960; K=27, F=64: 15 ms, not 350.
+        dweight = dweight.reshape(F, -1)
+        K = dweight.shape[1]
+        if K > F:
+            dweight[...] = np.matmul(self._cols2d, dy2d.T,
+                                     out=_scratch.get("dweight_t", (K, F), dy.dtype)).T
+        else:
+            np.matmul(dy2d, self._cols2d.T, out=dweight)
         if not input_grad:
             return None
         dcols2d = np.matmul(weight.reshape(F, K).T, dy2d,
@@ -85,17 +92,14 @@ class Im2col:
         ### END SOLUTION
 
 
-# When one product per image beats the batch's one product (one thread, CPU time, batch 32-64,
-# benchmarks/bench_layers.py's shapes, 2026-11-30). Forward: with 256 or more output positions per
-# image, the products write each image's (F, Ho*Wo) block in place, and the copy that unstacks one
-# product's result is saved (conv1_1 of the CLI's net, 3 -> 16 at 32x32: 0.42 ms against 0.76-1.01;
-# 64 -> 64 at 32x32: 26.5 against 28.6 ms; 16 -> 32 at 16x16: the same; at 8x8 and below one
-# product wins, 1.1-1.7x). Weight gradient: with fewer than 32 rows of columns (a first layer, 3
-# channels x 3x3 = 27), one product sums over N*Ho*Wo columns with an inner dimension BLAS handles
-# slowly, while per image the blocks stay in cache (27 rows: 0.49-0.63 ms against 1.02-1.31 ms at
-# 32x32, 4.6-4.9 against 5.9-6.1 ms at 64x64; 72 rows and more: one product wins, 1.4-3.7x).
+# One product per image beats the batch's one product when every image's block is wide (one
+# thread, CPU time, batch 32-64, 2026-11-30): with 256 or more output positions per image, the
+# products write each image's (F, Ho*Wo) block in place, and the copy that unstacks one product's
+# result is saved. conv1_1 of the CLI's net (3 -> 16 at 32x32): 0.42 ms against 0.76-1.01; 3 -> 64
+# at 32x32: 2.2 against 3.9 ms; 64 -> 64 at 32x32: 26.5 against 28.6 ms; 16 -> 32 at 16x16: the
+# same; at 8x8 and below one product wins, 1.1-1.7x. The same sums: the CLI's training run is
+# bit-identical.
 _PER_IMAGE_POSITIONS = 256
-_PER_IMAGE_ROWS = 32
 
 
 def _times_columns(w2d, cols2d, N):
@@ -107,28 +111,6 @@ def _times_columns(w2d, cols2d, N):
                         cols2d.reshape(K, N, P).transpose(1, 0, 2), y)
     return _unstack(np.matmul(w2d, cols2d, out=_scratch.get("y", (w2d.shape[0], N * P), w2d.dtype)
                               if N > 1 else None), N)
-
-
-def _per_image_dweight(K):
-    return K < _PER_IMAGE_ROWS
-
-
-def _weight_gradient(dy, dy2d, cols2d, dweight):
-    """dweight (F, K) = dy2d @ cols2d.T = sum_n dy[n] @ cols[n].T; dy (N, F, P), dy2d its images
-    side by side (F, N*P), or None when the sum runs per image (_per_image_dweight)."""
-    (N, F, P), K = dy.shape, dweight.shape[1]
-    if _per_image_dweight(K):
-        per_image = _scratch.get("dweight_n", (N, F, K), dy.dtype)
-        products(dy, cols2d.reshape(K, N, P).transpose(1, 2, 0), per_image)
-        np.sum(per_image, axis=0, out=dweight)
-    elif K > F:
-        # A product with a very long inner dimension. OpenBLAS shares it among its threads well
-        # only by the rows of the result, so when K = C*kh*kw > F we compute its transpose,
-        # cols2d @ dy2d.T (same sums). Measured on a busy 2-core machine: K=576, F=64: 170 ms
-        # instead of 960; K=27, F=64: 15 ms, not 350.
-        dweight[...] = np.matmul(cols2d, dy2d.T, out=_scratch.get("dweight_t", (K, F), dy.dtype)).T
-    else:
-        np.matmul(dy2d, cols2d.T, out=dweight)
 
 
 def _stack(a, name):

@@ -28,8 +28,10 @@ def products(a, b, out):
     the products are shared out between the kernels' threads instead (np.matmul releases the
     GIL): one hand-off per call instead of one per product.
     """
+    if _blas_controller() is None:
+        return np.matmul(a, b, out=out)
     from ..kernels import jit  # here, not at import: Numba loads only when used
-    if jit.get_num_threads() == 1 or _blas_controller() is None:
+    if jit.get_num_threads() == 1:
         return np.matmul(a, b, out=out)
     with _blas_controller().limit(limits=1, user_api="blas"):
         jit._run(_product_range, len(a), out.size, a, b, out)
