@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from minivgg.assignment import PARTS, MarkerError, grade, grade_main, make_assignment, make_main
-from minivgg.assignment.checks import CHECKS, Expect, Wrong, judge
+from minivgg.assignment.checks import CHECKS, OVERLAP_HINT, Case, Expect, Wrong, judge
 from minivgg.assignment.make import (
     BEGIN,
     DELEGATES,
@@ -622,3 +622,51 @@ def test_reports_are_strict_json_when_an_error_is_infinite_or_not_measured():
     assert [p["worst_error"] for p in parsed["parts"]] == [None, None]
     assert parsed["parts"][0]["checks"][0]["worst_error"] is None
     assert json.loads(gradescope_json(report), parse_constant=refuse)["score"] == 0
+
+
+def test_the_overlap_hint_follows_what_the_check_says_not_the_messages_text(tmp_path):
+    """The "+=, not =" hint is added to an output whose Expect accumulates overlapping windows
+    (col2im's dx), when no named hint explains the error and the disjoint windows were right;
+    whatever the texts say: a named hint that reads "differs from the reference" gets none."""
+    from minivgg.assignment.grade import judge_check
+    from minivgg.assignment.sandbox import Outcome
+    right, wrong = np.zeros((2, 3)), np.ones((2, 3))
+
+    def outcome(groups):
+        for group in range(groups):
+            (tmp_path / f"g{group}").mkdir(exist_ok=True)
+            np.save(tmp_path / f"g{group}" / "dx.npy", wrong if group else right)
+        return Outcome("finished", 0.0, 0.0, [{"group": g, "saved": ["dx"]}
+                                              for g in range(groups)], "", tmp_path)
+
+    def cases(**expect):
+        disjoint, overlapping = Case("disjoint"), Case("overlapping", overlapping=True)
+        disjoint.expect("dx", "the adjoint on disjoint windows", right)
+        overlapping.expect("dx", "the adjoint on overlapping windows", right, **expect)
+        return [disjoint, overlapping]
+    _, message = judge_check("im2col_naive", cases(accumulates=True), 0, outcome(2))
+    assert message.endswith(OVERLAP_HINT), message             # "what" names no function
+    _, message = judge_check("im2col_naive", cases(accumulates=True, hints=[
+        (wrong, "it differs from the reference by one everywhere")]), 0, outcome(2))
+    assert OVERLAP_HINT not in message and "by one everywhere" in message, message
+    _, message = judge_check("im2col_naive", cases(), 0, outcome(2))
+    assert OVERLAP_HINT not in message, message                # an output that does not add up
+
+
+def test_the_self_check_keeps_every_field_of_the_graders_expects(tmp_path):
+    """The copy's public cases are the grader's: each Expect comes back field for field (the
+    overlap hint's ``accumulates`` included, or the self-check would not give it)."""
+    from dataclasses import fields
+
+    from minivgg.assignment.grade import _reference, part_cases
+    from minivgg.assignment.selfcheck import load_public, save_public
+    part = next(p for p in PARTS if p.name == "maxpool")
+    built = part_cases(part, _reference(), np.random.default_rng(0))
+    save_public("maxpool", built, tmp_path)
+    loaded = load_public("maxpool", tmp_path)
+    pairs = [(e, f) for check in built for c, d in zip(built[check], loaded[check])
+             for e, f in zip(c.expects, d.expects)]
+    assert any(e.accumulates for e, _ in pairs)
+    for e, f in pairs:
+        for name in (f.name for f in fields(Expect) if f.name not in ("value", "hints")):
+            assert getattr(e, name) == getattr(f, name), (e.what, name)

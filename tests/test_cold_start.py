@@ -16,10 +16,10 @@ import minivgg
 CODE = """
 import numpy as np
 from minivgg.kernels import jit
-x = np.array([[-1.0, 2.0]], np.float32)
-assert jit.relu_forward(x).tolist() == [[0.0, 2.0]]
-assert jit.relu_backward(x, jit.relu_forward(x)).tolist() == [[0.0, 2.0]]
-print(len(jit._zero_below.stats.cache_hits) + len(jit._relu_backward.stats.cache_hits))
+x = np.array([[[[-1.0, 2.0], [0.5, 1.0]]]], np.float32)
+assert jit.relu_forward(x).tolist() == [[[[0.0, 2.0], [0.5, 1.0]]]]
+assert jit.maxpool_forward(x, (2, 2), (2, 2))[0].tolist() == [[[[2.0]]]]
+print(len(jit._zero_below.stats.cache_hits) + len(jit._maxpool_forward.stats.cache_hits))
 """
 
 

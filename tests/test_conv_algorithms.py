@@ -1,6 +1,10 @@
 """The convolution algorithms (minivgg/conv/): Winograd's transforms, every algorithm against the
 definition and finite differences on every backend, the float32 error bound, and ``auto``."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -76,6 +80,35 @@ def test_winograd_forms_match_the_definition(N, C, F, H, W, padding, m, seed):
         dM = form.output_transform_adjoint(dy, m)
         assert np.isclose(np.sum(form.output_transform(M, expected.shape, m) * dy),
                           np.sum(M * dM), rtol=1e-10)
+
+
+def test_compiled_transforms_also_run_as_plain_python():
+    """Under NUMBA_DISABLE_JIT=1 the operation tables of kernels/winograd_jit.py run as Python
+    (read-only and strided inputs, every padding and tile size) and match the NumPy form."""
+    code = """
+import numpy as np
+from minivgg.kernels.winograd import vectorized
+from minivgg.kernels.winograd_jit import numba
+rng = np.random.default_rng(0)
+x = rng.standard_normal((2, 3, 9, 14))[:, :, :, ::2]
+x.flags.writeable = False
+for m in (2, 4):
+    dy = rng.standard_normal((2, 4, 7 + m, 5))
+    for padding in (0, 1, 2):
+        np.testing.assert_allclose(numba.input_transform(x, padding, m),
+                                   vectorized.input_transform(x, padding, m), rtol=1e-12, atol=1e-12)
+    dM = numba.output_transform_adjoint(dy, m)
+    np.testing.assert_allclose(dM, vectorized.output_transform_adjoint(dy, m), rtol=1e-12, atol=1e-12)
+    b = rng.standard_normal(4)
+    np.testing.assert_allclose(numba.output_transform(dM, dy.shape, m, b),
+                               vectorized.output_transform(dM, dy.shape, m, b), rtol=1e-12, atol=1e-12)
+print("ok")
+"""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
 
 
 @pytest.mark.parametrize("algorithm", SQUARE_3x3)

@@ -7,6 +7,7 @@ next. Each test failed before its fix; the submissions start from test_grader_at
 copies (im2col blank, relu solved) and are graded with its LIMITS.
 """
 
+import os
 import socket
 import threading
 
@@ -120,11 +121,110 @@ def test_a_child_cannot_open_a_server(copies, tmp_path, grader):
         report.results[0].message, str(report)
 
 
-def test_a_report_says_when_the_network_was_open(copies, monkeypatch):
-    monkeypatch.setattr(sandbox, "landlock_abi", lambda: NETWORK_ABI - 1)
+def test_landlock_alone_refuses_tcp():
+    """The second wall, on its own: a process Landlock confined can neither connect nor bind."""
+    needs_network_rules()
+    from minivgg.assignment.runner import confine
+    port, stop = serving("")
+    try:
+        pid = os.fork()
+        if pid == 0:                                            # the child: confine, then try
+            code = 0
+            try:
+                confine([], [])
+                for attempt in (lambda: socket.create_connection(("127.0.0.1", port), timeout=5),
+                                lambda: socket.create_server(("127.0.0.1", 0))):
+                    try:
+                        attempt().close()
+                        code |= 1                               # got through
+                    except PermissionError:
+                        pass
+            except BaseException:
+                code = 2
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        stop()
+    assert os.waitstatus_to_exitcode(status) == 0, status
+
+
+# The same over UDP, which Landlock does not cover: the request could carry the inputs to a server
+# that answers with the reference's outputs.
+FETCH_UDP = """
+def _fetch(port):
+    import ctypes, os, struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.socket(2, 2, 0)                                  # AF_INET, SOCK_DGRAM
+    if fd < 0:
+        error = ctypes.get_errno()
+        raise OSError(error, "socket: " + os.strerror(error))
+    timeout = struct.pack("=qq", 5, 0)
+    libc.setsockopt(fd, 1, 20, timeout, len(timeout))          # SO_RCVTIMEO
+    address = struct.pack("=H", 2) + port.to_bytes(2, "big") + bytes([127, 0, 0, 1]) + bytes(8)
+    libc.sendto(fd, b"?", 1, 0, address, len(address))
+    buffer = ctypes.create_string_buffer(1 << 16)
+    got = libc.recv(fd, buffer, 1 << 16, 0)
+    if got <= 0:
+        raise OSError(ctypes.get_errno(), "no answer")
+    return buffer.raw[:got].decode()
+
+
+_downloaded = {"__name__": __name__, "__package__": __package__}
+exec(_fetch(PORT), _downloaded)
+im2col, col2im = _downloaded["im2col"], _downloaded["col2im"]
+"""
+
+
+def serving_udp(text):
+    """A server on 127.0.0.1 that answers every datagram with ``text``; (port, stop)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    done = threading.Event()
+
+    def serve():
+        while not done.is_set():
+            try:
+                _, peer = server.recvfrom(64)
+            except OSError:
+                continue
+            server.sendto(text.encode(), peer)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def stop():
+        done.set()
+        thread.join()
+        server.close()
+    return server.getsockname()[1], stop
+
+
+def test_a_child_cannot_download_a_solution_over_udp(copies, tmp_path, grader):
+    if sandbox.seccomp_arch() is None:
+        pytest.skip(f"no socket filter for this machine ({os.uname().machine}): only Landlock's TCP "
+                    f"rules, and the report says the network is open")
+    port, stop = serving_udp((REFERENCE_ROOT / "minivgg/kernels/naive.py").read_text())
+    try:
+        (report,) = grade([attacker(copies, tmp_path, FETCH_UDP.replace("PORT", str(port)))])
+    finally:
+        stop()
+    assert points(report) == {"im2col": 0, "relu": 5}, str(report)
+    assert "PermissionError" in report.results[0].message and "socket" in \
+        report.results[0].message, str(report)
+
+
+@pytest.mark.parametrize("abi, said", [(NETWORK_ABI - 1, "this kernel has Landlock ABI 3"),
+                                       (NETWORK_ABI, "Landlock refuses TCP only")])
+def test_a_report_says_when_the_network_was_open(copies, monkeypatch, abi, said):
+    """Where the grader has no socket filter for the machine (only x86_64 and aarch64)."""
+    monkeypatch.setattr(sandbox, "landlock_abi", lambda: abi)
+    monkeypatch.setattr(sandbox, "seccomp_arch", lambda: None)
     (report,) = grade([copies / "blank"], parts=["relu"])
-    assert any("network" in note and "Landlock ABI 3" in note for note in report.notes), \
+    assert any("could use the network" in note and said in note for note in report.notes), \
         report.notes
+    monkeypatch.undo()
+    (report,) = grade([copies / "blank"], parts=["relu"])
+    assert not any("network" in note for note in report.notes), report.notes
 
 
 def test_the_fetch_attack_works_where_nothing_refuses_it(tmp_path):
@@ -235,3 +335,104 @@ def test_the_calling_attacks_work_on_the_solved_code(part):
     for name, args in (("conv2d_direct", (x, weight, bias, *geometry[1:])),
                        ("im2col", (x, *geometry)), ("col2im", (dcols, x.shape, *geometry))):
         assert np.allclose(space[name](*args), getattr(naive, name)(*args)), name
+
+
+# ------------------------------------------------------------------------------------------------
+# limits no part can meet: the instructor's error, not every student's zero
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("option, value, minimum", [
+    ("--memory", str((sandbox.MIN_MEMORY >> 20) - 1), f"{sandbox.MIN_MEMORY >> 20} MiB"),
+    ("--memory", "1", f"{sandbox.MIN_MEMORY >> 20} MiB"),
+    ("--timeout", "0.05", f"{sandbox.MIN_SECONDS:g} s")])
+def test_an_impossible_limit_is_refused_naming_the_option_and_its_minimum(copies, capsys, option,
+                                                                         value, minimum):
+    assert earlier.grading.grade_main([str(copies / "relu"), option, value]) == 2
+    error = capsys.readouterr().err
+    assert f"{option} {value}:" in error and f"at least {minimum}" in error, error
+
+
+def test_the_reference_passes_every_part_at_the_minimum_limits():
+    """The minimum is enough for the grader's own child: the reference, graded as a student."""
+    limits = sandbox.Limits(seconds=60, cpu=30, memory=sandbox.MIN_MEMORY)
+    report = earlier.grading.grade([REFERENCE_ROOT], limits=limits)[0]
+    assert report.score == report.max_score, report.text()
+
+
+# ------------------------------------------------------------------------------------------------
+# a process left behind
+# ------------------------------------------------------------------------------------------------
+
+# Student A solved im2col; at import, A's code leaves a process behind (two forks and setsid: out
+# of its part's process group) that hands A's file to whoever asks over UDP, which Landlock does
+# not cover. B handed in nothing: B's im2col asks for A's file. Raw system calls, as in FETCH.
+UDP = """
+import ctypes as _ctypes
+import os as _os
+import struct as _struct
+
+_libc = _ctypes.CDLL(None, use_errno=True)
+_ADDRESS = _struct.pack("=H", 2) + (PORT).to_bytes(2, "big") + bytes([127, 0, 0, 1]) + bytes(8)
+
+
+def _udp(seconds):
+    fd = _libc.socket(2, 2, 0)                                      # AF_INET, SOCK_DGRAM
+    timeout = _struct.pack("=qq", seconds, 0)
+    _libc.setsockopt(fd, 1, 20, timeout, len(timeout))              # SO_RCVTIMEO
+    return fd
+"""
+LEAVE_BEHIND = UDP + """
+
+def _serve(text):
+    fd = _udp(1)
+    if _libc.bind(fd, _ADDRESS, len(_ADDRESS)) != 0:
+        return
+    buffer, peer, size = _ctypes.create_string_buffer(64), _ctypes.create_string_buffer(16), \\
+        _ctypes.c_uint32(16)
+    for _ in range(30):                                             # 30 s at most
+        if _libc.recvfrom(fd, buffer, 64, 0, peer, _ctypes.byref(size)) > 0:
+            _libc.sendto(fd, text, len(text), 0, peer, size.value)
+
+
+with open(__file__, "rb") as _mine:
+    _text = _mine.read()
+try:
+    if _os.fork() == 0:
+        _os.setsid()
+        if _os.fork() == 0:
+            _serve(_text)
+        _os._exit(0)
+except OSError:                                  # no new processes (the jail): A's own grade only
+    pass
+"""
+TAKE_FROM_BEHIND = UDP + """
+
+def _ask():
+    fd = _udp(2)
+    _libc.sendto(fd, b"?", 1, 0, _ADDRESS, len(_ADDRESS))
+    buffer = _ctypes.create_string_buffer(1 << 16)
+    got = _libc.recv(fd, buffer, 1 << 16, 0)
+    if got <= 0:
+        raise NotImplementedError("nobody left behind")
+    space = {"__name__": __name__, "__package__": __package__, "__file__": __file__}
+    exec(buffer.raw[:got].decode().replace("_os.fork()", "1"), space)   # (no server of its own)
+    return space
+
+
+_theirs = _ask()
+im2col, col2im = _theirs["im2col"], _theirs["col2im"]
+"""
+
+
+def test_no_process_outlives_its_part(copies, tmp_path, grader):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:   # a free UDP port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    helper = attacker(copies, tmp_path, LEAVE_BEHIND.replace("PORT", str(port)), name="a_helper",
+                      start="im2col")
+    taker = attacker(copies, tmp_path, TAKE_FROM_BEHIND.replace("PORT", str(port)),
+                     name="b_taker")
+    report_a, report_b = grade([helper, taker])
+    assert points(report_a)["im2col"] == 15, str(report_a)               # A's own work counts
+    assert points(report_b) == {"im2col": 0, "relu": 5}, str(report_b)
+    assert "nobody left behind" in report_b.results[0].message, str(report_b)

@@ -57,8 +57,8 @@ def test_im2col_col2im_equal_naive(N, C, H, W, kernel, stride, padding, dtype):
 
 
 POOL_CASES = [
-    (2, 3, 8, 8, (2, 2), (2, 2)),       # _maxpool_2x2
-    (1, 2, 9, 7, (2, 2), (2, 2)),       # _maxpool_2x2, odd sizes (last row/column dropped)
+    (2, 3, 8, 8, (2, 2), (2, 2)),       # the 2x2/2 path of _maxpool_forward
+    (1, 2, 9, 7, (2, 2), (2, 2)),       # 2x2/2, odd sizes (last row/column dropped)
     (2, 2, 9, 9, (3, 3), (2, 2)),       # overlapping (AlexNet)
     (1, 2, 6, 7, (2, 3), (1, 2)),
     (1, 1, 5, 5, (2, 2), (1, 1)),       # 2x2 with stride 1: overlapping, not the fast path
@@ -115,6 +115,30 @@ def test_relu_and_dropout_kernels(dtype):
 def test_relu_nan_and_noncontiguous():
     x = np.array([[np.nan, -1.0, 2.0, 0.0]] * 3, dtype=np.float32).T    # Fortran order
     np.testing.assert_array_equal(jit.relu_forward(x), np.maximum(x, 0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_edge_values_forward_and_backward(dtype):
+    """The kernel's thresholds (see jit._zero_below): a NaN passes forward and takes no gradient;
+    the smallest positive number takes it; zeros of either sign do not."""
+    tiny = np.finfo(dtype).smallest_subnormal
+    x = np.array([np.nan, -0.0, 0.0, tiny, -tiny, 1.0, -np.inf, np.inf], dtype)
+    y = jit.relu_forward(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    dout = np.arange(1, x.size + 1).astype(dtype)
+    np.testing.assert_array_equal(jit.relu_backward(dout, y), np.where(y > 0, dout, 0))
+    np.testing.assert_array_equal(jit.relu_backward(dout, x), np.where(x > 0, dout, 0))
+
+
+def test_maxpool_fills_a_noncontiguous_out():
+    x = np.random.default_rng(3).standard_normal((2, 3, 6, 8)).astype(np.float32)
+    y, argmax = jit.maxpool_forward(x, (2, 2), (2, 2))
+    out = (np.zeros((3, 2, 3, 4), np.float32).transpose(1, 0, 2, 3),
+           np.zeros((2, 3, 4, 3), np.int64).transpose(0, 1, 3, 2))
+    result = jit.maxpool_forward(x, (2, 2), (2, 2), out=out)
+    assert result[0] is out[0] and result[1] is out[1]
+    np.testing.assert_array_equal(out[0], y)
+    np.testing.assert_array_equal(out[1], argmax)
 
 
 def test_pool_relu_dropout_outputs_not_overwritten(backend):

@@ -77,11 +77,12 @@ LRN_CASES = [
 
 
 class Wrong(Exception):
-    """The student's code gives a wrong answer; ``hint`` says what and where, in one line."""
+    """The student's code gives a wrong answer; ``hint`` says what and where, in one line;
+    ``named``: whether it names the mistake (False: only where the answer differs)."""
 
-    def __init__(self, hint, error=float("nan")):
+    def __init__(self, hint, error=float("nan"), named=True):
         super().__init__(hint)
-        self.hint, self.error = hint, error
+        self.hint, self.error, self.named = hint, error, named
 
 
 def relative_errors(actual, expected):
@@ -102,6 +103,9 @@ class Expect:
     output named in ``info["other"]``), "other_than" (not equal to it). ``dtype``: the dtype the
     output must have.
     ``hints``: (a known wrong answer, what it means) pairs, tried when the output is wrong.
+    ``accumulates``: the output sums what overlapping windows give each pixel (col2im's dx,
+    max-pool's); an error no hint names there, on overlapping windows after the check's disjoint
+    ones passed, gets OVERLAP_HINT.
     """
     name: str
     what: str
@@ -111,6 +115,7 @@ class Expect:
     dtype: str = None
     hints: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    accumulates: bool = False
 
 
 def _where(errors):
@@ -179,7 +184,7 @@ def judge(expect, got, outputs):
                     f"your code never wrote (np.empty holds whatever was in memory: start from "
                     f"np.zeros, or write every entry) or a number that overflowed", np.inf)
     raise Wrong(f"{expect.what} differs from the reference: relative error {worst:.1e} at {at} "
-                f"(got {got[at]:.6g}, expected {value[at]:.6g})", worst)
+                f"(got {got[at]:.6g}, expected {value[at]:.6g})", worst, named=False)
 
 
 class Case:
@@ -348,7 +353,7 @@ def im2col_kernels(module):
             case.run("dx", "m.col2im", case.array(dcols), tup(x_shape), tup(kernel), tup(stride),
                      tup(padding))
             case.expect("dx", f"col2im on {what}", dx, tol=tol, dtype=dtype.__name__,
-                        hints=hints["dx"])
+                        hints=hints["dx"], accumulates=True)
             if index < 3:                  # out=: Conv2d passes a buffer and ignores the return
                 N, K, P = cols.shape       # its (K, N*P) columns seen as (N, K, P): not contiguous
                 case.step("empty", "buffer", [K, N, P], dtype.__name__, [1, 0, 2])
@@ -366,7 +371,7 @@ def im2col_kernels(module):
                 case.expect("dbuffer", f"col2im(..., out=buffer) on {what} left the buffer "
                             f"unfilled or wrong (fill out when it is given; it holds "
                             f"anything, here NaN: set it to 0 before adding)", dx, tol=tol,
-                            hints=hints["dx"])
+                            hints=hints["dx"], accumulates=True)
             cases.append(case)
         return cases
     return build
@@ -389,7 +394,8 @@ def maxpool_kernels(ref, rng):
         case.expect("forward.1", f"maxpool_forward's argmax on {what} (the flat index h * W + w "
                     f"of each maximum in its (H, W) plane)", argmax, kind="equal", tol=0)
         case.run("dx", "m.maxpool_backward", case.array(dout), case.array(argmax), tup(x_shape))
-        cases.append(case.expect("dx", f"maxpool_backward on {what}", dx, dtype=dtype.__name__))
+        cases.append(case.expect("dx", f"maxpool_backward on {what}", dx, dtype=dtype.__name__,
+                                 accumulates=True))
     return cases
 
 
@@ -736,28 +742,27 @@ def backward(name):
     return not forward(name)
 
 
-# name -> (build, the function whose failures on overlapping windows get OVERLAP_HINT, which
-# outputs it judges: forward's (y...), backward's, or all (None)). A layer's forward and backward
-# are separate checks, so each earns its share of the part's points.
+# name -> (build, which outputs it judges: forward's (y...), backward's, or all (None)). A layer's
+# forward and backward are separate checks, so each earns its share of the part's points.
 CHECKS = {
-    "conv_direct": (conv_direct, None, None),
-    "im2col_naive": (im2col_kernels("kernels.naive"), "col2im", None),
-    "im2col_numpy": (im2col_kernels("kernels.vectorized"), "col2im", None),
-    "maxpool_kernels": (maxpool_kernels, "maxpool_backward", None),
-    "maxpool_ties": (maxpool_ties, None, None),
-    "maxpool_gradients": (maxpool_gradients, None, None),
-    "lrn_kernels": (lrn_kernels, None, None),
-    "lrn_gradients": (lrn_gradients, None, None),
-    "softmax_ce_values": (softmax_ce_values, None, None),
-    "softmax_ce_extreme": (softmax_ce_extreme, None, None),
-    "linear_forward": (linear_layer, None, forward),
-    "linear_backward": (linear_layer, None, backward),
-    "conv_forward": (conv_layer, None, forward),
-    "conv_backward": (conv_layer, None, backward),
-    "relu_forward": (relu_layer, None, forward),
-    "relu_backward": (relu_layer, None, backward),
-    "dropout_layer": (dropout_layer, None, None),
-    "sgd_momentum": (sgd_momentum, None, None),
-    "sgd_in_place": (in_place_update, None, None),
-    "receptive_field": (receptive_field, None, None),
+    "conv_direct": (conv_direct, None),
+    "im2col_naive": (im2col_kernels("kernels.naive"), None),
+    "im2col_numpy": (im2col_kernels("kernels.vectorized"), None),
+    "maxpool_kernels": (maxpool_kernels, None),
+    "maxpool_ties": (maxpool_ties, None),
+    "maxpool_gradients": (maxpool_gradients, None),
+    "lrn_kernels": (lrn_kernels, None),
+    "lrn_gradients": (lrn_gradients, None),
+    "softmax_ce_values": (softmax_ce_values, None),
+    "softmax_ce_extreme": (softmax_ce_extreme, None),
+    "linear_forward": (linear_layer, forward),
+    "linear_backward": (linear_layer, backward),
+    "conv_forward": (conv_layer, forward),
+    "conv_backward": (conv_layer, backward),
+    "relu_forward": (relu_layer, forward),
+    "relu_backward": (relu_layer, backward),
+    "dropout_layer": (dropout_layer, None),
+    "sgd_momentum": (sgd_momentum, None),
+    "sgd_in_place": (in_place_update, None),
+    "receptive_field": (receptive_field, None),
 }

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sandbox
-from .checks import CHECKS, Wrong, judge
+from .checks import CHECKS, OVERLAP_HINT, Wrong, judge
 from .make import MANIFEST, PACKAGE, REFERENCE_ROOT
 from .parts import PARTS
 
@@ -196,7 +196,6 @@ def crash_message(error):
 
 def judge_check(name, cases, offset, outcome):
     """(worst error, message) of one check from the child's outcome; message "" when passed."""
-    _, adding = CHECKS[name][:2]
     results = {r.get("group"): r for r in outcome.results}
     worst, disjoint_passed = float("nan"), False
     for index, case in enumerate(cases):
@@ -209,16 +208,14 @@ def judge_check(name, cases, offset, outcome):
             return worst, crash_message(entry["error"])   # (what was saved before it still counts)
         outputs = {e.name: outcome.array(offset + index, e.name) if e.name in saved else None
                    for e in case.expects}
-        try:
-            for expect in case.expects:
+        for expect in case.expects:
+            try:
                 worst = np.fmax(worst, judge(expect, outputs[expect.name], outputs))
-        except Wrong as wrong:
-            hint = wrong.hint
-            if adding and disjoint_passed and case.overlapping and hint.startswith(adding) \
-                    and "differs from the reference" in hint:      # not a named mistake
-                from .checks import OVERLAP_HINT
-                hint = f"{hint}; {OVERLAP_HINT}"
-            return float(np.fmax(worst, wrong.error)), hint
+            except Wrong as wrong:
+                hint = wrong.hint
+                if expect.accumulates and not wrong.named and case.overlapping and disjoint_passed:
+                    hint = f"{hint}; {OVERLAP_HINT}"
+                return float(np.fmax(worst, wrong.error)), hint
         disjoint_passed |= not case.overlapping
     return float(worst), ""
 
@@ -227,7 +224,7 @@ def part_cases(part, ref, rng):
     """{check name: its cases} for one part, built with the reference."""
     built = {}
     for name, _ in part.checks:
-        build, _, select = CHECKS[name]
+        build, select = CHECKS[name]
         cases = build(ref, rng)
         if select:
             for case in cases:
@@ -291,11 +288,13 @@ def grade_submission(path, parts, box, seed, ref=None, cache=None):
         report.notes.append("the student's code ran with your rights (the grader is not root and "
                             "this kernel has no Landlock): it could read your files; see "
                             "docs/INSTRUCTORS.md")
-    if not box.network:
+    if box.network != "filter":
         kernel = f"Landlock ABI {box.abi}" if box.abi else "no Landlock"
-        report.notes.append(f"the student's code could use the network (TCP is refused from "
-                            f"Landlock ABI {sandbox.NETWORK_ABI}, Linux 6.7; this kernel has "
-                            f"{kernel}); see docs/INSTRUCTORS.md")
+        report.notes.append(f"the student's code could use the network: the grader has no socket "
+                            f"filter for {os.uname().machine}, " + (
+                                "and Landlock refuses TCP only" if box.network else
+                                f"and Landlock refuses TCP from ABI {sandbox.NETWORK_ABI} (Linux "
+                                f"6.7; this kernel has {kernel})") + "; see docs/INSTRUCTORS.md")
     work, problem = None, None
     if package is None:
         problem = f"no {PACKAGE}/ package in the submission"
@@ -410,8 +409,10 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=nonnegative_int, help="the inputs' seed (default: the assignment's, "
                                                  "else fresh, printed in the report)")
     parser.add_argument("--timeout", type=seconds, default=sandbox.Limits.seconds,
-                        help="wall-clock seconds per part (CPU seconds likewise)")
-    parser.add_argument("--memory", type=positive_int, default=1024, help="MiB of memory per part")
+                        help=f"wall-clock seconds per part, at least {sandbox.MIN_SECONDS:g} (CPU "
+                             f"seconds likewise)")
+    parser.add_argument("--memory", type=positive_int, default=1024,
+                        help=f"MiB of memory per part (at least {sandbox.MIN_MEMORY >> 20})")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     parser.add_argument("--csv", metavar="FILE", help="write one row per student and part")
     parser.add_argument("--gradescope", metavar="FILE",

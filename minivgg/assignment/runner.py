@@ -11,15 +11,17 @@ imports NumPy once, then for each part the grader asks for it forks a child that
 4. when the grader runs as root, shuts itself in the grader's scratch folder (chroot: the
    reference, other students' files, /tmp and /proc are out of sight) and drops to an
    unprivileged user; and, where the kernel has Landlock, confines itself to reading its copy,
-   its inputs and NumPy, writing its own folders and signalling no process outside (for a grader
-   that is not root, this keeps the user's other files and processes out of reach),
+   its inputs and NumPy, writing its own folders, TCP and signalling no process outside (for a
+   grader that is not root, this keeps the user's other files and processes out of reach); then
+   a seccomp filter refuses it every socket but Unix sockets (no network),
 5. moves into the scratch copy of the submission with its own HOME and TMPDIR and a sys.path of
    that copy, SITE and the standard library (no current folder, no PYTHONPATH),
 6. runs the task's groups of steps (import a student module, call, set an item, save a result),
    saving what a group asks for as .npy files (``allow_pickle=False``: numbers only) and each
    group's exception as text showing only frames from the student's files.
 
-The fork server itself never runs student code; it only reports each child's pid and exit status.
+The fork server itself never runs student code; it only reports each child's pid and exit status,
+after killing whatever the child left behind (it is a subreaper: orphans come back to it).
 Whatever the child writes is untrusted: the grader validates it and computes every score itself.
 """
 
@@ -243,6 +245,7 @@ def _memory_in_use():
 
 # Landlock's system calls (the same number on every architecture) and rights (linux/landlock.h)
 CREATE_RULESET, ADD_RULE, RESTRICT_SELF, RULE_PATH_BENEATH, NO_NEW_PRIVS = 444, 445, 446, 1, 38
+SUBREAPER, SET_SECCOMP, SECCOMP_FILTER = 36, 22, 2   # prctl(PR_SET_CHILD_SUBREAPER, ...)
 READ = 1 | 4 | 8                      # execute, read a file, read a directory
 FILE_RIGHTS = 1 | 2 | 4 | 1 << 14 | 1 << 15   # the rights a rule on a file (not a folder) may hold
 SCOPED = 1 | 2                        # no abstract unix sockets or signals out of the domain (ABI 6)
@@ -255,6 +258,43 @@ def landlock_abi():
         return max(0, ctypes.CDLL(None).syscall(CREATE_RULESET, None, ctypes.c_size_t(0), 1))
     except (OSError, AttributeError):
         return 0
+
+
+# A seccomp filter (Linux 3.5; Landlock's TCP rules need 6.7 and leave UDP open): socket() of any
+# family but AF_UNIX fails with EACCES, and io_uring (which can open sockets past the filter) too.
+# Per machine: the audit arch and socket()'s number; io_uring_setup is 425 on both.
+SECCOMP_ARCHES = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
+IO_URING_SETUP, AF_UNIX, EACCES = 425, 1, 13
+LD, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06          # BPF: load word, jump if == / >=, return
+ALLOW, DENY = 0x7FFF0000, 0x00050000 | EACCES       # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
+
+
+def seccomp_arch():
+    """(audit arch, socket's number) of this machine, None where there is no filter for it."""
+    return SECCOMP_ARCHES.get(os.uname().machine)
+
+
+def no_network():
+    """Install the socket filter on this process and those it starts; False if it cannot."""
+    if seccomp_arch() is None:
+        return False
+    arch, socket = seccomp_arch()
+    program = [(LD, 0, 0, 4),                       # the arch (seccomp_data.arch)
+               (JEQ, 0, 7, arch),                   # another arch's calls (i386 on x86_64): deny
+               (LD, 0, 0, 0),                       # the call's number
+               (JGE, 5, 0, 0x40000000),             # x32 calls on x86_64: deny
+               (JEQ, 4, 0, IO_URING_SETUP),
+               (JEQ, 0, 2, socket),                 # not socket(): allow
+               (LD, 0, 0, 16),                      # its family (args[0], low word)
+               (JEQ, 0, 1, AF_UNIX),
+               (RET, 0, 0, ALLOW),
+               (RET, 0, 0, DENY)]
+    code = b"".join(struct.pack("=HBBI", op, jt, jf, k) for op, jt, jf, k in program)
+    filters = ctypes.create_string_buffer(code, len(code))
+    fprog = struct.pack("=HxxxxxxQ", len(program), ctypes.addressof(filters))
+    libc = ctypes.CDLL(None, use_errno=True)
+    return not (libc.prctl(NO_NEW_PRIVS, 1, 0, 0, 0)
+                or libc.prctl(SET_SECCOMP, SECCOMP_FILTER, fprog, 0, 0))
 
 
 def confine(read, write):
@@ -305,8 +345,8 @@ def child(request, site, stdlib):
         _limit(resource.RLIMIT_AS, _memory_in_use() + int(request["memory"]))
         jail = request.get("jail") if request.get("uid") is not None else None
         numpy = [os.path.realpath(os.path.join(site, name)) for name in os.listdir(site)]
+        _limit(resource.RLIMIT_NPROC, 0)  # no new processes or threads (but as root: sweep())
         if request.get("uid") is not None:
-            _limit(resource.RLIMIT_NPROC, 0)         # no new processes or threads as that user
             if jail:                                 # nothing outside the grader's scratch folder
                 os.chroot(jail)
             os.setgroups([])
@@ -321,6 +361,8 @@ def child(request, site, stdlib):
                            [inside(os.path.join(request["io"], name))
                             for name in ("out", "home", "tmp")]):
                 raise RuntimeError("Landlock refused to confine the child")   # never unconfined
+        if seccomp_arch() and not no_network():
+            raise RuntimeError("the kernel refused the child's socket filter")
         os.chdir(work)
         os.environ.clear()
         os.environ.update(HOME=inside(request["home"]), TMPDIR=inside(request["tmp"]),
@@ -340,9 +382,40 @@ def child(request, site, stdlib):
         os._exit(code)
 
 
+def _children():
+    """The pids of this process's children (from /proc: a child left by another is one too)."""
+    me, pids = os.getpid(), []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()   # (the name may hold spaces, ")")
+        except (OSError, ValueError):
+            continue                                           # not a process, or gone
+        if name.isdigit() and len(fields) > 1 and fields[1] == str(me):
+            pids.append(int(name))
+    return pids
+
+
+def sweep():
+    """Kill and reap every process the part left behind. The server is a subreaper: a process that
+    left the child's group (setsid) and lost its parent becomes the server's child, so each round
+    kills the server's children and waits for one; their orphans come up next round."""
+    while True:
+        for pid in _children():
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
 def serve(site):
     """The fork server: one JSON request a line on stdin; replies {"pid"}, then {"pid", "status",
-    "cpu"} (the child's CPU seconds) when the child has ended."""
+    "cpu"} (the child's CPU seconds) when the child and everything it started have ended."""
+    ctypes.CDLL(None).prctl(SUBREAPER, 1, 0, 0, 0)     # orphans of a part come back here
     stdlib = [p for p in sys.path if p]
     sys.path.append(site)
     import numpy  # noqa: F401  (loaded once here, shared by every child)
@@ -362,6 +435,7 @@ def serve(site):
             os.killpg(pid, 9)                   # whatever the child started in its group
         except OSError:
             pass
+        sweep()                                 # and whatever left the group
         replies.write(json.dumps({"pid": pid, "status": status,
                                   "cpu": usage.ru_utime + usage.ru_stime}).encode() + b"\n")
         replies.flush()

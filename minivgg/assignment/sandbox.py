@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runner import NETWORK_ABI, landlock_abi
+from .runner import NETWORK_ABI, landlock_abi, seccomp_arch
 
 RUNNER = Path(__file__).with_name("runner.py")
 PACKAGE = "minivgg"
@@ -60,13 +60,31 @@ class {name}:
 '''
 
 
+# The least a part's child may be given (``minivgg grade`` refuses less, naming the option): the
+# reference's own solutions, graded as a student's, lose dropout below 8 MiB beyond the server's
+# (its 200 x 500 arrays; every other part passed at 1 MiB), and a student's code may copy an array
+# a few times more than the reference does: 4 times that. Each part costs about 30 ms of CPU, but
+# a loaded machine stretches the wall clock: 1 s.
+MIN_MEMORY, MIN_SECONDS = 32 << 20, 1.0
+
+
 @dataclass
 class Limits:
-    """Per part: wall-clock and CPU seconds, address space beyond the server's own, file size."""
+    """Per part: wall-clock and CPU seconds, address space beyond the server's own, file size.
+    Less than MIN_MEMORY or MIN_SECONDS is a ValueError naming ``grade``'s option."""
     seconds: float = 30.0
     cpu: int = 30
     memory: int = 1 << 30
     fsize: int = 256 << 20
+
+    def __post_init__(self):
+        for option, value, least, unit in (("--memory", self.memory / (1 << 20),
+                                            MIN_MEMORY >> 20, "MiB"),
+                                           ("--timeout", self.seconds, MIN_SECONDS, "s")):
+            if value < least:
+                raise ValueError(f"{option} {value:g}: a part's process needs at least {least:g} "
+                                 f"{unit} (below that even the reference's own solutions fail); "
+                                 f"give {option} {least:g} or more")
 
 
 @dataclass
@@ -188,7 +206,9 @@ class Sandbox:
         self.abi = landlock_abi()
         self.landlock = self.abi > 0
         self.confined = "jail" if self.user else "landlock" if self.landlock else None
-        self.network = self.abi >= NETWORK_ABI     # Landlock refuses the children TCP (root too)
+        # the children's network is shut: a socket filter where there is one for this machine,
+        # else TCP alone from Landlock ABI 4 (root too)
+        self.network = "filter" if seccomp_arch() else "tcp" if self.abi >= NETWORK_ABI else None
         self.root = Path(tempfile.mkdtemp(prefix="minivgg-grade-"))
         os.chmod(self.root, 0o711)             # children may pass through, not list it
         site = self.root / "site"              # NumPy alone: the reference is not importable

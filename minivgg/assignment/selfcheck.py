@@ -40,7 +40,8 @@ def save_public(part, built, directory):
                     arrays[f"{key}.e{j}.h{k}"] = wrong
                 expects.append({"name": e.name, "what": e.what, "kind": e.kind, "tol": e.tol,
                                 "dtype": e.dtype, "info": e.info, "value": e.value is not None,
-                                "hints": [hint for _, hint in e.hints]})
+                                "hints": [hint for _, hint in e.hints],
+                                "accumulates": e.accumulates})
             meta[check].append({"what": case.what, "overlapping": case.overlapping,
                                 "steps": case.steps, "inputs": sorted(case.inputs),
                                 "expects": expects})
@@ -65,7 +66,7 @@ def load_public(part, directory):
                     hints = [(arrays[f"{key}.e{j}.h{k}"], hint) for k, hint in enumerate(e["hints"])]
                     case.expects.append(Expect(e["name"], e["what"], arrays[f"{key}.e{j}"]
                                                if e["value"] else None, e["kind"], e["tol"],
-                                               e["dtype"], hints, e["info"]))
+                                               e["dtype"], hints, e["info"], e["accumulates"]))
                 built[check].append(case)
     return built
 

@@ -121,13 +121,15 @@ def _run(kernel, total, work, *args):
 # parallel); error_model="numpy": x / 0 gives inf as in NumPy instead of Numba's default Python
 # check that raises ZeroDivisionError - that check sits in every division and stopped LLVM from
 # vectorising the LRN loops (measured 10x slower).
-# Each compiled function costs ~0.1 s per dtype on a cold cache, so small helpers are written
-# inline rather than as separate functions. That counts the functions a kernel calls that Numba
+# Each compiled function costs ~0.1 s per dtype on a cold cache (an empty kernel: ~0.05 s, plus
+# ~0.01 s per array argument, for its wrappers), so related kernels share one compiled body
+# where that costs no speed (im2col/col2im, max-pool's windows, ReLU/dropout), and small helpers
+# are written inline rather than as separate functions. That counts the functions a kernel calls that Numba
 # itself compiles on first use: np.empty (~0.1 s per dtype), min and max (~0.02 s each), so
 # kernels take their scratch arrays from the caller and clip ranges with conditionals. A helper
 # two kernels share is ``njit(inline="always")``: Numba pastes its code into each caller, which
 # LLVM would inline anyway, instead of also compiling and caching it as a function of its own
-# (measured: _lrn_forward's cold compile 0.89 -> 0.66 s CPU).
+# (measured: the LRN forward kernel's cold compile 0.89 -> 0.66 s CPU).
 def kernel(function):
     options = dict(nogil=True, error_model="numpy")
     try:
@@ -164,7 +166,14 @@ def _threaded(kernel, total, work, scratch, *args):
     _run(piece, total, work)
 
 
-# Both kernels work on the zero-padded input (xp: (N, C, H + 2*ph, W + 2*pw)), seen as planes
+# One kernel does both directions: im2col copies each pixel to its places in cols, col2im (its
+# adjoint, the backward) adds every place back into the pixel. They share the index map and the
+# loops, so one compiled function serves both: each compiled kernel costs on a cold cache whatever
+# it holds (see kernel()), and the branch on ``add`` is outside the loops once LLVM has split
+# them (measured: the pair's cold compile 0.64-0.88 s as two kernels -> 0.35-0.53 s as one; speed
+# the same or faster, one thread).
+#
+# It works on the zero-padded input (xp: (N, C, H + 2*ph, W + 2*pw)), seen as planes
 # (N, C, Hp*Wp) of width Wp, and on cols laid out (K, N, Ho*Wo), row (c, i, j) holding every
 # image's columns side by side: the layout Conv2d's one matrix product uses (conv/im2col.py), so
 # it arrives C-contiguous. The padded copy costs one pass over the input (a ninth of cols for 3x3)
@@ -172,48 +181,41 @@ def _threaded(kernel, total, work, scratch, *args):
 # clipping every row to the image on the small maps of CIFAR-size nets (8x8 and 2x2 maps, where
 # rows are 8 or 2 elements long), and as fast at 224x224 (benchmarks/bench_layers.py).
 #
-# The copy loops index one view per (row of cols, image) with unsigned (np.uint64) flat indices.
-# Why unsigned: Numba wraps negative indices (a[-1] is the last element) with a test per access,
-# and LLVM does not turn a loop with that test into SIMD copies; an unsigned index cannot be
-# negative, so Numba emits no test and the loop over ow is vectorised (LLVM adds a run-time check
-# that sw == 1). So one loop nest serves rows of every width: no view per output row, which costs
-# more than a few elements' copy on small maps, and SIMD on wide ones. Measured against the two
-# loop nests this replaces (flat signed indices for rows under 16 outputs, a view per row above;
-# one thread, CPU time, batch 64 at 32x32): im2col 2x faster at 8x8, as fast at 16x16, 1.15x
-# slower at 32x32 and 224x224; col2im 1.5-2.2x faster at every size; and the pair's cold compile
-# ~0.25 s shorter. The caller reshapes xp to planes, where it is free: a reshape inside a kernel
-# compiles its shape checks and error path (the pair's cold compile 1.67-1.74 s -> 1.27-1.56 s).
+# The copy loops index one view per (row of cols, image) and one per plane with unsigned
+# (np.uint64) flat indices. Why unsigned: Numba wraps negative indices (a[-1] is the last element)
+# with a test per access, and LLVM does not turn a loop with that test into SIMD copies; an
+# unsigned index cannot be negative, so Numba emits no test and the loop over ow is vectorised
+# (LLVM adds a run-time check that sw == 1). So one loop nest serves rows of every width: no view
+# per output row, which costs more than a few elements' copy on small maps, and SIMD on wide ones.
+# Measured against the two loop nests this replaced (flat signed indices for rows under 16
+# outputs, a view per row above; one thread, CPU time, batch 64 at 32x32): im2col 2x faster at
+# 8x8, as fast at 16x16, 1.15x slower at 32x32 and 224x224; col2im 1.5-2.2x faster at every size;
+# and the pair's cold compile ~0.25 s shorter. The caller reshapes xp to planes, where it is free:
+# a reshape inside a kernel compiles its shape checks and error path (the pair's cold compile
+# 1.67-1.74 s -> 1.27-1.56 s).
 
 @kernel
-def _im2col(planes, Wp, kh, kw, sh, sw, cols, start, stop):
+def _im2col(cols, planes, Wp, kh, kw, sh, sw, per, add, start, stop):
+    """add False (im2col): rows [start, stop) of cols, copied from the planes (per = 1).
+    add True (col2im): the planes of channels [start, stop) (per = kh*kw rows of cols each), set
+    to the sum of the cols entries each pixel was copied to. Threads never write the same element."""
     N, Hp = planes.shape[0], planes.shape[2] // Wp
     Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
-    for row in range(start, stop):             # row = (c, i, j): one row of cols, all images
+    for row in range(start * per, stop * per):  # row = (c, i, j): one row of cols, all images
         c, ij = row // (kh * kw), row % (kh * kw)
         i, j = ij // kw, ij % kw
         for n in range(N):
-            dst, src = cols[row, n], planes[n, c, i * Wp + j:]
+            col, plane = cols[row, n], planes[n, c]
+            if add and ij == 0:                # the channel's first row: its plane starts at 0
+                for q in range(Hp * Wp):       # a loop: a slice assignment compiles slowly
+                    plane[np.uint64(q)] = 0
             for oh in range(Ho):
                 for ow in range(Wo):
-                    dst[np.uint64(oh * Wo + ow)] = src[np.uint64(oh * sh * Wp + ow * sw)]
-
-
-@kernel
-def _col2im(cols, kh, kw, sh, sw, planes, Wp, start, stop):
-    N, Hp = planes.shape[0], planes.shape[2] // Wp
-    Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
-    for c in range(start, stop):               # c = one channel, all images: no write races
-        for n in range(N):
-            for q in range(Hp * Wp):           # a loop: a slice assignment compiles slowly
-                planes[n, c, q] = 0
-        for i in range(kh):
-            for j in range(kw):
-                row = (c * kh + i) * kw + j
-                for n in range(N):
-                    src, dst = cols[row, n], planes[n, c, i * Wp + j:]
-                    for oh in range(Ho):
-                        for ow in range(Wo):
-                            dst[np.uint64(oh * sh * Wp + ow * sw)] += src[np.uint64(oh * Wo + ow)]
+                    a, b = np.uint64(oh * Wo + ow), np.uint64((i + oh * sh) * Wp + j + ow * sw)
+                    if add:
+                        plane[b] += col[a]
+                    else:
+                        col[a] = plane[b]
 
 
 def im2col(x, kernel, stride, padding, out=None):
@@ -231,7 +233,8 @@ def im2col(x, kernel, stride, padding, out=None):
     cols = None if out is None else out.transpose(1, 0, 2)
     if cols is None or not cols.flags.c_contiguous:
         cols = np.empty((K, N, Ho * Wo), dtype=x.dtype)
-    _run(_im2col, K, cols.size, xp.reshape(N, C, -1), xp.shape[3], kh, kw, sh, sw, cols)
+    _run(_im2col, K, cols.size, cols, xp.reshape(N, C, -1), xp.shape[3], kh, kw, sh, sw, 1,
+         False)
     if out is None:
         return np.ascontiguousarray(cols.transpose(1, 0, 2))
     if not np.shares_memory(out, cols):
@@ -249,7 +252,8 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
     unpadded = not (ph or pw)
     dxp = out if unpadded and out.flags.c_contiguous else _scratch(
         "padded", (N, C, H + 2 * ph, W + 2 * pw), cols.dtype)
-    _run(_col2im, C, cols.size, cols, kh, kw, sh, sw, dxp.reshape(N, C, -1), dxp.shape[3])
+    _run(_im2col, C, cols.size, cols, dxp.reshape(N, C, -1), dxp.shape[3], kh, kw, sh, sw,
+         kh * kw, True)
     if dxp is not out:
         out[...] = dxp[:, :, ph:ph + H, pw:pw + W]
     return out
@@ -259,75 +263,72 @@ def col2im(cols, x_shape, kernel, stride, padding, out=None):
 # max-pooling
 # ------------------------------------------------------------------------------------------------
 
-# Two kernels, not one with a branch on the window: each compiles only when a layer first needs it
-# (VGG's pools are all 2x2/2), and the 2x2 one alone compiles in ~0.1 s less than both together.
-# Both use scalar indexing, no row views: a view costs as much as a 2x2 window's work, and the
-# small maps of CIFAR-size nets have rows of 1-16 outputs (measured 2-4x faster there).
+# Both kernels see the planes flat, (N*C, H*W), indexed by unsigned flat indices (see _im2col):
+# no wraparound test per access, no view per output row (a view costs as much as a 2x2 window's
+# work, and the small maps of CIFAR-size nets have rows of 1-16 outputs). One forward kernel for
+# every window: VGG's 2x2/2 windows take their own loop inside it, the others a general one. As two
+# kernels they compiled in 0.56-0.72 s CPU, as this one 0.46-0.56 s, and flat indices took the
+# backward's from 0.19-0.24 to 0.15-0.21 s (fresh processes, empty cache, paired with the code
+# before); speed the same or faster on bench_layers.py's shapes, one thread. The price: a run
+# with only 2x2/2 windows (every VGG) also compiles the general loop, ~0.1 s it does not use (the
+# 2x2 loop alone as a kernel: ~0.39 s, the general one ~0.33 s).
 
 @kernel
-def _maxpool_2x2(x, sh, y, argmax, start, stop):
-    """VGG's 2x2 windows, 2 apart along a row (sh apart down the columns): four loads per output,
-    compared in window order, 2x faster than _maxpool_forward's general test, which LLVM cannot
-    turn into max instructions."""
-    N, C, H, W = x.shape
-    Ho, Wo = y.shape[2], y.shape[3]
+def _maxpool_forward(x, W, kh, kw, sh, sw, y, argmax, start, stop):
+    """x: (N*C, H*W), the planes of width W; y, argmax: (N*C*Ho, Wo), one output row each.
+    Strict >: the first maximum in window order wins ties; the first NaN wins over numbers."""
+    Ho, Wo = y.shape[0] // x.shape[0], y.shape[1]
+    two = kh == 2 and kw == 2 and sw == 2
     for p in range(start, stop):               # p = one output row
-        n, c, oh = p // (C * Ho), (p // Ho) % C, p % Ho
-        h0 = oh * sh
-        for ow in range(Wo):
-            w0 = 2 * ow
-            v1, v2, v3 = x[n, c, h0, w0 + 1], x[n, c, h0 + 1, w0], x[n, c, h0 + 1, w0 + 1]
-            best, where = x[n, c, h0, w0], h0 * W + w0
-            if v1 > best:
-                best, where = v1, h0 * W + w0 + 1
-            if v2 > best:
-                best, where = v2, (h0 + 1) * W + w0
-            if v3 > best:
-                best, where = v3, (h0 + 1) * W + w0 + 1
-            if best == best and (v1 != v1 or v2 != v2 or v3 != v3):
-                # rare: a NaN that > skipped (a NaN first stays best): the first one wins
-                if v1 != v1:
-                    best, where = v1, h0 * W + w0 + 1
-                elif v2 != v2:
-                    best, where = v2, (h0 + 1) * W + w0
-                else:
-                    best, where = v3, (h0 + 1) * W + w0 + 1
-            y[n, c, oh, ow] = best
-            argmax[n, c, oh, ow] = where
-
-
-@kernel
-def _maxpool_forward(x, kh, kw, sh, sw, y, argmax, start, stop):
-    N, C, H, W = x.shape
-    Ho, Wo = y.shape[2], y.shape[3]
-    for p in range(start, stop):               # p = one output row
-        n, c, oh = p // (C * Ho), (p // Ho) % C, p % Ho
-        h0 = oh * sh
-        for ow in range(Wo):
-            w0 = ow * sw
-            best, where = x[n, c, h0, w0], h0 * W + w0
-            for i in range(kh):
-                for j in range(kw):
-                    v = x[n, c, h0 + i, w0 + j]
-                    # strict >: the first maximum wins ties; v != v: the first NaN wins over
-                    # numbers (best == best: no NaN yet)
-                    if v > best or (v != v and best == best):
-                        best, where = v, (h0 + i) * W + w0 + j
-            y[n, c, oh, ow] = best
-            argmax[n, c, oh, ow] = where
+        plane, top, yr, ar = x[p // Ho], (p % Ho) * sh * W, y[p], argmax[p]
+        if two:
+            # four loads compared in window order: LLVM turns the tests into SIMD selects. The
+            # 2 is a constant, not sw: LLVM vectorises a known stride (1.4-1.7x faster at 112
+            # and 224 than with ow * sw); the general loop below is 2-5x slower on these windows
+            for ow in range(Wo):
+                q0 = top + 2 * ow
+                q1, q2, q3 = q0 + 1, q0 + W, q0 + W + 1
+                best, where = plane[np.uint64(q0)], q0
+                v1, v2, v3 = plane[np.uint64(q1)], plane[np.uint64(q2)], plane[np.uint64(q3)]
+                if v1 > best:
+                    best, where = v1, q1
+                if v2 > best:
+                    best, where = v2, q2
+                if v3 > best:
+                    best, where = v3, q3
+                if best == best and (v1 != v1 or v2 != v2 or v3 != v3):
+                    # rare: a NaN that > skipped (a NaN first stays best): the first one wins
+                    if v1 != v1:
+                        best, where = v1, q1
+                    elif v2 != v2:
+                        best, where = v2, q2
+                    else:
+                        best, where = v3, q3
+                yr[np.uint64(ow)], ar[np.uint64(ow)] = best, where
+        else:
+            for ow in range(Wo):
+                first = top + ow * sw
+                best, where = plane[np.uint64(first)], first
+                for i in range(kh):
+                    for j in range(kw):
+                        q = first + i * W + j
+                        v = plane[np.uint64(q)]
+                        # v != v: the first NaN wins over numbers (best == best: no NaN yet).
+                        # | and &, not or/and: no branches to mispredict (1.0-2.2x faster, 3x3/2)
+                        if (v > best) | ((v != v) & (best == best)):
+                            best, where = v, q
+                yr[np.uint64(ow)], ar[np.uint64(ow)] = best, where
 
 
 @kernel
 def _maxpool_backward(dout, argmax, dx, start, stop):
-    N, C, Ho, Wo = dout.shape                  # dx: (N, C, H*W), the planes flat
-    zero = dx.dtype.type(0)
+    """dout, argmax: (N*C, Ho*Wo); dx: (N*C, H*W): the planes flat."""
     for p in range(start, stop):               # a plane per p: overlapping windows add safely
-        n, c = p // C, p % C
-        for q in range(dx.shape[2]):           # loops, not views: see _maxpool_2x2
-            dx[n, c, q] = zero
-        for oh in range(Ho):
-            for ow in range(Wo):
-                dx[n, c, argmax[n, c, oh, ow]] += dout[n, c, oh, ow]
+        d, a, g = dout[p], argmax[p], dx[p]
+        for q in range(g.size):                # loops, not slices: see _im2col
+            g[np.uint64(q)] = 0
+        for k in range(d.size):
+            g[np.uint64(a[np.uint64(k)])] += d[np.uint64(k)]
 
 
 def maxpool_forward(x, kernel, stride, out=None):
@@ -338,18 +339,22 @@ def maxpool_forward(x, kernel, stride, out=None):
     if out is None:
         out = (np.empty((N, C, Ho, Wo), dtype=x.dtype), np.empty((N, C, Ho, Wo), dtype=np.int64))
     y, argmax = out
-    x = np.ascontiguousarray(x)
-    if kh == 2 and kw == 2 and sw == 2:
-        _run(_maxpool_2x2, N * C * Ho, x.size, x, sh, y, argmax)
-    else:
-        _run(_maxpool_forward, N * C * Ho, x.size, x, kh, kw, sh, sw, y, argmax)
+    rows = (N * C * Ho, Wo)
+    # the kernel writes output rows; an out= that is not C-contiguous is filled by a copy
+    ry, ra = (a if a.flags.c_contiguous else np.empty_like(a, order="C") for a in out)
+    _run(_maxpool_forward, N * C * Ho, x.size, np.ascontiguousarray(x).reshape(N * C, H * W), W,
+         kh, kw, sh, sw, ry.reshape(rows), ra.reshape(rows))
+    for target, result in ((y, ry), (argmax, ra)):
+        if target is not result:
+            target[...] = result
     return y, argmax
 
 
 def maxpool_backward(dout, argmax, x_shape, out=None):
     dx = out if out is not None and out.flags.c_contiguous else np.empty(x_shape, dout.dtype)
-    _run(_maxpool_backward, x_shape[0] * x_shape[1], dx.size, np.ascontiguousarray(dout),
-         np.ascontiguousarray(argmax), dx.reshape(*x_shape[:2], -1))
+    planes = x_shape[0] * x_shape[1]
+    _run(_maxpool_backward, planes, dx.size, np.ascontiguousarray(dout).reshape(planes, -1),
+         np.ascontiguousarray(argmax).reshape(planes, -1), dx.reshape(planes, -1))
     if out is not None and out is not dx:
         out[...] = dx
         return out
@@ -360,113 +365,113 @@ def maxpool_backward(dout, argmax, x_shape, out=None):
 # local response normalisation
 # ------------------------------------------------------------------------------------------------
 
-@njit(inline="always")    # Numba inlines it into each kernel: see kernel()
-def _pow_neg_row(s, beta, out):
-    """out = s ** -beta along a row. For beta = 0.75 (AlexNet's and the paper's) as
-    1 / (sqrt(s) * sqrt(sqrt(s))): square roots are SIMD instructions, a general pow is a scalar
-    call (~5x slower here); the two agree to a few ulps. The test on beta is outside the loop."""
-    one = out.dtype.type(1)                    # keeps float32 rows in float32 (SIMD-wide)
-    if beta == 0.75:
-        for w in range(s.size):
-            r = np.sqrt(s[w])
-            out[w] = one / (r * np.sqrt(r))
-    else:
-        for w in range(s.size):
-            out[w] = s[w] ** -beta
+@njit(inline="always")    # Numba pastes it into the kernel: see kernel()
+def _pow_neg(s, other_beta, x):
+    """s ** -beta, in the dtype of s (x: any array of that dtype). ``other_beta`` is None for
+    beta = 0.75 (AlexNet's and the paper's): 1 / (sqrt(s) * sqrt(sqrt(s))), square roots are SIMD
+    instructions, a general pow is a scalar call (~5x slower here); the two agree to a few ulps.
+    Numba drops a branch on ``argument is None`` when it compiles, by the argument's type: a run
+    with beta = 0.75 compiles the square roots only; another beta (``other_beta`` = beta) compiles
+    a second copy of the kernel, with pow only (both paths in one copy: ~0.15-0.2 s more)."""
+    if other_beta is None:
+        r = np.sqrt(s)
+        return x.dtype.type(1) / (r * np.sqrt(r))      # in s's dtype: float32 stays SIMD-wide
+    return x.dtype.type(s ** -other_beta)
 
 
-# The LRN kernels see x as (N, C, P), P = H*W pixels (a free reshape of NCHW), and work on blocks
-# of _LRN_BLOCK pixels of one image, all channels: long inner loops over pixels (SIMD) whatever
-# the image size (rows of a 32x32 CIFAR image are too short), and a block's scratch stays in cache.
+# One kernel for both directions: each compiled kernel has a fixed cost (~0.1-0.15 s on a cold
+# cache), and the two share their shape: rows summed over a window of channels, then each
+# channel's output from its window sum. Forward: the rows are x^2, the window of c is
+# [c - size//2, c + (size-1)//2]; out = y, and scale is written. Backward: the rows are
+# u_c = dout_c x_c scale_c^(-beta-1), summed over the channels c whose window holds j, the mirrored
+# window [j - (size-1)//2, j + size//2]; out = dx = dout_j scale_j^-beta - 2 alpha beta x_j sum.
+#
+# The kernel sees x as (N, C, P), P = H*W pixels (a free reshape of NCHW), raveled, and works on
+# blocks of _LRN_BLOCK pixels of one image, all channels: long inner loops over pixels (SIMD)
+# whatever the image size (rows of a 32x32 CIFAR image are too short), and a block's scratch
+# (rows u and power: C x _LRN_BLOCK) stays in cache. Flat unsigned indices, as in _im2col: no row
+# views, no wraparound tests. Each loop computes in one width: scale^-beta in a float32 loop of
+# its own, not fused with the float64 sums (a loop mixing the two is vectorised at the float64
+# width, and its square roots ran at half width: 10-15% slower).
 # Window sums are summed afresh for each channel, in float64, as naive.py does: a running sum
 # (add the channel entering the window, subtract the one leaving) does `size` times fewer
 # additions but loses the small channels' squares next to large ones (measured: 1.5e-2 off with
 # k = 0 and channels spanning 1e-3 ... 1e5).
+# Measured against the two kernels this replaces (a kernel per direction, row views, both pow paths
+# compiled), fresh cache, CPU s, under load 4-5: the pair's cold compile 1.4-1.5 -> ~0.85, outputs
+# bit-identical; one thread, A-LRN's 64x16x32x32 and 1x64x224x224: forward 0.89-0.99, backward
+# 0.85-0.97 of the time before (dx's first term is stored with scale^-beta, so its last loop
+# reads three arrays instead of five); other betas' pow ~1.2x faster.
 _LRN_BLOCK = 256
 
 
 @kernel
-def _lrn_forward(x, size, alpha, beta, k, y, scale, total, power, start, stop):
-    N, C, P = x.shape                          # total, power: (_LRN_BLOCK,) scratch, float64, x's
+def _lrn(forward, x, dout, scale, C, P, size, alpha, beta, other_beta, k, out, power, u, total,
+         start, stop):
+    # x, dout, scale, out: (N * C * P,); scratch: power (C * _LRN_BLOCK,) x's dtype, scale^-beta;
+    # u (C * _LRN_BLOCK,) and total (_LRN_BLOCK,) float64
     blocks = (P + _LRN_BLOCK - 1) // _LRN_BLOCK
-    before, after = size // 2, (size - 1) // 2
+    before, after = (size // 2, (size - 1) // 2) if forward else ((size - 1) // 2, size // 2)
     for task in range(start, stop):            # task = one block of pixels of one image
         n, p0 = task // blocks, (task % blocks) * _LRN_BLOCK
-        p1 = P if P - p0 < _LRN_BLOCK else p0 + _LRN_BLOCK     # no min(): see kernel()
-        L = p1 - p0
-        for c in range(C):
+        L = np.uint64(P - p0 if P - p0 < _LRN_BLOCK else _LRN_BLOCK)     # no min(): see kernel()
+        if not forward:                        # the rows u, and dx's first term
+            for c in range(C):
+                a, b = np.uint64((n * C + c) * P + p0), np.uint64(c * _LRN_BLOCK)
+                for q in range(L):
+                    power[b + q] = p = _pow_neg(scale[a + q], other_beta, x)
+                    out[a + q] = dout[a + q] * p
+                for q in range(L):
+                    u[b + q] = (np.float64(dout[a + q]) * x[a + q]
+                                * (np.float64(power[b + q]) / scale[a + q]))
+        for j in range(C):                     # each channel's window sum, then its output
             for q in range(L):                 # a loop: a slice assignment compiles slowly
                 total[q] = 0
-            for c2 in range(c - before, c + after + 1):
-                if not 0 <= c2 < C:            # clipped here, not by max()/min(): see kernel()
+            for c in range(j - before, j + after + 1):
+                if not 0 <= c < C:             # clipped here, not by max()/min(): see kernel()
                     continue
-                xr = x[n, c2, p0:p1]
+                if forward:
+                    a = np.uint64((n * C + c) * P + p0)
+                    for q in range(L):
+                        v = x[a + q]
+                        total[q] += np.float64(v) * v
+                else:
+                    b = np.uint64(c * _LRN_BLOCK)
+                    for q in range(L):
+                        total[q] += u[b + q]
+            a = np.uint64((n * C + j) * P + p0)
+            if forward:                        # y from the stored (rounded) scale, as naive.py
                 for q in range(L):
-                    total[q] += np.float64(xr[q]) * xr[q]
-            xr, sr, yr = x[n, c, p0:p1], scale[n, c, p0:p1], y[n, c, p0:p1]
-            for q in range(L):
-                sr[q] = k + alpha * total[q]
-            _pow_neg_row(sr, beta, power)      # from the stored (rounded) scale, as naive.py
-            for q in range(L):
-                yr[q] = xr[q] * power[q]
-
-
-@kernel
-def _lrn_backward(dout, x, scale, size, alpha, beta, dx, power, t, total, start, stop):
-    # scratch: power (C, _LRN_BLOCK) x's dtype, scale^-beta; t (C, _LRN_BLOCK) float64,
-    # dout x scale^(-beta-1); total (_LRN_BLOCK,) float64
-    N, C, P = x.shape
-    blocks = (P + _LRN_BLOCK - 1) // _LRN_BLOCK
-    before, after = size // 2, (size - 1) // 2
-    for task in range(start, stop):
-        n, p0 = task // blocks, (task % blocks) * _LRN_BLOCK
-        p1 = P if P - p0 < _LRN_BLOCK else p0 + _LRN_BLOCK     # no min(): see kernel()
-        L = p1 - p0
-        for c in range(C):
-            dr, xr, sr = dout[n, c, p0:p1], x[n, c, p0:p1], scale[n, c, p0:p1]
-            pr, tr = power[c, :L], t[c]
-            _pow_neg_row(sr, beta, pr)
-            for q in range(L):
-                tr[q] = np.float64(dr[q]) * xr[q] * (np.float64(pr[q]) / sr[q])
-        for j in range(C):
-            # channel j is in the window of c exactly when c is in [j - after, j + before]
-            for q in range(L):                 # a loop: a slice assignment compiles slowly
-                total[q] = 0
-            for c in range(j - after, j + before + 1):
-                if not 0 <= c < C:
-                    continue
-                tr = t[c]
+                    scale[a + q] = k + alpha * total[q]
                 for q in range(L):
-                    total[q] += tr[q]
-            dr, xr, pr, dxr = dout[n, j, p0:p1], x[n, j, p0:p1], power[j], dx[n, j, p0:p1]
-            for q in range(L):
-                dxr[q] = dr[q] * pr[q] - 2 * alpha * beta * xr[q] * total[q]
+                    out[a + q] = x[a + q] * _pow_neg(scale[a + q], other_beta, x)
+            else:
+                for q in range(L):
+                    out[a + q] = out[a + q] - 2 * alpha * beta * x[a + q] * total[q]
 
 
-def _pixels(a):
-    """(N, C, H, W) -> the contiguous (N, C, H*W) view the LRN kernels take."""
-    a = np.ascontiguousarray(a)
-    return a.reshape(a.shape[0], a.shape[1], -1)
+def _lrn_run(forward, x, dout, scale, size, alpha, beta, k, out):
+    N, C, H, W = x.shape
+    rows = (C * _LRN_BLOCK,)
+    scratch = (("lrn power", rows, x.dtype), ("lrn u", rows, np.float64),
+               ("lrn total", (_LRN_BLOCK,), np.float64))
+    _threaded(_lrn, N * -(-H * W // _LRN_BLOCK), x.size * size, scratch, forward, x.reshape(-1),
+              dout.reshape(-1), scale.reshape(-1), C, H * W, size, alpha, beta,
+              None if beta == 0.75 else beta, k, out.reshape(-1))
 
 
 def lrn_forward(x, size, alpha, beta, k):
     x = np.ascontiguousarray(x)
     y, scale = np.empty_like(x), np.empty_like(x)
-    tasks = x.shape[0] * -(-x.shape[2] * x.shape[3] // _LRN_BLOCK)
-    scratch = ("lrn total", (_LRN_BLOCK,), np.float64), ("lrn power", (_LRN_BLOCK,), x.dtype)
-    _threaded(_lrn_forward, tasks, x.size * size, scratch, _pixels(x), size, alpha, beta, k,
-              _pixels(y), _pixels(scale))
+    _lrn_run(True, x, x, scale, size, alpha, beta, k, y)      # dout: unused, any array of x's type
     return y, scale
 
 
 def lrn_backward(dout, x, scale, size, alpha, beta):
-    dx = np.empty(x.shape, dtype=x.dtype)
-    tasks = x.shape[0] * -(-x.shape[2] * x.shape[3] // _LRN_BLOCK)
-    rows = (x.shape[1], _LRN_BLOCK)
-    scratch = (("lrn power", rows, x.dtype), ("lrn t", rows, np.float64),
-               ("lrn total", (_LRN_BLOCK,), np.float64))
-    _threaded(_lrn_backward, tasks, x.size * size, scratch, _pixels(dout), _pixels(x),
-              _pixels(scale), size, alpha, beta, _pixels(dx))
+    x = np.ascontiguousarray(x)
+    dx = np.empty_like(x)
+    _lrn_run(False, x, np.ascontiguousarray(dout), np.ascontiguousarray(scale), size, alpha, beta,
+             0.0, dx)
     return dx
 
 
@@ -475,42 +480,39 @@ def lrn_backward(dout, x, scale, size, alpha, beta):
 # ------------------------------------------------------------------------------------------------
 # NumPy runs these on one core, and np.where first builds a boolean mask, then the result; one
 # pass over flat contiguous arrays, split across threads, reads and writes each element once.
-# Unsigned indices in [start, stop) instead of slices from 0: as fast, and the two kernels compile
-# ~0.07 s faster together (three slices each, gone).
+# Unsigned indices in [start, stop) instead of slices from 0: as fast, and fewer operations to
+# compile (three slices each, gone: ~0.07 s for the kernels this one replaced).
 
 @kernel
-def _zero_below(a, b, t, s, out, start, stop):
-    """out = 0 where b < t, else a * s. ReLU's forward is a = b = x, t = 0, s = 1 (np.maximum(x, 0):
-    x * 1 is x, and a NaN stays NaN, since NaN < 0 is false); dropout's is b = the uniform draws u,
-    t = p, s = 1 / (1 - p). One kernel for the two because each compiled kernel costs on a cold
-    cache (the two apart: 0.27 s CPU; this one 0.14-0.21 s)."""
+def _zero_below(a, b, t, s, nan, out, start, stop):
+    """out = 0 where b < t, and where b is NaN unless ``nan``; elsewhere a * s.
+
+    ReLU's forward is a = b = x, t = 0, s = 1, nan = True (np.maximum(x, 0): x * 1 is x, a NaN
+    stays NaN); its backward a = dout, b = y, t = the smallest positive number of y's dtype (b >= t
+    is y > 0), s = 1, nan = False (no gradient through a NaN); dropout's b = the uniform draws u,
+    t = p, s = 1 / (1 - p), nan = True (u is never NaN). One kernel for the three because each
+    compiled kernel costs on a cold cache (see kernel()): ReLU's backward as a kernel of its own
+    cost 0.10-0.23 s CPU more, for the same speed (the test on ``nan`` compiles to a select, not
+    a branch)."""
     zero = out.dtype.type(0)
     for i in range(start, stop):
         k = np.uint64(i)                       # unsigned: SIMD, no slices (see _im2col)
-        out[k] = zero if b[k] < t else a[k] * s
-
-
-@kernel
-def _relu_backward(dout, y, dx, start, stop):
-    zero = dx.dtype.type(0)
-    for i in range(start, stop):
-        k = np.uint64(i)                       # as in _zero_below
-        dx[k] = dout[k] if y[k] > zero else zero
+        out[k] = a[k] * s if (b[k] >= t) | (nan & (b[k] != b[k])) else zero
 
 
 def relu_forward(x):
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
     _run(_zero_below, x.size, x.size, x.reshape(-1), x.reshape(-1), x.dtype.type(0),
-         x.dtype.type(1), y.reshape(-1))
+         x.dtype.type(1), True, y.reshape(-1))
     return y
 
 
 def relu_backward(dout, y):
-    dout = np.ascontiguousarray(dout)
+    dout, y = np.ascontiguousarray(dout), np.ascontiguousarray(y)
     dx = np.empty_like(dout)
-    _run(_relu_backward, dx.size, dx.size, dout.reshape(-1), np.ascontiguousarray(y).reshape(-1),
-         dx.reshape(-1))
+    _run(_zero_below, dx.size, dx.size, dout.reshape(-1), y.reshape(-1),
+         np.finfo(y.dtype).smallest_subnormal, dout.dtype.type(1), False, dx.reshape(-1))
     return dx
 
 
@@ -519,5 +521,5 @@ def dropout_apply(x, u, p, scale):
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
     _run(_zero_below, x.size, x.size, x.reshape(-1), np.ascontiguousarray(u).reshape(-1),
-         u.dtype.type(p), x.dtype.type(scale), y.reshape(-1))
+         u.dtype.type(p), x.dtype.type(scale), True, y.reshape(-1))
     return y
