@@ -20,43 +20,9 @@ import numpy as np
 from ..backend import get_backend
 from ..kernels import winograd as transforms_module
 from ..layers.base import Workspace
+from .products import products
 
 _scratch = Workspace()
-
-_blas = []                             # threadpoolctl's controller, loaded on first use
-
-
-def _blas_controller():
-    """threadpoolctl's view of the BLAS threads, or None without threadpoolctl (optional)."""
-    if not _blas:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _blas.append(ThreadpoolController())
-        except ImportError:
-            _blas.append(None)
-    return _blas[0]
-
-
-def _products(a, b, out):
-    """out[k] = a[k] @ b[k] for the alpha^2 positions k: alpha^2 separate products.
-
-    With multi-threaded BLAS every one of them is a point where BLAS's threads wait for each
-    other; on a loaded 2-core machine that made VGG-16's 13 convolutions 3x slower than im2col's
-    3 products per layer (29.6 s against 9.2 s, while on one thread Winograd took 0.74 of
-    im2col's time). So when threadpoolctl is installed, BLAS runs single-threaded here and the
-    positions are shared out between the kernels' threads instead (np.matmul releases the GIL):
-    one hand-off per layer pass instead of one per product.
-    """
-    from ..kernels import jit  # here, not at import: Numba loads only when used
-    if jit.get_num_threads() == 1 or _blas_controller() is None:
-        return np.matmul(a, b, out=out)
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        jit._run(_product_range, len(a), out.size, a, b, out)
-    return out
-
-
-def _product_range(a, b, out, start, stop):
-    np.matmul(a[start:stop], b[start:stop], out=out[start:stop])
 
 
 def forms(backend):
@@ -84,7 +50,7 @@ class Winograd:
         T = N * transforms_module.tiles(shape[2], m) * transforms_module.tiles(shape[3], m)
         U = transforms_module.filter_transform(weight, m)               # (alpha, alpha, F, C)
         V = form.input_transform(x, padding, m, out=store.get("V", (m + 2, m + 2, C, T), x.dtype))
-        M = _products(U.reshape(-1, F, C), V.reshape(-1, C, T),
+        M = products(U.reshape(-1, F, C), V.reshape(-1, C, T),
                       _scratch.get("M", ((m + 2) ** 2, F, T), x.dtype)).reshape(m + 2, m + 2, F, T)
         return form.output_transform(M, shape, m, bias), V
 
@@ -112,7 +78,7 @@ class Winograd:
         dM = form.output_transform_adjoint(dy, m, out=_scratch.get("dM", (
             m + 2, m + 2, dy.shape[1], self._V.shape[3]), dy.dtype))
         alpha2, (F, T), C = (m + 2) ** 2, dM.shape[2:], self._V.shape[2]
-        dU = _products(dM.reshape(alpha2, F, T), self._V.reshape(alpha2, C, T).transpose(0, 2, 1),
+        dU = products(dM.reshape(alpha2, F, T), self._V.reshape(alpha2, C, T).transpose(0, 2, 1),
                        np.empty((alpha2, F, C), dy.dtype)).reshape(m + 2, m + 2, F, C)
         dweight[...] = transforms_module.filter_transform_adjoint(dU, m)
         if not input_grad:
