@@ -213,6 +213,61 @@ def test_a_child_cannot_download_a_solution_over_udp(copies, tmp_path, grader):
         report.results[0].message, str(report)
 
 
+# A Unix socket by its path: a service of the machine (here a test's) outside the child's folders.
+FETCH_UNIX = """
+def _fetch(path):
+    import ctypes, os, struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.socket(1, 1, 0)                                  # AF_UNIX, SOCK_STREAM
+    address = struct.pack("=H", 1) + path.encode() + bytes(108 - len(path))
+    if fd < 0 or libc.connect(fd, address, len(address)) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, "connect: " + os.strerror(error))
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks).decode()
+        chunks.append(chunk)
+
+
+_downloaded = {"__name__": __name__, "__package__": __package__}
+exec(_fetch(PATH), _downloaded)
+im2col, col2im = _downloaded["im2col"], _downloaded["col2im"]
+"""
+
+
+def test_a_child_cannot_reach_a_unix_socket_of_the_machine(copies, tmp_path, grader):
+    if sandbox.seccomp_arch() is None:
+        pytest.skip(f"no socket filter for this machine ({os.uname().machine})")
+    path = tmp_path / "service.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen()
+    server.settimeout(0.2)
+    done = threading.Event()
+    text = (REFERENCE_ROOT / "minivgg/kernels/naive.py").read_text().encode()
+
+    def serve():
+        while not done.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            with connection:
+                connection.sendall(text)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        (report,) = grade([attacker(copies, tmp_path, FETCH_UNIX.replace("PATH", repr(str(path))))])
+    finally:
+        done.set()
+        thread.join()
+        server.close()
+    assert points(report) == {"im2col": 0, "relu": 5}, str(report)
+    assert "PermissionError" in report.results[0].message, str(report)
+
+
 @pytest.mark.parametrize("abi, said", [(NETWORK_ABI - 1, "this kernel has Landlock ABI 3"),
                                        (NETWORK_ABI, "Landlock refuses TCP only")])
 def test_a_report_says_when_the_network_was_open(copies, monkeypatch, abi, said):

@@ -13,7 +13,7 @@ imports NumPy once, then for each part the grader asks for it forks a child that
    unprivileged user; and, where the kernel has Landlock, confines itself to reading its copy,
    its inputs and NumPy, writing its own folders, TCP and signalling no process outside (for a
    grader that is not root, this keeps the user's other files and processes out of reach); then
-   a seccomp filter refuses it every socket but Unix sockets (no network),
+   a seccomp filter refuses it every socket (no network, no service of the machine),
 5. moves into the scratch copy of the submission with its own HOME and TMPDIR and a sys.path of
    that copy, SITE and the standard library (no current folder, no PYTHONPATH),
 6. runs the task's groups of steps (import a student module, call, set an item, save a result),
@@ -260,11 +260,11 @@ def landlock_abi():
         return 0
 
 
-# A seccomp filter (Linux 3.5; Landlock's TCP rules need 6.7 and leave UDP open): socket() of any
-# family but AF_UNIX fails with EACCES, and io_uring (which can open sockets past the filter) too.
-# Per machine: the audit arch and socket()'s number; io_uring_setup is 425 on both.
+# A seccomp filter (Linux 3.5; Landlock's TCP rules need 6.7 and leave UDP and Unix sockets open):
+# socket() fails with EACCES whatever the family, and so does io_uring (which can open sockets past
+# the filter). Per machine: the audit arch and socket()'s number; io_uring_setup is 425 on both.
 SECCOMP_ARCHES = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
-IO_URING_SETUP, AF_UNIX, EACCES = 425, 1, 13
+IO_URING_SETUP, EACCES = 425, 13
 LD, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06          # BPF: load word, jump if == / >=, return
 ALLOW, DENY = 0x7FFF0000, 0x00050000 | EACCES       # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
 
@@ -275,20 +275,19 @@ def seccomp_arch():
 
 
 def no_network():
-    """Install the socket filter on this process and those it starts; False if it cannot."""
+    """Install the socket filter on this process and those it starts (no socket() at all: the
+    runner and NumPy need none); False if it cannot."""
     if seccomp_arch() is None:
         return False
     arch, socket = seccomp_arch()
     program = [(LD, 0, 0, 4),                       # the arch (seccomp_data.arch)
-               (JEQ, 0, 7, arch),                   # another arch's calls (i386 on x86_64): deny
+               (JEQ, 0, 5, arch),                   # another arch's calls (i386 on x86_64): deny
                (LD, 0, 0, 0),                       # the call's number
-               (JGE, 5, 0, 0x40000000),             # x32 calls on x86_64: deny
-               (JEQ, 4, 0, IO_URING_SETUP),
-               (JEQ, 0, 2, socket),                 # not socket(): allow
-               (LD, 0, 0, 16),                      # its family (args[0], low word)
-               (JEQ, 0, 1, AF_UNIX),
+               (JGE, 3, 0, 0x40000000),             # x32 calls on x86_64: deny
+               (JEQ, 2, 0, IO_URING_SETUP),
+               (JEQ, 1, 0, socket),
                (RET, 0, 0, ALLOW),
-               (RET, 0, 0, DENY)]
+               (RET, 0, 0, DENY)]                   # (jumps count the instructions skipped)
     code = b"".join(struct.pack("=HBBI", op, jt, jf, k) for op, jt, jf, k in program)
     filters = ctypes.create_string_buffer(code, len(code))
     fprog = struct.pack("=HxxxxxxQ", len(program), ctypes.addressof(filters))
