@@ -491,3 +491,52 @@ def test_no_process_outlives_its_part(copies, tmp_path, grader):
     assert points(report_a)["im2col"] == 15, str(report_a)               # A's own work counts
     assert points(report_b) == {"im2col": 0, "relu": 5}, str(report_b)
     assert "nobody left behind" in report_b.results[0].message, str(report_b)
+
+
+# ------------------------------------------------------------------------------------------------
+# System V shared memory: outside every folder, and it outlives its process
+# ------------------------------------------------------------------------------------------------
+
+# A leaves its file in a segment under a key both know; B's im2col is what the segment holds.
+SHM = """
+import ctypes as _ctypes
+
+_libc = _ctypes.CDLL(None, use_errno=True)
+_libc.shmat.restype = _ctypes.c_void_p
+"""
+SHM_LEAVE = SHM + """
+with open(__file__, "rb") as _mine:
+    _text = _mine.read()
+_id = _libc.shmget(KEY, 1 << 16, 0o1000 | 0o666)                      # IPC_CREAT, rw for all
+if _id >= 0 and "_taken" not in globals():
+    _ctypes.memmove(_libc.shmat(_id, None, 0), _text + bytes(1), len(_text) + 1)
+"""
+SHM_TAKE = SHM + """
+_id = _libc.shmget(KEY, 0, 0)
+if _id < 0:
+    raise OSError(_ctypes.get_errno(), "shmget refused")
+_space = {"__name__": __name__, "__package__": __package__, "__file__": __file__, "_taken": 1}
+exec(_ctypes.string_at(_libc.shmat(_id, None, 0)).decode(), _space)
+im2col, col2im = _space["im2col"], _space["col2im"]
+"""
+
+
+def test_a_submission_cannot_pass_code_to_the_next_through_shared_memory(copies, tmp_path,
+                                                                         grader):
+    if sandbox.seccomp_arch() is None:
+        pytest.skip(f"no system call filter for this machine ({os.uname().machine})")
+    key = int.from_bytes(os.urandom(3), "big") + 1
+    helper = attacker(copies, tmp_path, SHM_LEAVE.replace("KEY", str(key)), name="a_helper",
+                      start="im2col")
+    taker = attacker(copies, tmp_path, SHM_TAKE.replace("KEY", str(key)), name="b_taker")
+    try:
+        report_a, report_b = grade([helper, taker])
+    finally:
+        import ctypes
+        libc = ctypes.CDLL(None)
+        segment = libc.shmget(key, 0, 0)
+        if segment >= 0:
+            libc.shmctl(segment, 0, None)                              # IPC_RMID
+    assert points(report_a)["im2col"] == 15, str(report_a)               # A's own work counts
+    assert points(report_b) == {"im2col": 0, "relu": 5}, str(report_b)
+    assert "PermissionError" in report_b.results[0].message, str(report_b)

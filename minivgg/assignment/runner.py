@@ -13,7 +13,8 @@ imports NumPy once, then for each part the grader asks for it forks a child that
    unprivileged user; and, where the kernel has Landlock, confines itself to reading its copy,
    its inputs and NumPy, writing its own folders, TCP and signalling no process outside (for a
    grader that is not root, this keeps the user's other files and processes out of reach); then
-   a seccomp filter refuses it every socket (no network, no service of the machine),
+   a seccomp filter refuses it every socket (no network, no service of the machine) and what
+   would outlive it outside a folder (System V and POSIX IPC, key rings),
 5. moves into the scratch copy of the submission with its own HOME and TMPDIR and a sys.path of
    that copy, SITE and the standard library (no current folder, no PYTHONPATH),
 6. runs the task's groups of steps (import a student module, call, set an item, save a result),
@@ -260,35 +261,43 @@ def landlock_abi():
         return 0
 
 
-# A seccomp filter (Linux 3.5; Landlock's TCP rules need 6.7 and leave UDP and Unix sockets open):
-# socket() fails with EACCES whatever the family, and so does io_uring (which can open sockets past
-# the filter). Per machine: the audit arch and socket()'s number; io_uring_setup is 425 on both.
-SECCOMP_ARCHES = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
-IO_URING_SETUP, EACCES = 425, 13
+# A seccomp filter (Linux 3.5, containers included) refuses, with EACCES, what Landlock and the
+# jail leave open: socket() of any family (Landlock's TCP rules need 6.7 and leave UDP and Unix
+# sockets), io_uring (which can open sockets past the filter), and what outlives a process outside
+# any folder: System V shared memory, semaphores and message queues, POSIX message queues and the
+# kernel's key rings (one submission's code left there for the next earned it 15/15).
+# Per machine: the audit arch and the numbers of those calls.
+SECCOMP_ARCHES = {
+    "x86_64": (0xC000003E, (41, 425, 29, 30, 31, *range(64, 72), 220, *range(240, 246), 248, 249,
+                            250)),
+    "aarch64": (0xC00000B7, (198, 425, *range(180, 198), 217, 218, 219)),
+}
+EACCES = 13
 LD, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06          # BPF: load word, jump if == / >=, return
 ALLOW, DENY = 0x7FFF0000, 0x00050000 | EACCES       # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
 
 
 def seccomp_arch():
-    """(audit arch, socket's number) of this machine, None where there is no filter for it."""
+    """(audit arch, the calls refused) of this machine, None where there is no filter for it."""
     return SECCOMP_ARCHES.get(os.uname().machine)
 
 
-def no_network():
-    """Install the socket filter on this process and those it starts (no socket() at all: the
-    runner and NumPy need none); False if it cannot."""
+def filter_calls():
+    """Install the filter on this process and those it starts (the runner and NumPy need none of
+    those calls); False if the kernel refuses it."""
     if seccomp_arch() is None:
         return False
-    arch, socket = seccomp_arch()
-    program = [(LD, 0, 0, 4),                       # the arch (seccomp_data.arch)
-               (JEQ, 0, 5, arch),                   # another arch's calls (i386 on x86_64): deny
-               (LD, 0, 0, 0),                       # the call's number
-               (JGE, 3, 0, 0x40000000),             # x32 calls on x86_64: deny
-               (JEQ, 2, 0, IO_URING_SETUP),
-               (JEQ, 1, 0, socket),
-               (RET, 0, 0, ALLOW),
-               (RET, 0, 0, DENY)]                   # (jumps count the instructions skipped)
-    code = b"".join(struct.pack("=HBBI", op, jt, jf, k) for op, jt, jf, k in program)
+    arch, refused = seccomp_arch()
+    head = [(LD, 0, 0, 4),                          # the arch (seccomp_data.arch)
+            (JEQ, 0, None, arch),                   # another arch's calls (i386 on x86_64): deny
+            (LD, 0, 0, 0),                          # the call's number
+            (JGE, None, 0, 0x40000000)]             # x32 calls on x86_64: deny
+    program = head + [(JEQ, None, 0, number) for number in refused]
+    program += [(RET, 0, 0, ALLOW), (RET, 0, 0, DENY)]
+    deny = len(program) - 1                         # a jump counts the instructions it skips
+    code = b"".join(struct.pack("=HBBI", op, deny - i - 1 if jt is None else jt,
+                                deny - i - 1 if jf is None else jf, k)
+                    for i, (op, jt, jf, k) in enumerate(program))
     filters = ctypes.create_string_buffer(code, len(code))
     fprog = struct.pack("=HxxxxxxQ", len(program), ctypes.addressof(filters))
     libc = ctypes.CDLL(None, use_errno=True)
@@ -360,8 +369,8 @@ def child(request, site, stdlib):
                            [inside(os.path.join(request["io"], name))
                             for name in ("out", "home", "tmp")]):
                 raise RuntimeError("Landlock refused to confine the child")   # never unconfined
-        if seccomp_arch() and not no_network():
-            raise RuntimeError("the kernel refused the child's socket filter")
+        if seccomp_arch() and not filter_calls():
+            raise RuntimeError("the kernel refused the child's system call filter")
         os.chdir(work)
         os.environ.clear()
         os.environ.update(HOME=inside(request["home"]), TMPDIR=inside(request["tmp"]),
