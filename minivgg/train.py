@@ -388,8 +388,9 @@ class Trainer:
         self.history = History()
         self.on_step = None          # called as on_step(trainer, loss) after each SGD step
         self._build_transform()                 # checks the augmentation before any folder is made
-        self._made_run_dir = self.run_dir is not None and not os.path.exists(self.run_dir)
+        self._made_run_dir = None               # the folders made for run_dir (its outermost)
         if self.run_dir is not None:
+            self._made_run_dir = outermost_missing(self.run_dir)
             prepare_run_dir(self.run_dir, overwrite=overwrite)
 
     def _build_transform(self):
@@ -475,12 +476,18 @@ class Trainer:
         the validation loss is not finite: that epoch is then not saved.
 
         While it runs, the run folder is locked (``.lock``): a second Trainer on the same folder,
-        in this process or another, is refused rather than interleaving its checkpoints.
+        in this process or another, is refused rather than interleaving its checkpoints. A first
+        epoch that fails leaves no folder this Trainer made (``remove_unused_run_dir``); calling
+        fit again makes it again.
         """
         epochs = self.recipe.epochs if epochs is None else epochs
         if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
             raise ValueError(f"epochs must be an int >= 0; got {epochs!r}")
         epochs = int(epochs)
+        if self.run_dir is not None and not os.path.isdir(self.run_dir):
+            # removed after a first epoch that failed (interrupted, say): made again
+            self._made_run_dir = outermost_missing(self.run_dir)
+            prepare_run_dir(self.run_dir)
         with RunLock(self.run_dir):
             try:
                 while self.epoch < epochs:
@@ -649,18 +656,36 @@ def prepare_run_dir(run_dir, overwrite=False):
     remove_orphans(run_dir)
 
 
+def outermost_missing(path):
+    """The outermost of ``path`` and its parents that does not exist (what ``os.makedirs(path)``
+    would make, and :func:`remove_unused_run_dir` may remove), or None if ``path`` exists."""
+    missing, path = None, os.path.abspath(path)
+    while not os.path.lexists(path):
+        missing, path = path, os.path.dirname(path)
+    return missing
+
+
 def remove_unused_run_dir(run_dir, made):
     """After a failed first epoch (diverged, interrupted), leave no litter: a run folder that
-    holds nothing but a lock loses it, and is removed if the caller ``made`` it (a folder the
-    user made stays). A folder with anything else in it is never touched. Whether it was
-    removed."""
+    holds nothing but a lock loses it, and is removed with the empty parents the caller made for
+    it if the caller ``made`` it (``made``: the outermost folder made, ``outermost_missing``
+    before making it; a folder the user made stays). A folder with anything else in it is never
+    touched. Whether the run folder was removed."""
     if run_dir is None or not os.path.isdir(run_dir) or set(os.listdir(run_dir)) - {LOCK}:
         return False
     if os.path.exists(os.path.join(run_dir, LOCK)):
         os.remove(os.path.join(run_dir, LOCK))
-    if made:
-        os.rmdir(run_dir)
-    return made
+    if not made:
+        return False
+    folder = os.path.abspath(run_dir)
+    try:
+        os.rmdir(folder)
+        while folder.startswith(made + os.sep):  # the parents made for it, each only if empty
+            folder = os.path.dirname(folder)
+            os.rmdir(folder)
+    except OSError:                             # a file appeared meanwhile (another run): kept
+        return not os.path.exists(run_dir)
+    return True
 
 
 def remove_orphans(run_dir):

@@ -215,3 +215,43 @@ def test_a_run_diverging_in_its_first_epoch_leaves_no_folder_and_can_be_run_agai
     assert sorted(os.listdir(mine)) == [LOCK, "notes.txt"]
     assert main(["train", "--run-dir", str(new), "--epochs", "1", *TINY]) == 0   # a sane lr
     assert load_checkpoint(new)[1]["epoch"] == 1
+
+
+def test_a_failed_first_epoch_removes_the_parents_it_made_and_fit_makes_them_again(data,
+                                                                                    tmp_path):
+    """Interrupted in its first epoch, a Trainer removes the folder and the parents it made (not
+    one that was there before); the same Trainer's fit then makes them again (it raised
+    FileNotFoundError for the lock, the notebook's flow: interrupt, run the cell again)."""
+    run = tmp_path / "a" / "b" / "run"
+    t = trainer(data, run)
+
+    def interrupt(trainer, loss):
+        raise KeyboardInterrupt
+    t.on_step = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        t.fit(1)
+    assert os.listdir(tmp_path) == []
+    t.on_step = None
+    t.fit(1)
+    assert load_checkpoint(run)[1]["epoch"] == 1
+
+
+def test_a_file_appearing_in_a_made_folder_keeps_it_and_the_first_error(data, tmp_path,
+                                                                       monkeypatch):
+    """Another run's file appearing between the lock's removal and the folder's: the folder
+    stays, and the error the user sees is the first epoch's, not the removal's."""
+    run = tmp_path / "run"
+    t = trainer(data, run)
+    remove = os.remove
+
+    def remove_then_another_run(path):
+        remove(path)
+        (run / "theirs.txt").write_text("keep")
+    monkeypatch.setattr(os, "remove", remove_then_another_run)
+
+    def interrupt(trainer, loss):
+        raise KeyboardInterrupt
+    t.on_step = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        t.fit(1)
+    assert os.listdir(run) == ["theirs.txt"]

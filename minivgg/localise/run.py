@@ -28,6 +28,7 @@ from ..train import (
     _prefixed,
     load_checkpoint,
     model_from_checkpoint,
+    outermost_missing,
     refuse_localisation_run,
     remove_unused_run_dir,
     save_checkpoint,
@@ -185,7 +186,7 @@ def _fit(out_dir, net, fixed, run, train_set, val_set, state, log):
     """Train (or go on training) ``net`` as ``run`` says, writing ``out_dir``'s checkpoint
     after every epoch: the net's weights and momentum, ``fixed`` (the classifier, mean, PCA)
     and ``run`` with the training state (``net.training_state``), atomically."""
-    made = not os.path.exists(out_dir)
+    made = outermost_missing(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     pca = (fixed["pca_eigvals"], fixed["pca_eigvecs"]) if "pca_eigvals" in fixed else None
 
