@@ -263,3 +263,15 @@ def test_a_localisation_diverging_in_its_first_epoch_leaves_no_folder(tmp_path, 
             assert main(argv) == 1
         assert "training diverged" in capsys.readouterr().err
         assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["features", "{best}", "--data", "{tmp}", "--out",
+                                      "{tmp}/f.npz"], ["localise", "{best}"],
+                                     ["evaluate", "{best}"], ["train", "--resume", "{best}"]])
+def test_a_checkpoint_file_given_as_the_run_folder_is_named_a_file(command, run_dir, tmp_path,
+                                                                   capsys):
+    """RUN/best.npz where RUN is wanted (localise_run takes either): the message said the run
+    folder 'RUN/best.npz' does not exist."""
+    best = run_dir / "best.npz"
+    status, err = _error([a.format(best=best, tmp=tmp_path) for a in command], capsys)
+    assert status == 2 and f"'{best}' is a file: give the run folder that holds it" in err

@@ -113,6 +113,9 @@ def check_run_dir(path, checkpoint=None):
     """``path`` if it is a run folder holding ``checkpoint`` (default: checkpoint.npz)."""
     from ..train import CHECKPOINT
     checkpoint = checkpoint or CHECKPOINT
+    if os.path.isfile(path):                # RUN/best.npz: said "does not exist"
+        raise CommandError(f"{path!r} is a file: give the run folder that holds it (--checkpoint "
+                           f"best|last chooses its file, where the command has the option)")
     if not os.path.isdir(path):
         raise CommandError(f"run folder {path!r} does not exist")
     if not os.path.isfile(os.path.join(path, checkpoint)):
