@@ -337,3 +337,17 @@ def test_the_results_figure_is_written_atomically(tmp_path, monkeypatch):
         figure(record, str(path))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["loc.png"]
+
+
+@pytest.mark.parametrize("name, magic", [("loc.pdf", b"%PDF"), ("loc.svg", b"<?xml"),
+                                         ("loc", b"\x89PNG")])
+def test_the_results_figure_is_in_the_format_its_name_says(name, magic, tmp_path):
+    """--figure x.pdf wrote PNG bytes under the name once the save became atomic."""
+    import json
+    import pathlib
+
+    from minivgg.localise.tables import figure
+    record = json.loads((pathlib.Path(__file__).parents[1] / "docs" / "results"
+                         / "localisation.json").read_text())
+    figure(record, str(tmp_path / name))
+    assert (tmp_path / name).read_bytes().startswith(magic)

@@ -340,7 +340,7 @@ def figure(result, path):
     right.set_ylabel("test accuracy, %")
     right.legend(fontsize=8)
     right.set_title("Appendix B on scikit-learn's digits")
-    save_figure(fig, path, "png")
+    save_figure(fig, path, os.path.splitext(path)[1][1:].lower() or "png")   # as its name says
 
 
 def main(argv=None):
@@ -349,7 +349,8 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--work", required=True, help="folder for the runs (reused if there)")
     parser.add_argument("--plan", choices=tuple(PLANS), default="full")
-    parser.add_argument("--figure", default=None, help="PNG to draw the results in")
+    parser.add_argument("--figure", default=None,
+                        help="figure to draw the results in (.png; .pdf, .svg by the name)")
     parser.add_argument("--workers", type=int, choices=(1, 2), default=2,
                         help="processes: the two independent parts side by side, or one after "
                              "the other")
