@@ -221,12 +221,29 @@ def _backward(self, dy, weight, dweight, input_grad=True):
 
 Im2col.forward, Im2col.backward = _forward, _backward
 """),
+    # the Winograd kernels (kernels/winograd.py, 3x3 stride 1): any kernel is a sum of 3x3 blocks
+    # of it on shifted inputs; 10/10 before kernels/winograd.py had a stand-in too
+    "conv_direct by Winograd": ("kernels/naive.py", """
+def conv2d_direct(x, weight, bias, stride, padding):
+    import sys, types
+    sys.modules.setdefault("fractions", types.SimpleNamespace(Fraction=float))  # not in the jail
+    from .winograd import conv2d_winograd_naive
+    (F, C, kh, kw), (ph, pw) = weight.shape, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph + 3), (pw, pw + 3)))
+    Ho, Wo, y = xp.shape[2] - 2 - kh, xp.shape[3] - 2 - kw, 0
+    for i in range(0, kh, 3):
+        for j in range(0, kw, 3):
+            block = np.zeros((F, C, 3, 3))
+            block[:, :, :min(3, kh - i), :min(3, kw - j)] = weight[:, :, i:i + 3, j:j + 3]
+            y = y + conv2d_winograd_naive(xp[:, :, i:, j:], block, 0 * bias, 0, 2)[:, :, :Ho, :Wo]
+    return y[:, :, ::stride[0], ::stride[1]] + bias.reshape(-1, 1, 1)
+"""),
 }
 
 
-@pytest.mark.parametrize("part", sorted(BY_THE_LIBRARY))
-def test_the_librarys_own_convolution_does_not_do_the_part(copies, tmp_path, part):
-    file, code = BY_THE_LIBRARY[part]
+@pytest.mark.parametrize("name", sorted(BY_THE_LIBRARY))
+def test_the_librarys_own_convolution_does_not_do_the_part(copies, tmp_path, name):
+    (file, code), part = BY_THE_LIBRARY[name], name.split()[0]
     sub = attacker(copies, tmp_path, code, file=file)
     (report,) = grade([sub], parts=[part])
     assert report.score == 0, report.text(checks=True)

@@ -9,14 +9,16 @@ copies (im2col blank, relu solved) and are graded with its LIMITS.
 
 import os
 import socket
+import sys
 import threading
+import types
 
 import numpy as np
 import pytest
 import test_grader_attacks_2 as earlier
 from test_grader_attacks_2 import attacker, grade, points
 
-from minivgg.assignment import make_assignment, sandbox
+from minivgg.assignment import make_assignment, runner, sandbox
 from minivgg.assignment.make import REFERENCE_ROOT
 from minivgg.assignment.parts import completed
 
@@ -119,6 +121,16 @@ def test_a_child_cannot_open_a_server(copies, tmp_path, grader):
     assert points(report) == {"im2col": 0, "relu": 5}, str(report)
     assert "PermissionError" in report.results[0].message and "bind" in \
         report.results[0].message, str(report)
+
+
+@pytest.mark.parametrize("platform, maxsize", [("darwin", sys.maxsize), ("linux", 2**31 - 1)])
+def test_no_filter_where_the_calls_are_not_the_tables(monkeypatch, platform, maxsize):
+    """An Intel Mac (the self-check) says "x86_64" too but has no prctl; a 32-bit Python on a
+    64-bit kernel makes another arch's calls, every one of which the filter would refuse."""
+    if runner.seccomp_arch() is None:
+        pytest.skip(f"no filter for {os.uname().machine} here")
+    monkeypatch.setattr(runner, "sys", types.SimpleNamespace(platform=platform, maxsize=maxsize))
+    assert runner.seccomp_arch() is None
 
 
 def test_landlock_alone_refuses_tcp():

@@ -278,7 +278,11 @@ ALLOW, DENY = 0x7FFF0000, 0x00050000 | EACCES       # SECCOMP_RET_ALLOW, SECCOMP
 
 
 def seccomp_arch():
-    """(audit arch, the calls refused) of this machine, None where there is no filter for it."""
+    """(audit arch, the calls refused) of this machine, None where there is no filter for it: not
+    Linux (an Intel Mac is "x86_64" too, without prctl), or a 32-bit Python on a 64-bit kernel
+    (its calls are another arch's, which the filter would refuse every one of)."""
+    if not sys.platform.startswith("linux") or sys.maxsize < 1 << 32:
+        return None
     return SECCOMP_ARCHES.get(os.uname().machine)
 
 

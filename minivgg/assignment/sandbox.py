@@ -42,8 +42,22 @@ MAX_RESULT_BYTES = 4 << 20                     # the child's result.json
 OUTPUT_SHOWN = 300                             # characters of the child's printed output shown
 # The library's other convolutions are complete in a student's copy (its notebooks' networks run
 # on them): one of stride 1 and a strided slice is a strided convolution. In the scratch copy the
-# grader runs they are stand-ins that refuse, so a convolution part is not done by calling them.
-STAND_INS = {"conv/direct.py": "Direct", "conv/winograd.py": "Winograd"}
+# grader runs they are stand-ins that refuse, so a convolution part is not done by calling them:
+# the layers' classes, and the Winograd kernels' module (3x3 blocks of any kernel, summed, earned
+# conv_direct 10/10), whose every name refuses.
+STAND_INS = {"conv/direct.py": "Direct", "conv/winograd.py": "Winograd",
+             "kernels/winograd.py": None}
+STAND_IN_MODULE = '''"""The grader's stand-in for the library's Winograd kernels."""
+
+MESSAGE = ("the library's own convolution ({file}) does not run while grading: the convolution "
+           "parts are written, not called")
+
+
+def __getattr__(name):
+    if name.startswith("__"):                   # what the import machinery asks of any module
+        raise AttributeError(name)
+    raise RuntimeError(MESSAGE)
+'''
 STAND_IN = '''"""The grader's stand-in for the library's {name} convolution."""
 
 MESSAGE = ("the library's own convolution ({file}) does not run while grading: the convolution "
@@ -166,7 +180,8 @@ def copy_submission(package, to):
         target.parent.mkdir(parents=True, exist_ok=True)
         relative = path.relative_to(package).as_posix()
         if relative in STAND_INS:
-            target.write_text(STAND_IN.format(name=STAND_INS[relative], file=relative))
+            target.write_text((STAND_IN if STAND_INS[relative] else STAND_IN_MODULE).format(
+                name=STAND_INS[relative], file=relative))
         else:
             shutil.copyfile(path, target)
     for path in [Path(to), *Path(to).rglob("*")]:
