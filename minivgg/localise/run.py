@@ -109,6 +109,8 @@ def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, 
     refuse_localisation_run(source, meta, "a localisation net starts from a classification "
                                           "run: give that one")
     folder = os.path.normpath(os.path.dirname(source) or ".")
+    if os.path.basename(folder) in (".", ".."):    # "." gave a hidden .-loc-... inside it
+        folder = os.path.abspath(folder)
     out_dir = out_dir or f"{folder}-loc-{head}-{fine_tune}"
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise FileExistsError(f"{out_dir} exists and is not a folder; choose another --out")
