@@ -205,8 +205,9 @@ def _fit(out_dir, net, fixed, run, train_set, val_set, state, log):
                         epochs=run["epochs"], lr=run["lr"], batch_size=run["batch_size"],
                         scale=run["scale"], flip=run["augment"]["flip"], pca=pca,
                         seed=run["seed"], log=log, state=state, on_epoch=save)
-    except BaseException:                           # a first epoch that diverged: no litter
-        remove_unused_run_dir(out_dir, made)
+    except BaseException as error:                  # a first epoch that failed: no litter
+        if remove_unused_run_dir(out_dir, made):
+            error.removed = out_dir
         raise
     return out_dir
 
