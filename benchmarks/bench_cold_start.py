@@ -10,7 +10,7 @@ minivgg/kernels/jit.py that a small-image VGG calls), and times one training ste
 backward) on a batch of 2; the kernels' share is that step's CPU time minus a second step's.
 "every kernel" adds what no small-image run calls: a Winograd convolution (kernels/winograd_jit.py,
 which `auto` picks on larger maps such as VGG-16's at 224) and an overlapping 3x3/2 max-pool (the
-general pooling kernel), forward and backward.
+general windows' path of the max-pool kernel), forward and backward.
 Kernels compile when first called, so a run pays only for those it uses. CPU seconds (user +
 system, all threads) are less sensitive to a busy machine than wall time.
 
@@ -63,7 +63,7 @@ size = model.config["input_size"]
 x = rng.standard_normal((2, 3, size, size), dtype=np.float32)
 labels = np.array([0, 1])
 # "every kernel": also a Winograd convolution (auto's choice on larger maps) and an overlapping
-# 3x3/2 max-pool (the general pooling kernel), forward and backward
+# 3x3/2 max-pool (the max-pool kernel's general path), forward and backward
 extra = [minivgg.Conv2d(8, 8, 3, padding=1, algorithm="winograd", rng=0),
          minivgg.MaxPool2d(3, 2)] if {every!r} else []
 z = rng.standard_normal((2, 8, 12, 12), dtype=np.float32)

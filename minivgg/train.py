@@ -493,10 +493,9 @@ class Trainer:
                 while self.epoch < epochs:
                     self._one_epoch(epochs)
             except BaseException as error:
-                if remove_unused_run_dir(self.run_dir, self._made_run_dir) and \
-                        isinstance(error, NonFiniteLossError):
-                    error.removed = self.run_dir
-                raise
+                if remove_unused_run_dir(self.run_dir, self._made_run_dir):
+                    error.removed = self.run_dir     # its message (NonFiniteLossError, the CLI's
+                raise                                # Ctrl-C) says so
         return self.history
 
     def _one_epoch(self, epochs):

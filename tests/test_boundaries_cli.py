@@ -275,3 +275,16 @@ def test_a_checkpoint_file_given_as_the_run_folder_is_named_a_file(command, run_
     best = run_dir / "best.npz"
     status, err = _error([a.format(best=best, tmp=tmp_path) for a in command], capsys)
     assert status == 2 and f"'{best}' is a file: give the run folder that holds it" in err
+
+
+def test_localise_from_inside_the_run_folder_writes_beside_it(run_dir, tmp_path, monkeypatch,
+                                                            capsys):
+    """'minivgg localise .' made a hidden folder '.-loc-scr-all' inside the run folder."""
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    monkeypatch.chdir(run)
+    assert main(["localise", ".", "--epochs", "1", "--batch-size", "10", "--layout",
+                 "centred"]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["run", "run-loc-scr-all"]
+    assert not any(name.startswith(".-loc") for name in os.listdir(run))

@@ -130,6 +130,45 @@ def test_relu_edge_values_forward_and_backward(dtype):
     np.testing.assert_array_equal(jit.relu_backward(dout, x), np.where(x > 0, dout, 0))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_backward_with_subnormals_flushed_to_zero(dtype):
+    """A CPU told to treat subnormals as zero (torch.set_flush_denormal) still gives no gradient
+    where y = 0: a threshold at the smallest subnormal would compare as 0 there, and pass it."""
+    torch = pytest.importorskip("torch")
+    tiny = np.finfo(dtype).smallest_subnormal
+    y = np.array([0.0, -0.0, -tiny, 1.0, np.nan], dtype)
+    dout = np.arange(1, y.size + 1).astype(dtype)
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush subnormals")
+    try:
+        dx = jit.relu_backward(dout, y)            # small: runs on this thread, flushed
+    finally:
+        torch.set_flush_denormal(False)
+    np.testing.assert_array_equal(dx, [0, 0, 0, 4, 0])
+
+
+@pytest.mark.parametrize("argmax", [-1, 16, -2**40, 2**40])
+def test_maxpool_backward_refuses_an_argmax_outside_the_plane(argmax):
+    """The kernel's unsigned indices have no bounds check: a corrupt argmax from a caller would
+    write outside dx (-1 just before it), so it is an error, and so are mismatched shapes."""
+    dout = np.ones((2, 1, 2, 2), np.float32)
+    good = np.zeros(dout.shape, np.int64)
+    bad = good.copy()
+    bad[1, 0, 1, 1] = argmax
+    with pytest.raises(IndexError, match="argmax"):
+        jit.maxpool_backward(dout, bad, (2, 1, 4, 4))
+    with pytest.raises(ValueError, match="argmax"):
+        jit.maxpool_backward(dout, good[:, :, :1], (2, 1, 4, 4))
+    with pytest.raises(ValueError, match="x_shape"):
+        jit.maxpool_backward(dout, good, (1, 2, 4, 4))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_relu_backward_of_integers(dtype):
+    y = np.array([-2, 0, 3], dtype)
+    np.testing.assert_array_equal(jit.relu_backward(np.array([5, 6, 7], dtype), y), [0, 0, 7])
+
+
 def test_maxpool_fills_a_noncontiguous_out():
     x = np.random.default_rng(3).standard_normal((2, 3, 6, 8)).astype(np.float32)
     y, argmax = jit.maxpool_forward(x, (2, 2), (2, 2))

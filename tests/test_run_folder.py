@@ -255,3 +255,26 @@ def test_a_file_appearing_in_a_made_folder_keeps_it_and_the_first_error(data, tm
     with pytest.raises(KeyboardInterrupt):
         t.fit(1)
     assert os.listdir(run) == ["theirs.txt"]
+
+
+def test_ctrl_c_says_whether_the_run_folder_was_removed(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in the first epoch: the CLI says nothing was saved and the folder it made is gone
+    (it said 'the last finished epoch's checkpoint is kept' though no epoch had finished); later,
+    that the last finished epoch's checkpoint is kept."""
+    run = tmp_path / "run"
+    one_epoch = Trainer._one_epoch
+
+    def interrupt_epoch(n):
+        def one(self, epochs):
+            if self.epoch + 1 == n:
+                raise KeyboardInterrupt
+            return one_epoch(self, epochs)
+        return one
+    monkeypatch.setattr(Trainer, "_one_epoch", interrupt_epoch(1))
+    assert main(["train", "--run-dir", str(run), "--epochs", "2", *TINY]) == 130
+    assert f"nothing was saved, the run folder {run} is removed" in capsys.readouterr().err
+    assert not run.exists()
+    monkeypatch.setattr(Trainer, "_one_epoch", interrupt_epoch(2))
+    assert main(["train", "--run-dir", str(run), "--epochs", "2", *TINY]) == 130
+    assert "keeps its last finished epoch's checkpoint" in capsys.readouterr().err
+    assert load_checkpoint(run)[1]["epoch"] == 1

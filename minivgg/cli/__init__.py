@@ -52,6 +52,9 @@ def main(argv=None):
     except BrokenPipeError:                         # "minivgg summary E | head"
         sys.stderr.close()                          # nothing left to say, and no traceback
         return 0
-    except KeyboardInterrupt:
-        print("\ninterrupted; the last finished epoch's checkpoint is kept", file=sys.stderr)
+    except KeyboardInterrupt as error:
+        removed = getattr(error, "removed", None)   # set by a run stopped in its first epoch
+        print("\ninterrupted" + (f": nothing was saved, the run folder {removed} is removed"
+                                if removed else "; a run keeps its last finished epoch's checkpoint"),
+              file=sys.stderr)
         return 130

@@ -328,7 +328,10 @@ def _maxpool_backward(dout, argmax, dx, start, stop):
         for q in range(g.size):                # loops, not slices: see _im2col
             g[np.uint64(q)] = 0
         for k in range(d.size):
-            g[np.uint64(a[np.uint64(k)])] += d[np.uint64(k)]
+            q = np.uint64(a[np.uint64(k)])
+            if q >= g.size:                    # a negative index is a huge unsigned one
+                raise IndexError("maxpool_backward: argmax holds an index outside its plane")
+            g[q] += d[np.uint64(k)]
 
 
 def maxpool_forward(x, kernel, stride, out=None):
@@ -351,6 +354,10 @@ def maxpool_forward(x, kernel, stride, out=None):
 
 
 def maxpool_backward(dout, argmax, x_shape, out=None):
+    """Unchecked indices would write outside dx: an argmax not maxpool_forward's is an error."""
+    if dout.shape != argmax.shape or dout.shape[:2] != tuple(x_shape[:2]):
+        raise ValueError(f"maxpool_backward: dout {dout.shape} and argmax {argmax.shape} must "
+                         f"have one shape, (N, C) of x_shape {tuple(x_shape)}")
     dx = out if out is not None and out.flags.c_contiguous else np.empty(x_shape, dout.dtype)
     planes = x_shape[0] * x_shape[1]
     _run(_maxpool_backward, planes, dx.size, np.ascontiguousarray(dout).reshape(planes, -1),
@@ -487,20 +494,23 @@ def lrn_backward(dout, x, scale, size, alpha, beta):
 # compile (three slices each, gone: ~0.07 s for the kernels this one replaced).
 
 @kernel
-def _zero_below(a, b, t, s, nan, out, start, stop):
-    """out = 0 where b < t, and where b is NaN unless ``nan``; elsewhere a * s.
+def _zero_below(a, b, t, s, closed, out, start, stop):
+    """out = a * s where b > t, 0 where b < t; where b is neither (b == t, or NaN): a * s if
+    ``closed``, else 0.
 
-    ReLU's forward is a = b = x, t = 0, s = 1, nan = True (np.maximum(x, 0): x * 1 is x, a NaN
-    stays NaN); its backward a = dout, b = y, t = the smallest positive number of y's dtype (b >= t
-    is y > 0), s = 1, nan = False (no gradient through a NaN); dropout's b = the uniform draws u,
-    t = p, s = 1 / (1 - p), nan = True (u is never NaN). One kernel for the three because each
-    compiled kernel costs on a cold cache (see kernel()): ReLU's backward as a kernel of its own
-    cost 0.10-0.23 s CPU more, for the same speed (the test on ``nan`` compiles to a select, not
-    a branch)."""
+    ReLU's forward is a = b = x, t = 0, s = 1, closed (np.maximum(x, 0): x * 1 is x, a NaN stays
+    NaN); its backward a = dout, b = y, t = 0, s = 1, not closed (gradient where y > 0 only: none
+    through a zero or a NaN); dropout's b = the uniform draws u, t = p, s = 1 / (1 - p), closed
+    (kept where u >= p; u is never NaN). Why not y >= the smallest subnormal for y > 0: a CPU
+    told to treat subnormals as zero (torch.set_flush_denormal(True), or a library built with
+    -ffast-math) compares that t as 0, and every y = 0 would pass its gradient. One kernel for the
+    three because each compiled kernel costs on a cold cache (see kernel()): ReLU's backward as a
+    kernel of its own cost 0.10-0.23 s CPU more, for the same speed (the test on ``closed``
+    compiles to a select, not a branch)."""
     zero = out.dtype.type(0)
     for i in range(start, stop):
         k = np.uint64(i)                       # unsigned: SIMD, no slices (see _im2col)
-        out[k] = a[k] * s if (b[k] >= t) | (nan & (b[k] != b[k])) else zero
+        out[k] = a[k] * s if (b[k] > t) | (closed & (not b[k] < t)) else zero
 
 
 def relu_forward(x):
@@ -515,7 +525,7 @@ def relu_backward(dout, y):
     dout, y = np.ascontiguousarray(dout), np.ascontiguousarray(y)
     dx = np.empty_like(dout)
     _run(_zero_below, dx.size, dx.size, dout.reshape(-1), y.reshape(-1),
-         np.finfo(y.dtype).smallest_subnormal, dout.dtype.type(1), False, dx.reshape(-1))
+         y.dtype.type(0), dout.dtype.type(1), False, dx.reshape(-1))
     return dx
 
 

@@ -109,6 +109,8 @@ def localise_run(source, *, head="scr", fine_tune="all", epochs=DEFAULT_EPOCHS, 
     refuse_localisation_run(source, meta, "a localisation net starts from a classification "
                                           "run: give that one")
     folder = os.path.normpath(os.path.dirname(source) or ".")
+    if os.path.basename(folder) in (".", ".."):    # "." gave a hidden .-loc-... inside it
+        folder = os.path.abspath(folder)
     out_dir = out_dir or f"{folder}-loc-{head}-{fine_tune}"
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise FileExistsError(f"{out_dir} exists and is not a folder; choose another --out")
@@ -203,8 +205,9 @@ def _fit(out_dir, net, fixed, run, train_set, val_set, state, log):
                         epochs=run["epochs"], lr=run["lr"], batch_size=run["batch_size"],
                         scale=run["scale"], flip=run["augment"]["flip"], pca=pca,
                         seed=run["seed"], log=log, state=state, on_epoch=save)
-    except BaseException:                           # a first epoch that diverged: no litter
-        remove_unused_run_dir(out_dir, made)
+    except BaseException as error:                  # a first epoch that failed: no litter
+        if remove_unused_run_dir(out_dir, made):
+            error.removed = out_dir
         raise
     return out_dir
 
