@@ -19,6 +19,7 @@ import test_grader_attacks_2 as earlier
 from test_grader_attacks_2 import attacker, grade, points
 
 from minivgg.assignment import make_assignment, runner, sandbox
+from minivgg.assignment.checks import Case
 from minivgg.assignment.make import REFERENCE_ROOT
 from minivgg.assignment.parts import completed
 
@@ -504,6 +505,47 @@ def test_no_process_outlives_its_part(copies, tmp_path, grader):
     assert points(report_b) == {"im2col": 0, "relu": 5}, str(report_b)
     assert "nobody left behind" in report_b.results[0].message, str(report_b)
 
+
+# The socket filter now closes the UDP channel above whether or not the server sweeps: this one
+# needs no channel. The child leaves a sleeper (setsid, two forks) and writes its pid in its HOME.
+SLEEPER = """
+import os
+
+
+def leave():
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        sleeper = os.fork()
+        if sleeper == 0:
+            hold, _ = os.pipe()
+            os.read(hold, 1)                     # forever: the write end stays open here
+        with open(os.path.join(os.environ["HOME"], "sleeper"), "w") as f:
+            f.write(str(sleeper))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return 0
+"""
+
+
+def test_the_server_kills_what_a_part_left_outside_its_group(tmp_path, monkeypatch):
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        pytest.skip("only a child running as root can start a process (RLIMIT_NPROC)")
+    monkeypatch.setattr(sandbox, "_user", lambda: None)          # not jailed: root, may fork
+    (tmp_path / "minivgg").mkdir()
+    (tmp_path / "minivgg" / "sleeper.py").write_text(SLEEPER)
+    case = Case("a sleeper left behind")
+    case.step("import", "m", "sleeper").run("y", "m.leave")
+    sleeper = None
+    try:
+        with sandbox.Sandbox(earlier.LIMITS) as box:
+            outcome = box.run(box.new_submission(tmp_path / "minivgg"), [case])
+            assert outcome.status == "finished" and outcome.results[0]["saved"] == ["y"], outcome
+            sleeper = int((outcome.out_dir.parent / "home" / "sleeper").read_text())
+            assert not os.path.exists(f"/proc/{sleeper}"), "the sleeper outlived its part"
+    finally:
+        if sleeper and os.path.exists(f"/proc/{sleeper}"):
+            os.kill(sleeper, 9)
 
 # ------------------------------------------------------------------------------------------------
 # System V shared memory: outside every folder, and it outlives its process
