@@ -134,6 +134,18 @@ def test_no_filter_where_the_calls_are_not_the_tables(monkeypatch, platform, max
     assert runner.seccomp_arch() is None
 
 
+def test_a_mac_asks_no_linux_call_and_sets_no_memory_limit_it_cannot_measure(monkeypatch):
+    """On macOS (a student's self-check) Linux's Landlock call number 444 is another call, and
+    /proc/self/status is missing: every part exited before it ran."""
+    monkeypatch.setattr(runner, "sys", types.SimpleNamespace(platform="darwin", maxsize=sys.maxsize))
+    assert runner.landlock_abi() == 0
+
+    def no_proc(path, *args, **kwargs):
+        raise FileNotFoundError(path)
+    monkeypatch.setattr(runner, "open", no_proc, raising=False)
+    assert runner._memory_in_use() is None
+
+
 def test_landlock_alone_refuses_tcp():
     """The second wall, on its own: a process Landlock confined can neither connect nor bind."""
     needs_network_rules()
