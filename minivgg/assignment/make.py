@@ -577,11 +577,11 @@ it. Parts of earlier notebooks are checked the same way before the first cell th
 This folder's `minivgg/` directory, as it is (no symbolic links; only `.py` files are read). Your
 code runs in a separate, limited process when graded: 30 s of CPU time per part (unless the
 course sets another limit), 1 GiB of memory, no other files, no threads or other processes, no
-network (every socket is refused on x86_64 and aarch64 Linux; the course's rules forbid it
-everywhere). Printing is fine but is not shown to you in full. It may import NumPy, your own
-package and these standard modules only: {modules}. The library's own convolutions
-(`conv/direct.py`, `conv/winograd.py`, `kernels/winograd.py`) do not run there: the convolution
-parts are yours to write.
+network (no socket that reaches outside the process can be opened on x86_64 and aarch64
+Linux; the course's rules forbid it everywhere). Printing is fine but is not shown to you in
+full. It may import NumPy, your own package and these standard modules only: {modules}.
+The library's own convolutions (`conv/direct.py`, `conv/winograd.py`, `kernels/winograd.py`) do
+not run there: the convolution parts are yours to write.
 """
 
 

@@ -13,7 +13,7 @@ imports NumPy once, then for each part the grader asks for it forks a child that
    unprivileged user; and, where the kernel has Landlock, confines itself to reading its copy,
    its inputs and NumPy, writing its own folders, TCP and signalling no process outside (for a
    grader that is not root, this keeps the user's other files and processes out of reach); then
-   a seccomp filter refuses it every socket (no network, no service of the machine) and what
+   a seccomp filter refuses it every socket() (no network, no service of the machine) and what
    would outlive it outside a folder (System V and POSIX IPC, key rings),
 5. moves into the scratch copy of the submission with its own HOME and TMPDIR and a sys.path of
    that copy, SITE and the standard library (no current folder, no PYTHONPATH),
