@@ -323,6 +323,23 @@ def test_the_public_answers_are_not_the_graders_even_with_seed_0(tmp_path):
 
 # Dropout is judged by its properties (any way of drawing the mask is right). A constant that
 # has those properties, or a fixed pattern that ignores the layer's generator, is not dropout.
+DROPOUT_REAL = """
+def _forward(self, x):
+    if not self.training or self.p == 0.0:
+        self._draws = ()
+        return x
+    self._draws = self.rng.random(x.shape).astype(x.dtype)
+    return self._apply(x)
+
+
+def _apply(self, a):
+    return (a * (self._draws >= self.p) / (1 - self.p)).astype(a.dtype)
+
+
+Dropout.forward, Dropout._apply = _forward, _apply
+"""
+
+
 DROPOUT_FAKES = {
     # a few numbers kept at 1 / (1 - p) and one dropped: the right fraction, not x's shape
     "constant": """
@@ -380,42 +397,13 @@ def _apply(self, a):
 
 Dropout.forward, Dropout._apply = _forward, _apply
 """,
-    # the mask, scaled, that forgets what it masks: right on inputs of ones, forward and backward
-    "ignores_x": """
-def _forward(self, x):
-    if not self.training or self.p == 0.0:
-        self._draws = ()
-        return x
-    self._draws = self.rng.random(x.shape).astype(x.dtype)
-    return self._apply(x)
-
-
-def _apply(self, a):
-    return ((self._draws >= self.p) / (1 - self.p)).astype(a.dtype)
-
-
-Dropout.forward, Dropout._apply = _forward, _apply
-""",
 }
+# the mask, scaled, that forgets what it masks: right on inputs of ones, forward and backward
+DROPOUT_FAKES["ignores_x"] = DROPOUT_REAL.replace("(a * (self._draws", "((self._draws")
 DROPOUT_CAUGHT = {"constant": "has shape (2,); expected x's shape (200, 500)",
                   "ignores_x": "a kept unit must be x divided by 1 - p",
                   "pattern": "some rows or columns keep far more or fewer units",
                   "own_generator": "a second forward pass: dropped the same units again"}
-DROPOUT_REAL = """
-def _forward(self, x):
-    if not self.training or self.p == 0.0:
-        self._draws = ()
-        return x
-    self._draws = self.rng.random(x.shape).astype(x.dtype)
-    return self._apply(x)
-
-
-def _apply(self, a):
-    return (a * (self._draws >= self.p) / (1 - self.p)).astype(a.dtype)
-
-
-Dropout.forward, Dropout._apply = _forward, _apply
-"""
 
 
 @pytest.mark.parametrize("fake", sorted(DROPOUT_FAKES))

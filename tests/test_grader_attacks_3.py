@@ -43,11 +43,11 @@ def needs_network_rules():
 # on 127.0.0.1 (a test must not go further), but one on the internet is reached the same way.
 # Raw system calls through ctypes (which the runner has loaded): the jail holds no socket module.
 FETCH = """
-def _fetch(port):
+def _fetch(where):                                             # a port, or a path
     import ctypes, os, struct
     libc = ctypes.CDLL(None, use_errno=True)
     fd = libc.socket(2, 1, 0)                                  # AF_INET, SOCK_STREAM
-    address = struct.pack("=H", 2) + port.to_bytes(2, "big") + bytes([127, 0, 0, 1]) + bytes(8)
+    address = struct.pack("=H", 2) + where.to_bytes(2, "big") + bytes([127, 0, 0, 1]) + bytes(8)
     if fd < 0 or libc.connect(fd, address, len(address)) != 0:
         error = ctypes.get_errno()
         raise OSError(error, "connect: " + os.strerror(error))
@@ -77,20 +77,37 @@ def im2col(x, kernel, stride, padding, out=None):
 """
 
 
-def serving(text):
-    """A one-file server on 127.0.0.1 that sends ``text`` to whoever connects; (port, stop)."""
-    server = socket.create_server(("127.0.0.1", 0))
+def serving(text, kind="tcp", path=None):
+    """A server that hands ``text`` to whoever asks: "tcp" on 127.0.0.1 to whoever connects,
+    "udp" on 127.0.0.1 in answer to every datagram, "unix" at ``path`` to whoever connects;
+    (its port, or its path, and stop)."""
+    if kind == "unix":
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(str(path))
+        server.listen()
+    elif kind == "udp":
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        server.bind(("127.0.0.1", 0))
+    else:
+        server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.2)
-    done = threading.Event()
+    done, data = threading.Event(), text.encode()
+
+    def answer():
+        if kind == "udp":
+            _, peer = server.recvfrom(64)
+            server.sendto(data, peer)
+        else:
+            connection, _ = server.accept()
+            with connection:
+                connection.sendall(data)
 
     def serve():
         while not done.is_set():
             try:
-                connection, _ = server.accept()
-            except OSError:
+                answer()
+            except OSError:                     # a timeout: look at done again
                 continue
-            with connection:
-                connection.sendall(text.encode())
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
 
@@ -98,7 +115,7 @@ def serving(text):
         done.set()
         thread.join()
         server.close()
-    return server.getsockname()[1], stop
+    return (path if kind == "unix" else server.getsockname()[1]), stop
 
 
 def test_a_child_cannot_download_a_solution(copies, tmp_path, grader):
@@ -200,35 +217,11 @@ im2col, col2im = _downloaded["im2col"], _downloaded["col2im"]
 """
 
 
-def serving_udp(text):
-    """A server on 127.0.0.1 that answers every datagram with ``text``; (port, stop)."""
-    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    server.bind(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    done = threading.Event()
-
-    def serve():
-        while not done.is_set():
-            try:
-                _, peer = server.recvfrom(64)
-            except OSError:
-                continue
-            server.sendto(text.encode(), peer)
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-
-    def stop():
-        done.set()
-        thread.join()
-        server.close()
-    return server.getsockname()[1], stop
-
-
 def test_a_child_cannot_download_a_solution_over_udp(copies, tmp_path, grader):
     if sandbox.seccomp_arch() is None:
         pytest.skip(f"no socket filter for this machine ({os.uname().machine}): only Landlock's TCP "
                     f"rules, and the report says the network is open")
-    port, stop = serving_udp((REFERENCE_ROOT / "minivgg/kernels/naive.py").read_text())
+    port, stop = serving((REFERENCE_ROOT / "minivgg/kernels/naive.py").read_text(), "udp")
     try:
         (report,) = grade([attacker(copies, tmp_path, FETCH_UDP.replace("PORT", str(port)))])
     finally:
@@ -239,56 +232,23 @@ def test_a_child_cannot_download_a_solution_over_udp(copies, tmp_path, grader):
 
 
 # A Unix socket by its path: a service of the machine (here a test's) outside the child's folders.
-FETCH_UNIX = """
-def _fetch(path):
-    import ctypes, os, struct
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = libc.socket(1, 1, 0)                                  # AF_UNIX, SOCK_STREAM
-    address = struct.pack("=H", 1) + path.encode() + bytes(108 - len(path))
-    if fd < 0 or libc.connect(fd, address, len(address)) != 0:
-        error = ctypes.get_errno()
-        raise OSError(error, "connect: " + os.strerror(error))
-    chunks = []
-    while True:
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            return b"".join(chunks).decode()
-        chunks.append(chunk)
-
-
-_downloaded = {"__name__": __name__, "__package__": __package__}
-exec(_fetch(PATH), _downloaded)
-im2col, col2im = _downloaded["im2col"], _downloaded["col2im"]
-"""
+FETCH_UNIX = (FETCH.replace("socket(2, 1, 0)                                  # AF_INET",
+                                "socket(1, 1, 0)                                  # AF_UNIX")
+              .replace('struct.pack("=H", 2) + where.to_bytes(2, "big") + bytes([127, 0, 0, 1]) + bytes(8)',
+                       'struct.pack("=H", 1) + where.encode() + bytes(108 - len(where))')
+              .replace("_fetch(PORT)", "_fetch(PATH)"))
+assert all(text in FETCH_UNIX for text in ("AF_UNIX", "where.encode()", "_fetch(PATH)"))
 
 
 def test_a_child_cannot_reach_a_unix_socket_of_the_machine(copies, tmp_path, grader):
     if sandbox.seccomp_arch() is None:
         pytest.skip(f"no socket filter for this machine ({os.uname().machine})")
-    path = tmp_path / "service.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen()
-    server.settimeout(0.2)
-    done = threading.Event()
-    text = (REFERENCE_ROOT / "minivgg/kernels/naive.py").read_text().encode()
-
-    def serve():
-        while not done.is_set():
-            try:
-                connection, _ = server.accept()
-            except OSError:
-                continue
-            with connection:
-                connection.sendall(text)
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    path, stop = serving((REFERENCE_ROOT / "minivgg/kernels/naive.py").read_text(), "unix",
+                         tmp_path / "service.sock")
     try:
         (report,) = grade([attacker(copies, tmp_path, FETCH_UNIX.replace("PATH", repr(str(path))))])
     finally:
-        done.set()
-        thread.join()
-        server.close()
+        stop()
     assert points(report) == {"im2col": 0, "relu": 5}, str(report)
     assert "PermissionError" in report.results[0].message, str(report)
 
@@ -307,12 +267,16 @@ def test_a_report_says_when_the_network_was_open(copies, monkeypatch, abi, said)
     assert not any("network" in note for note in report.notes), report.notes
 
 
-def test_the_fetch_attack_works_where_nothing_refuses_it(tmp_path):
-    """The attack itself is sound: run in this process, it gets the solution."""
-    port, stop = serving("def im2col():\n    return 'downloaded'\ncol2im = None\n")
+@pytest.mark.parametrize("kind", ["tcp", "udp", "unix"])
+def test_the_fetch_attack_works_where_nothing_refuses_it(tmp_path, kind):
+    """The attacks and their servers are sound: run in this process, each gets the solution."""
+    where, stop = serving("def im2col():\n    return 'downloaded'\ncol2im = None\n", kind,
+                          tmp_path / "service.sock")
+    attack = {"tcp": FETCH.replace("PORT", str(where)), "udp": FETCH_UDP.replace("PORT", str(where)),
+              "unix": FETCH_UNIX.replace("PATH", repr(str(where)))}[kind]
     try:
         namespace = {"__name__": "x", "__package__": None}
-        exec(FETCH.replace("PORT", str(port)), namespace)
+        exec(attack, namespace)
     finally:
         stop()
     assert namespace["im2col"]() == "downloaded"
