@@ -82,6 +82,24 @@ def test_winograd_forms_match_the_definition(N, C, F, H, W, padding, m, seed):
                           np.sum(M * dM), rtol=1e-10)
 
 
+def test_compiled_transforms_refuse_wrong_shapes():
+    """The table kernel has no bounds checks: an out=, M or bias of another shape would be read or
+    written outside its memory (a crash or a hang before), so each is a ValueError."""
+    from minivgg.kernels.winograd_jit import numba
+    x = np.ones((1, 2, 8, 8), np.float32)
+    small = np.zeros((4, 4, 1, 1), np.float32)
+    for call, name in [(lambda: numba.input_transform(x, 1, 2, out=small), "out"),
+                       (lambda: numba.output_transform_adjoint(x, 2, out=small), "out"),
+                       (lambda: numba.output_transform(small, (1, 2, 8, 8), 2), "M"),
+                       (lambda: numba.output_transform(np.ones((6, 6, 2, 16), np.float32),
+                                                       (1, 2, 8, 8), 2), "M"),
+                       (lambda: numba.output_transform(np.ones((4, 4, 2, 16), np.float32),
+                                                       (1, 2, 8, 8), 2, np.ones(1, np.float32)),
+                        "bias")]:
+        with pytest.raises(ValueError, match=f"{name} must have shape"):
+            call()
+
+
 def test_compiled_transforms_also_run_as_plain_python():
     """Under NUMBA_DISABLE_JIT=1 the operation tables of kernels/winograd_jit.py run as Python
     (read-only and strided inputs, every padding and tile size) and match the NumPy form."""

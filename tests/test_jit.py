@@ -163,6 +163,24 @@ def test_maxpool_backward_refuses_an_argmax_outside_the_plane(argmax):
         jit.maxpool_backward(dout, good, (1, 2, 4, 4))
 
 
+def test_wrong_shapes_are_refused_not_written_past():
+    """The kernels trust the shapes of out= and cols (no bounds checks): each of these wrote or
+    read outside an array before (a crash, or silently), now a ValueError naming the argument."""
+    x = np.ones((2, 3, 8, 8), np.float32)
+    wrong = [lambda: jit.im2col(x, (3, 3), (1, 1), (1, 1),
+                                out=np.zeros((27, 1, 64), np.float32).transpose(1, 0, 2)),
+             lambda: jit.col2im(np.ones((2, 27, 64), np.float32), x.shape, (3, 3), (1, 1), (0, 0)),
+             lambda: jit.col2im(np.ones((2, 27, 36), np.float32), x.shape, (3, 3), (1, 1), (0, 0),
+                                out=x[:1].copy()),
+             lambda: jit.maxpool_forward(x, (2, 2), (2, 2), out=(np.zeros((1, 3, 4, 4), np.float32),
+                                                                 np.zeros((1, 3, 4, 4), np.int64))),
+             lambda: jit.maxpool_backward(np.ones((2, 3, 4, 4), np.float32),
+                                          np.zeros((2, 3, 4, 4), np.int64), x.shape, out=x[:1].copy())]
+    for call, name in zip(wrong, ["out", "cols", "out", r"out\[0\]", "out"]):
+        with pytest.raises(ValueError, match=f"{name} must have shape"):
+            call()
+
+
 @pytest.mark.parametrize("dtype", [np.int32, np.int64])
 def test_relu_backward_of_integers(dtype):
     y = np.array([-2, 0, 3], dtype)

@@ -156,6 +156,13 @@ def _scratch(name, shape, dtype):
     return array[:size].reshape(shape)
 
 
+def _check_shape(array, shape, where, name):
+    """The kernels index without bounds checks: an ``out=`` or an input of another shape than the
+    one they assume would be read or written outside its memory, so it is an error here."""
+    if array is not None and array.shape != tuple(shape):
+        raise ValueError(f"{where}: {name} must have shape {tuple(shape)}; got {array.shape}")
+
+
 def _threaded(kernel, total, work, scratch, *args):
     """_run(kernel, total, work, *args) with this thread's scratch arrays appended to the
     arguments of each piece: ``scratch`` holds (name, shape, dtype) triples (see _scratch). A
@@ -230,6 +237,7 @@ def im2col(x, kernel, stride, padding, out=None):
     # the kernel fills (K, N, P); out is (N, K, P): Conv2d's is a transposed view of a (K, N, P)
     # array, filled in place; any other is filled by a copy
     K = C * kh * kw
+    _check_shape(out, (N, K, Ho * Wo), "im2col", "out")
     cols = None if out is None else out.transpose(1, 0, 2)
     if cols is None or not cols.flags.c_contiguous:
         cols = np.empty((K, N, Ho * Wo), dtype=x.dtype)
@@ -245,6 +253,9 @@ def im2col(x, kernel, stride, padding, out=None):
 def col2im(cols, x_shape, kernel, stride, padding, out=None):
     N, C, H, W = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    Ho, Wo = output_size(H, kh, sh, ph), output_size(W, kw, sw, pw)
+    _check_shape(cols, (N, C * kh * kw, Ho * Wo), "col2im", "cols")
+    _check_shape(out, x_shape, "col2im", "out")
     # cols (N, K, P) as the kernel reads it, (K, N, P): free for Conv2d's transposed view
     cols = np.ascontiguousarray(cols.transpose(1, 0, 2))
     if out is None:
@@ -341,6 +352,8 @@ def maxpool_forward(x, kernel, stride, out=None):
     Ho, Wo = output_size(H, kh, sh, 0), output_size(W, kw, sw, 0)
     if out is None:
         out = (np.empty((N, C, Ho, Wo), dtype=x.dtype), np.empty((N, C, Ho, Wo), dtype=np.int64))
+    for array, name in zip(out, ("out[0]", "out[1]")):
+        _check_shape(array, (N, C, Ho, Wo), "maxpool_forward", name)
     y, argmax = out
     rows = (N * C * Ho, Wo)
     # the kernel writes output rows; an out= that is not C-contiguous is filled by a copy
@@ -358,6 +371,7 @@ def maxpool_backward(dout, argmax, x_shape, out=None):
     if dout.shape != argmax.shape or dout.shape[:2] != tuple(x_shape[:2]):
         raise ValueError(f"maxpool_backward: dout {dout.shape} and argmax {argmax.shape} must "
                          f"have one shape, (N, C) of x_shape {tuple(x_shape)}")
+    _check_shape(out, x_shape, "maxpool_backward", "out")
     dx = out if out is not None and out.flags.c_contiguous else np.empty(x_shape, dout.dtype)
     planes = x_shape[0] * x_shape[1]
     _run(_maxpool_backward, planes, dx.size, np.ascontiguousarray(dout).reshape(planes, -1),

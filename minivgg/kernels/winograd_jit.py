@@ -32,7 +32,7 @@ import functools
 
 import numpy as np
 
-from .jit import _threaded, kernel
+from .jit import _check_shape, _threaded, kernel
 from .winograd import tiles, transforms
 
 # Cold compile (see jit.kernel()): one kernel with one loop nest serves all three transforms.
@@ -189,6 +189,7 @@ def _run(tables, source, shape, strides, starts, planes, out):
     """_run_table over ``planes`` planes of ``source``, into out (a new array of ``shape`` if None;
     through a C-contiguous copy if out is not C-contiguous)."""
     table, coefficients, size, zeroed = tables
+    _check_shape(out, shape, "winograd transform", "out")
     into = out if out is not None and out.flags.c_contiguous else np.empty(shape, source.dtype)
     work = max(source.size, into.size)             # elements touched, for jit._run's threads
     _threaded(_run_table, planes, work, (("winograd scratch", (size,), source.dtype),),
@@ -220,7 +221,9 @@ class numba:
     @staticmethod
     def output_transform(M, shape, m, bias=None, out=None):
         N, F, Ho, Wo = shape
-        T = M.shape[3]
+        T = N * tiles(Ho, m) * tiles(Wo, m)
+        _check_shape(M, (m + 2, m + 2, F, T), "output_transform", "M")
+        _check_shape(bias, (F,), "output_transform", "bias")
         starts = np.zeros(F + 1, M.dtype)          # plane f starts from bias[f]; starts[F] = 0
         if bias is not None:
             starts[:F] = bias
