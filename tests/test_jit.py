@@ -264,6 +264,18 @@ print("ok")
     assert result.stdout.strip() == "ok"
 
 
+def test_kernels_as_plain_python_too():
+    """Every mode of the merged kernels (im2col and col2im, both max-pool loops, LRN's two betas,
+    ReLU's thresholds) against naive.py under NUMBA_DISABLE_JIT=1, where unsigned indices and
+    flags are NumPy scalars, not Numba's types: this file's own tests, run as Python (~6 s)."""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                             __file__, "-k",
+                             "(equal_naive or relu_ or refuses or wrong_shapes) and not plain"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]      # 5 if none had been selected
+
+
 def test_threaded_kernels_work_in_a_forked_child():
     """A fork inherits the thread pool object but not its threads; the child must not hang."""
     if not hasattr(os, "fork"):
