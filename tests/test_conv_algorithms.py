@@ -82,6 +82,30 @@ def test_winograd_forms_match_the_definition(N, C, F, H, W, padding, m, seed):
                           np.sum(M * dM), rtol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [2, 4])
+def test_compiled_transforms_on_maps_past_l1(m, dtype):
+    """Maps whose alpha rows of tiles pass _L1_ROWS take the column steps' other table (one
+    operation per xi), VGG's at 56-224 px: the random shapes above are too small to reach it."""
+    from minivgg.kernels import winograd_jit
+    from minivgg.kernels.winograd import vectorized
+    numba, rng = winograd_jit.numba, np.random.default_rng(m)
+    x = rng.standard_normal((1, 2, 110, 106)).astype(dtype)
+    assert (m + 2) * winograd.tiles(108, m) * winograd.tiles(104, m) * x.itemsize \
+        > winograd_jit._L1_ROWS
+    eps = 1e-5 if dtype == np.float32 else 1e-12
+
+    def close(actual, expected):                   # to eps of the largest (sums of many terms)
+        np.testing.assert_allclose(actual, expected, rtol=0, atol=eps * np.abs(expected).max())
+
+    close(numba.input_transform(x, 0, m), vectorized.input_transform(x, 0, m))
+    dy = x[:, :, :108, :104]
+    dM = numba.output_transform_adjoint(dy, m)
+    close(dM, vectorized.output_transform_adjoint(dy, m))
+    b = rng.standard_normal(2).astype(dtype)
+    close(numba.output_transform(dM, dy.shape, m, b), vectorized.output_transform(dM, dy.shape, m, b))
+
+
 def test_compiled_transforms_refuse_wrong_shapes():
     """The table kernel has no bounds checks: an out=, M or bias of another shape would be read or
     written outside its memory (a crash or a hang before), so each is a ValueError."""
