@@ -198,8 +198,8 @@ def _threaded(kernel, total, work, scratch, *args):
 # outputs, a view per row above; one thread, CPU time, batch 64 at 32x32): im2col 2x faster at
 # 8x8, as fast at 16x16, 1.15x slower at 32x32 and 224x224; col2im 1.5-2.2x faster at every size;
 # and the pair's cold compile ~0.25 s shorter. The caller reshapes xp to planes, where it is free:
-# a reshape inside a kernel compiles its shape checks and error path (the pair's cold compile
-# 1.67-1.74 s -> 1.27-1.56 s).
+# a reshape inside a kernel compiles its shape checks and error path (the pair's cold compile, as
+# two kernels, measured a session earlier under heavier load: 1.67-1.74 s -> 1.27-1.56 s).
 
 @kernel
 def _im2col(cols, planes, Wp, kh, kw, sh, sw, per, add, start, stop):
@@ -425,7 +425,7 @@ def _pow_neg(s, other_beta, x):
 # reads three arrays instead of five); other betas' pow ~1.2x faster. Tried and dropped: the
 # scale^-beta loops fused with the float64 loops (compile ~0.2 s less, forward and backward 5-15%
 # slower); one scale^-beta loop for both directions, the forward then also storing power (forward
-# 1.15-1.35x slower).
+# 1.13-1.41x slower).
 _LRN_BLOCK = 256
 
 
